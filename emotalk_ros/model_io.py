@@ -1,0 +1,62 @@
+"""Loading a generator as a :class:`~emotalk_ros.predictor.StreamingPredictor`.
+
+``load_predictor(path, backend, fps)`` is the single entry point used by the CLI,
+the nodes, the benchmarks and the evaluation:
+
+* ``path == "baseline"``: the amplitude-to-jaw BASELINE (not the generator).
+* ``path`` empty/None: the shipped default model in ``models/``.
+* otherwise a ``.pt`` (torch) or ``.onnx`` model file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence
+
+from .errors import EmotalkError
+from .predictor import AmplitudeJawBaseline, StreamingPredictor
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+def models_dir() -> str:
+    """The ``models/`` folder: the source tree's, or the installed share/emotalk_ros/models."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+    if os.path.isdir(here):
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return os.path.join(get_package_share_directory("emotalk_ros"), "models")
+    except (ImportError, LookupError):
+        return here
+
+
+def default_model_path() -> Optional[str]:
+    """The shipped default model (ONNX preferred), or None when none is shipped."""
+    for name in ("emotalk_default.onnx", "emotalk_default.pt"):
+        p = os.path.join(models_dir(), name)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def load_predictor(path: Optional[str] = None, backend: str = "auto", fps: float = 60.0,
+                   providers: Optional[Sequence[str]] = None) -> StreamingPredictor:
+    """Build a streaming predictor. Raises :class:`EmotalkError` for missing/mismatched models."""
+    if backend not in BACKENDS:
+        raise EmotalkError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if path == "baseline":
+        log.info("using the amplitude-to-jaw BASELINE predictor (not the generator)")
+        return AmplitudeJawBaseline(fps=fps)
+    if not path:
+        path = default_model_path()
+        if path is None:
+            raise EmotalkError("no default model is shipped in models/; pass a model path "
+                               "or 'baseline'")
+    if not os.path.exists(path):
+        raise EmotalkError(f"model file not found: {path}")
+    raise EmotalkError(f"{path}: model backends are not available yet in this build")
