@@ -45,7 +45,8 @@ def default_model_path() -> Optional[str]:
 
 
 def load_predictor(path: Optional[str] = None, backend: str = "auto", fps: float = 60.0,
-                   providers: Optional[Sequence[str]] = None) -> StreamingPredictor:
+                   providers: Optional[Sequence[str]] = None,
+                   threads: Optional[int] = None) -> StreamingPredictor:
     """Build a streaming predictor. Raises :class:`EmotalkError` for missing/mismatched models."""
     if backend not in BACKENDS:
         raise EmotalkError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -57,6 +58,44 @@ def load_predictor(path: Optional[str] = None, backend: str = "auto", fps: float
         if path is None:
             raise EmotalkError("no default model is shipped in models/; pass a model path "
                                "or 'baseline'")
+        if backend == "torch":
+            pt = os.path.splitext(path)[0] + ".pt"
+            if not os.path.exists(pt):
+                raise EmotalkError(f"backend 'torch' needs {pt}, which is not shipped")
+            path = pt
     if not os.path.exists(path):
         raise EmotalkError(f"model file not found: {path}")
-    raise EmotalkError(f"{path}: model backends are not available yet in this build")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".pt", ".onnx"):
+        raise EmotalkError(f"{path}: unknown model type (expected .pt or .onnx)")
+    if ext == ".onnx" and backend == "torch":
+        pt = os.path.splitext(path)[0] + ".pt"
+        if not os.path.exists(pt):
+            raise EmotalkError(f"backend 'torch' needs a .pt checkpoint; {pt} not found")
+        path, ext = pt, ".pt"
+    if ext == ".pt" and backend == "onnxruntime":
+        raise EmotalkError(f"{path}: backend 'onnxruntime' needs an .onnx file (emotalk export)")
+    if ext == ".pt":
+        from . import checkpoint
+        from .backends import TorchPredictor
+
+        return TorchPredictor(checkpoint.load(path), fps=fps, device="auto", threads=threads)
+    # .onnx: 'auto' prefers torch on CUDA when a matching .pt exists, else onnxruntime
+    if backend == "auto":
+        pt = os.path.splitext(path)[0] + ".pt"
+        if os.path.exists(pt) and _torch_cuda():
+            from . import checkpoint
+            from .backends import TorchPredictor
+
+            return TorchPredictor(checkpoint.load(pt), fps=fps, device="cuda")
+    from .backends import OnnxPredictor
+
+    return OnnxPredictor(path, fps=fps, providers=providers, threads=threads or 1)
+
+
+def _torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
