@@ -1,0 +1,131 @@
+"""ROS 2 node ``audio_capture``: microphone or wav file -> the ``audio`` topic.
+
+Publications
+  ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 samples in [-1, 1]
+  at ``sample_rate``, one message per block of ``block_size`` samples (the last block
+  of a non-looped file may be shorter). A file is played at real-time pace.
+  ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): device
+  overflows, samples dropped because the node fell behind, blocks published.
+
+Parameters (all read-only: set them at startup)
+  ``source`` (mic|file): where the audio comes from.
+  ``device`` (str): input device name (substring) or index; '' = the default input.
+  ``sample_rate`` (int Hz), ``block_size`` (int samples), ``channel`` (int, 0-based
+  input channel to keep).
+  ``file.path`` (str): wav file for ``source=file`` (any rate/channels; resampled and
+  mixed to mono). ``file.loop`` (bool): replay the file forever.
+
+A missing device or file fails at startup with a clear error (for devices: the list
+of available input devices) and exit code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import Float32MultiArray
+
+from . import qos
+from .audio_source import FileSource, MicSource
+from .errors import EmotalkError
+from .ros_util import (ParamSpec, audio_to_msg, check_choices, declare_parameters,
+                       diagnostic_array, stamp_from_ns)
+
+PARAMETERS = (
+    ParamSpec("source", "mic", "Audio source", read_only=True, choices=("mic", "file")),
+    ParamSpec("device", "", "Input device: name (or unique substring) or index as a string; "
+              "'' = the default input device", read_only=True),
+    ParamSpec("sample_rate", 16000, "Capture / publish sample rate in Hz", lo=8000, hi=192000,
+              read_only=True),
+    ParamSpec("block_size", 320, "Samples per published chunk", lo=16, hi=96000,
+              read_only=True),
+    ParamSpec("channel", 0, "Input channel to publish (0-based)", lo=0, hi=63, read_only=True),
+    ParamSpec("file.path", "", "wav file played when source=file", read_only=True),
+    ParamSpec("file.loop", False, "Replay the file forever (source=file)", read_only=True),
+)
+
+
+class AudioCaptureNode(Node):
+    """Publishes mic or file audio; raises EmotalkError at startup for a missing device/file."""
+
+    def __init__(self, **kwargs):
+        super().__init__("audio_capture", **kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        self.add_on_set_parameters_callback(lambda ps: check_choices(PARAMETERS, ps))
+        if p["source"] == "file":
+            if not p["file.path"]:
+                raise EmotalkError("source=file needs the file.path parameter")
+            self.source = FileSource(p["file.path"], p["sample_rate"], p["block_size"],
+                                     loop=p["file.loop"])
+            what = f"file {p['file.path']} ({self.source.duration_s:.2f} s" \
+                   f"{', looped' if p['file.loop'] else ''})"
+        else:
+            self.source = MicSource(p["device"], p["sample_rate"], p["block_size"], p["channel"])
+            what = f"microphone {p['device'] or '(default)'} channel {p['channel']}"
+        self._pub = self.create_publisher(Float32MultiArray, "audio", qos.AUDIO)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        self._blocks = 0
+        self._samples = 0
+        self._announced_end = False
+        self._prev_overflows = 0
+        self._source_kind = p["source"]
+        self.source.start()
+        period = max(0.005, 0.5 * p["block_size"] / p["sample_rate"])
+        self.create_timer(period, self._on_poll)
+        self.create_timer(1.0, self._on_diagnostics)
+        self.get_logger().info(f"audio_capture: {what} at {p['sample_rate']} Hz, "
+                               f"{p['block_size']}-sample blocks")
+
+    def _on_poll(self) -> None:
+        for block in self.source.read():
+            self._pub.publish(audio_to_msg(block))
+            self._blocks += 1
+            self._samples += block.size
+        if self.source.done and not self._announced_end:
+            self._announced_end = True
+            self.get_logger().info(f"end of file after {self._samples} samples")
+
+    def _on_diagnostics(self) -> None:
+        overflows = self.source.overflows
+        level, message = DiagnosticStatus.OK, "ok"
+        if overflows > self._prev_overflows:
+            level, message = DiagnosticStatus.WARN, "input overflow: the device lost samples"
+        self._prev_overflows = overflows
+        values = {"source": self._source_kind, "overflows": overflows,
+                  "dropped_samples": self.source.dropped_samples,
+                  "blocks_published": self._blocks, "samples_published": self._samples,
+                  "finished": self.source.done}
+        self._pub_diag.publish(diagnostic_array(
+            stamp_from_ns(self.get_clock().now().nanoseconds), "audio_capture: source",
+            self.get_fully_qualified_name(), level, message, values))
+
+    def destroy_node(self) -> None:
+        self.source.stop()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = AudioCaptureNode()
+        rclpy.spin(node)
+    except EmotalkError as exc:
+        rclpy.logging.get_logger("audio_capture").fatal(f"cannot start: {exc}")
+        code = 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

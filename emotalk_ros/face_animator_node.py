@@ -1,0 +1,264 @@
+"""ROS 2 node ``face_animator``: speech audio + emotion commands -> 52 ARKit blendshapes.
+
+A thin adapter around :class:`emotalk_ros.runtime.AnimatorRuntime`: messages become
+numpy arrays, a worker thread (never the executor) runs the generator, and the
+executor publishes the frames at ``output_rate_hz``.
+
+Subscriptions
+  ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 in [-1, 1] at
+  ``sample_rate``, any chunk size. NaN/Inf, empty or multi-channel chunks are
+  dropped with a throttled warning and counted.
+  ``emotion_target`` (std_msgs/String, qos.COMMANDS): the contract's emotion grammar
+  (``happy:0.6 surprised:0.3 transition=0.8``, ``va:0.6,0.4``, JSON). A malformed
+  command logs one warning naming the problem and the valid names; the state is
+  unchanged.
+
+Publications
+  ``face/blendshapes`` (sensor_msgs/JointState, qos.FACE_STREAM): the 52 ARKit names
+  and values in [0, 1], at ``output_rate_hz``, also during silence.
+  ``header.stamp`` = the moment (node clock) the depicted audio was heard: audio
+  time is mapped through the audio arrival clock (see :mod:`emotalk_ros.runtime`).
+  ``face/emotion_state`` (std_msgs/String JSON, qos.STATE_LATCHED): the blended
+  emotion weights at the depicted time of the last frame, on every change.
+  ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): latency
+  audio arrival -> publish, real-time factor, dropped/invalid chunks, backend,
+  model version.
+
+Parameters (read-only = structural, set at startup only)
+  ``model.path`` (str, read-only): model file; '' = shipped default; 'baseline' = the
+  amplitude-to-jaw baseline. ``model.backend`` (auto|torch|onnxruntime, read-only).
+  ``model.providers`` (string list, read-only): onnxruntime providers.
+  ``sample_rate`` (int Hz, read-only): rate of incoming audio.
+  ``output_rate_hz`` (float, read-only). ``lookahead_ms`` (float, read-only): expected
+  model look-ahead; -1 accepts the model's, otherwise a mismatch fails at startup.
+  ``idle.seed`` (int, read-only). Live: ``emotion_strength``, ``max_intensity``,
+  ``transition_s``, ``ease``, ``idle.enabled``, ``idle.blink_scale``,
+  ``idle.gaze_scale``, ``idle.breath_scale``, ``stale_audio_s``, ``queue_s``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Dict, List, Optional
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rcl_interfaces.msg import SetParametersResult
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32MultiArray, String
+
+from . import qos
+from .blendshapes import NAMES
+from .emotion_command import EASES, MAX_INTENSITY_LIMIT, MAX_TRANSITION_S, parse_emotion_command
+from .emotion_state import EmotionState
+from .errors import EmotalkError
+from .idle import IdleAnimator, IdleConfig
+from .model_io import BACKENDS, load_predictor
+from .ros_util import (ParamSpec, audio_from_msg, check_choices, declare_parameters,
+                       diagnostic_array, joint_state, stamp_from_ns)
+from .runtime import AnimatorRuntime, OutFrame
+
+PARAMETERS = (
+    ParamSpec("model.path", "", "Model file (.onnx/.pt); '' = the shipped default model; "
+              "'baseline' = the amplitude-to-jaw baseline", read_only=True),
+    ParamSpec("model.backend", "auto", "Inference backend", read_only=True, choices=BACKENDS),
+    ParamSpec("model.providers", [], "onnxruntime execution providers in priority order; "
+              "empty = the backend's default", read_only=True,
+              array_type=Parameter.Type.STRING_ARRAY.value),
+    ParamSpec("sample_rate", 16000, "Sample rate of the incoming audio topic in Hz "
+              "(resampled when it differs from the model's)", lo=8000, hi=192000,
+              read_only=True),
+    ParamSpec("output_rate_hz", 60.0, "Blendshape frame rate in Hz (also the publish rate)",
+              lo=1.0, hi=240.0, read_only=True),
+    ParamSpec("lookahead_ms", -1.0, "Expected model look-ahead in ms (informational); -1 "
+              "accepts the model's, any other value must match it", lo=-1.0, hi=2000.0,
+              read_only=True),
+    ParamSpec("emotion_strength", 1.0, "Global gain on all emotion intensities", lo=0.0,
+              hi=2.0),
+    ParamSpec("max_intensity", 1.0, "Largest allowed emotion intensity (> 1 = mild "
+              "extrapolation)", lo=1.0, hi=MAX_INTENSITY_LIMIT),
+    ParamSpec("transition_s", 0.5, "Default emotion transition time in seconds", lo=0.0,
+              hi=MAX_TRANSITION_S),
+    ParamSpec("ease", "smooth", "Default emotion transition easing", choices=EASES),
+    ParamSpec("idle.enabled", True, "Add idle motion (blinks, gaze, breathing)"),
+    ParamSpec("idle.seed", 0, "Random seed of the idle motion", lo=0, hi=2**31 - 1,
+              read_only=True),
+    ParamSpec("idle.blink_scale", 1.0, "Blink amplitude scale", lo=0.0, hi=2.0),
+    ParamSpec("idle.gaze_scale", 1.0, "Gaze motion amplitude scale", lo=0.0, hi=2.0),
+    ParamSpec("idle.breath_scale", 1.0, "Breathing motion amplitude scale", lo=0.0, hi=2.0),
+    ParamSpec("stale_audio_s", 0.2, "Audio gap in seconds after which silence is fed so the "
+              "mouth closes and output continues", lo=0.02, hi=10.0),
+    ParamSpec("queue_s", 2.0, "Bound of the audio queue in seconds (oldest audio dropped "
+              "beyond it)", lo=0.1, hi=60.0),
+)
+
+
+class FaceAnimatorNode(Node):
+    """Audio + emotion -> blendshapes; raises EmotalkError at startup when the model cannot load."""
+
+    def __init__(self, **kwargs):
+        super().__init__("face_animator", **kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        self._params = p
+        predictor = load_predictor(p["model.path"], p["model.backend"], p["output_rate_hz"],
+                                   p["model.providers"] or None)
+        info = predictor.info
+        if p["lookahead_ms"] >= 0 and abs(p["lookahead_ms"] - info.lookahead_ms) > 1.0:
+            raise EmotalkError(f"lookahead_ms={p['lookahead_ms']:g} does not match the model's "
+                               f"look-ahead of {info.lookahead_ms:g} ms; set -1 to accept it")
+        self._info = info
+        state = EmotionState(transition_s=p["transition_s"], ease=p["ease"],
+                             emotion_strength=p["emotion_strength"],
+                             max_intensity=p["max_intensity"])
+        idle = IdleAnimator(IdleConfig(enabled=p["idle.enabled"], seed=p["idle.seed"],
+                                       blink_scale=p["idle.blink_scale"],
+                                       gaze_scale=p["idle.gaze_scale"],
+                                       breath_scale=p["idle.breath_scale"]))
+        self.runtime = AnimatorRuntime(predictor, state, idle, input_rate=p["sample_rate"],
+                                       queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
+        self._pub_state = self.create_publisher(String, "face/emotion_state", qos.STATE_LATCHED)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        self.create_subscription(Float32MultiArray, "audio", self._on_audio, qos.AUDIO)
+        self.create_subscription(String, "emotion_target", self._on_emotion, qos.COMMANDS)
+
+        self._last: Optional[OutFrame] = None
+        self._last_stamp_ns = 0
+        self._repeats = 0
+        self._published = 0
+        self._bad_commands = 0
+        self._state_json = ""
+        self._tick = 0
+        self._prev_drops = 0
+        self._names: List[str] = list(NAMES)
+        self.runtime.start()
+        self._publish_state(0.0)
+        self.create_timer(1.0 / p["output_rate_hz"], self._on_output)
+        self.create_timer(1.0, self._on_diagnostics)
+        self.get_logger().info(
+            f"face_animator: backend={info.backend} model={info.model_version} "
+            f"look-ahead={info.lookahead_ms:g} ms, audio {p['sample_rate']} Hz -> "
+            f"{p['output_rate_hz']:g} fps")
+
+    # -- callbacks (executor thread; no inference here) ---------------------------------------
+    def _on_audio(self, msg: Float32MultiArray) -> None:
+        try:
+            self.runtime.submit(audio_from_msg(msg).copy())
+        except EmotalkError as exc:
+            self.get_logger().warning(f"{exc} (invalid chunks so far: "
+                                      f"{self.runtime.invalid_chunks})",
+                                      throttle_duration_sec=1.0)
+
+    def _on_emotion(self, msg: String) -> None:
+        try:
+            cmd = parse_emotion_command(msg.data, max_intensity=self.runtime.state.max_intensity)
+            self.runtime.command(cmd)
+        except EmotalkError as exc:
+            self._bad_commands += 1
+            self.get_logger().warning(f"emotion_target {msg.data[:80]!r} ignored: {exc}")
+
+    def _on_output(self) -> None:
+        now_mono = time.monotonic()
+        f = self.runtime.take_frame(now_mono)
+        if f is None:
+            f = self._last
+            if f is None:
+                return
+            self._repeats += 1
+            stamp_ns = self._last_stamp_ns
+        else:
+            ros_now = self.get_clock().now().nanoseconds
+            stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
+            stamp_ns = max(stamp_ns, self._last_stamp_ns)     # stamps never run backwards
+        self._last, self._last_stamp_ns = f, stamp_ns
+        self._pub_face.publish(joint_state(self._names, f.values, stamp_ns))
+        self._published += 1
+        self._tick += 1
+        if self._tick % 3 == 0:
+            self._publish_state(f.time)
+
+    def _publish_state(self, t: float) -> None:
+        js = self.runtime.emotion_json(t)
+        if js != self._state_json:
+            self._state_json = js
+            self._pub_state.publish(String(data=js))
+
+    def _on_diagnostics(self) -> None:
+        s = self.runtime.stats()
+        drops = s["dropped_samples"]
+        level, message = DiagnosticStatus.OK, "ok"
+        if drops > self._prev_drops:
+            level, message = DiagnosticStatus.WARN, "audio queue overflow: oldest audio dropped"
+        elif s["rtf_recent"] == s["rtf_recent"] and s["rtf_recent"] > 1.0:
+            level, message = DiagnosticStatus.WARN, "slower than real time"
+        self._prev_drops = drops
+        values: Dict[str, object] = {
+            "backend": self._info.backend, "model_version": self._info.model_version,
+            "lookahead_ms": self._info.lookahead_ms,
+            "sample_rate": self._params["sample_rate"],
+            "output_rate_hz": self._params["output_rate_hz"],
+            "frames_published": self._published, "frames_repeated": self._repeats,
+            "bad_emotion_commands": self._bad_commands,
+        }
+        values.update(s)
+        self._pub_diag.publish(diagnostic_array(
+            stamp_from_ns(self.get_clock().now().nanoseconds), "face_animator: runtime",
+            self.get_fully_qualified_name(), level, message, values))
+
+    def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
+        res = check_choices(PARAMETERS, params)
+        if not res.successful:
+            return res
+        new = {p.name: p.value for p in params}
+        state_keys = ("transition_s", "ease", "emotion_strength", "max_intensity")
+        try:
+            if any(k in new for k in state_keys):
+                self.runtime.with_state(lambda st: st.set_params(
+                    **{k: new[k] for k in state_keys if k in new}))
+        except EmotalkError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._params.update(new)
+        if "idle.enabled" in new:
+            self.runtime.idle.set_enabled(bool(new["idle.enabled"]))
+        if any(k.startswith("idle.") and k.endswith("_scale") for k in new):
+            self.runtime.idle.set_scales(self._params["idle.blink_scale"],
+                                         self._params["idle.gaze_scale"],
+                                         self._params["idle.breath_scale"])
+        if "stale_audio_s" in new:
+            self.runtime.stale_audio_s = float(new["stale_audio_s"])
+        if "queue_s" in new:
+            self.runtime.queue_s = float(new["queue_s"])
+        return SetParametersResult(successful=True)
+
+    def destroy_node(self) -> None:
+        self.runtime.stop()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = FaceAnimatorNode()
+        rclpy.spin(node)
+    except EmotalkError as exc:
+        rclpy.logging.get_logger("face_animator").fatal(f"cannot start: {exc}")
+        code = 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
