@@ -1,0 +1,255 @@
+"""AnimatorRuntime: bounded queue, silence feed, bad input, resampling, worker, emotion plumbing."""
+
+import time
+
+import numpy as np
+import pytest
+
+from emotalk_ros.blendshapes import INDEX, NUM_BLENDSHAPES
+from emotalk_ros.emotion_command import parse_emotion_command
+from emotalk_ros.emotion_state import EmotionState
+from emotalk_ros.emotions import EXPRESSIVE, EXPRESSIVE_INDEX
+from emotalk_ros.errors import EmotalkError
+from emotalk_ros.idle import IdleAnimator, IdleConfig
+from emotalk_ros.model_io import load_predictor
+from emotalk_ros.predictor import PredictorInfo, StreamingPredictor
+from emotalk_ros.runtime import AnimatorRuntime, frames_to_array
+
+SR = 16000
+# one blendshape per expressive emotion, to carry alpha through the test predictor
+ALPHA_SLOTS = ("mouthSmileLeft", "browInnerUp", "browDownLeft", "eyeWideLeft",
+               "mouthStretchLeft", "noseSneerLeft", "mouthDimpleRight")
+
+
+class AlphaEcho(StreamingPredictor):
+    """Test predictor: writes the emotion alpha it receives into blendshapes; records its input."""
+
+    def __init__(self, fps=60.0, wild=False):
+        self.seen = []
+        self.wild = wild
+        super().__init__(fps=fps)
+
+    @property
+    def info(self):
+        return PredictorInfo("test-echo", "test", 0.0)
+
+    def _reset_network(self):
+        pass
+
+    def push(self, samples, emotion=None):
+        self.seen.append(np.array(samples, np.float32))
+        return super().push(samples, emotion)
+
+    def _network(self, feats, alpha):
+        out = np.zeros((feats.shape[0], NUM_BLENDSHAPES), np.float32)   # (N, 52)
+        for k, name in enumerate(ALPHA_SLOTS):
+            out[:, INDEX[name]] = alpha[:, k]
+        if self.wild:                                   # garbage a broken model might emit
+            out[:, INDEX["jawOpen"]] = np.nan
+            out[:, INDEX["tongueOut"]] = 7.0
+            out[:, INDEX["cheekPuff"]] = -3.0
+            out[:, INDEX["mouthClose"]] = np.inf
+        return out
+
+
+class FakeClock:
+    def __init__(self, t=100.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def speechlike(seconds, sr=SR, seed=0):
+    """Loud amplitude-modulated noise: the baseline opens the jaw for it."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(n) / sr)
+    return (0.3 * env * rng.standard_normal(n)).astype(np.float32)
+
+
+def drain(rt, now=None):
+    out = []
+    while True:
+        f = rt.take_frame(now)
+        if f is None:
+            return out
+        out.append(f)
+
+
+def run_realtime(rt, clock, audio, chunk=320, then_silence_s=0.0, step_s=0.02):
+    """Feed ``audio`` in real-time chunks on a fake clock, then let time pass; returns all frames."""
+    frames = []
+    for i in range(0, audio.size, chunk):
+        clock.t += chunk / SR
+        rt.submit(audio[i:i + chunk])
+        rt.step()
+        frames += drain(rt)
+    t_end = clock.t + then_silence_s
+    while clock.t < t_end:
+        clock.t += step_s
+        rt.step()
+        frames += drain(rt)
+    return frames
+
+
+def test_queue_bound_drops_oldest_and_counts():
+    p = AlphaEcho()
+    rt = AnimatorRuntime(p, queue_s=0.1, clock=FakeClock())       # bound = 1600 samples
+    for k in range(5):
+        rt.submit(np.full(500, 0.01 * (k + 1), np.float32))
+    assert rt.queued_samples == 1600
+    assert rt.dropped_samples == 900 and rt.dropped_chunks == 1   # chunk 1 whole, 400 of chunk 2
+    rt.step()
+    pushed = np.concatenate(p.seen)
+    assert pushed.size == 1600
+    expected = np.concatenate([np.full(100, 0.02), np.full(500, 0.03), np.full(500, 0.04),
+                               np.full(500, 0.05)]).astype(np.float32)
+    assert np.array_equal(pushed, expected)                      # the newest samples survive
+
+
+def test_chunk_longer_than_queue_keeps_newest():
+    p = AlphaEcho()
+    rt = AnimatorRuntime(p, queue_s=0.5, clock=FakeClock())
+    x = np.linspace(-1, 1, 10 * SR, dtype=np.float32)             # 10 s in one chunk
+    assert rt.submit(x) == SR // 2
+    assert rt.dropped_samples == x.size - SR // 2
+    rt.step()
+    assert np.array_equal(np.concatenate(p.seen), x[-SR // 2:])
+
+
+@pytest.mark.parametrize("bad", [np.array([0.1, np.nan, 0.2]), np.array([np.inf] * 4),
+                                 np.zeros(0), np.zeros((2, 100)), "garbage", [[1, 2], [3]]])
+def test_bad_chunks_dropped_and_counted(bad):
+    p = AlphaEcho()
+    rt = AnimatorRuntime(p, clock=FakeClock())
+    rt.submit(np.zeros(100, np.float32))
+    with pytest.raises(EmotalkError):
+        rt.submit(bad)
+    assert rt.invalid_chunks == 1 and rt.queued_samples == 100
+    rt.submit(np.zeros(60, np.float32))                           # still accepts good audio
+    rt.step()
+    assert p.samples_pushed == 160
+
+
+def test_stale_audio_feeds_silence_and_mouth_closes():
+    clock = FakeClock()
+    rt = AnimatorRuntime(load_predictor("baseline", fps=60.0), stale_audio_s=0.2,
+                         max_backlog_s=1.0, clock=clock)   # no playout skipping: see every frame
+    speech = speechlike(1.0)
+    frames = run_realtime(rt, clock, speech, then_silence_s=1.5)
+    t, v = frames_to_array(frames)
+    jaw = v[:, INDEX["jawOpen"]]
+    assert np.all(np.diff(t) > 0)                                 # in order, no duplicates
+    assert np.allclose(np.diff(t), 1 / 60, atol=1e-6)             # contiguous 60 fps audio time
+    assert t[-1] > 2.3                                            # frames continued in silence
+    speaking = jaw[(t > 0.2) & (t < 1.0)]
+    assert speaking.max() > 0.3
+    assert jaw[t > 1.5].max() < 0.01                              # mouth eased closed
+    assert rt.silence_samples > 1.2 * SR
+    # silence audio time follows the clock: no runaway feeding
+    assert rt.audio_time == pytest.approx(2.5, abs=0.05)
+
+
+def test_no_audio_at_all_still_outputs_frames():
+    clock = FakeClock()
+    rt = AnimatorRuntime(load_predictor("baseline", fps=60.0), clock=clock)
+    frames = run_realtime(rt, clock, np.zeros(0, np.float32), then_silence_s=1.0, step_s=1 / 60)
+    assert 40 <= len(frames) <= 60                # 1 s minus the 0.2 s stale wait, 60 fps
+    v = frames_to_array(frames)[1]
+    assert np.all(v == 0.0)
+
+
+def test_resampling_path_48k():
+    p = AlphaEcho()
+    clock = FakeClock()
+    rt = AnimatorRuntime(p, input_rate=48000, max_backlog_s=2.0, clock=clock)
+    tt = np.arange(48000) / 48000
+    x = (0.5 * np.sin(2 * np.pi * 300 * tt)).astype(np.float32)
+    for i in range(0, x.size, 1000):                            # odd chunk size
+        rt.submit(x[i:i + 1000])
+    rt.step()
+    y = np.concatenate(p.seen)
+    assert abs(y.size - SR) <= 2
+    ref = 0.5 * np.sin(2 * np.pi * 300 * np.arange(y.size) / SR)
+    assert np.max(np.abs(y - ref)) < 0.01
+    assert len(drain(rt)) >= 55
+
+
+def test_frames_always_finite_in_unit_range():
+    clock = FakeClock()
+    p = AlphaEcho(wild=True)
+    st = EmotionState(max_intensity=2.0, emotion_strength=2.0)
+    st.command(parse_emotion_command("happy:2 angry:2", max_intensity=2.0), 0.0)
+    rt = AnimatorRuntime(p, st, IdleAnimator(IdleConfig(seed=3, blink_scale=2.0)), clock=clock)
+    frames = run_realtime(rt, clock, speechlike(0.5), then_silence_s=0.5)
+    v = frames_to_array(frames)[1]
+    assert len(frames) > 40
+    assert np.all(np.isfinite(v)) and v.min() >= 0.0 and v.max() <= 1.0
+    assert v[:, INDEX["tongueOut"]].min() == 1.0                 # clamped, not dropped
+
+
+def test_worker_thread_lifecycle():
+    rt = AnimatorRuntime(load_predictor("baseline", fps=60.0), stale_audio_s=0.1)
+    assert not rt.running
+    rt.start()
+    rt.start()                                                    # idempotent
+    assert rt.running
+    x = speechlike(0.3)
+    for i in range(0, x.size, 320):
+        rt.submit(x[i:i + 320])
+        time.sleep(0.02)
+    time.sleep(0.3)
+    got = drain(rt)
+    st = rt.stats()
+    assert st["chunks_in"] == 15 and st["frames_out"] == len(got) > 0
+    assert 0 <= st["latency_available_mean_s"] < 0.2
+    assert 0 < st["rtf_total"] < 1.0
+    t0 = time.monotonic()
+    rt.stop()
+    assert time.monotonic() - t0 < 1.0 and not rt.running
+    pushed = rt.predictor.samples_pushed
+    time.sleep(0.3)
+    assert rt.predictor.samples_pushed == pushed                  # really stopped (no silence)
+    rt.start()
+    assert rt.running
+    time.sleep(0.3)
+    assert rt.predictor.samples_pushed > pushed                   # restarted: silence flows
+    rt.stop()
+
+
+def test_emotion_commands_reach_the_predictor():
+    clock = FakeClock()
+    p = AlphaEcho()
+    rt = AnimatorRuntime(p, EmotionState(transition_s=0.5, ease="smooth"), clock=clock)
+    frames = run_realtime(rt, clock, speechlike(0.5))
+    t_cmd = rt.audio_time
+    rt.command(parse_emotion_command("happy:0.8 surprised:0.4"))
+    frames += run_realtime(rt, clock, speechlike(1.0, seed=1))
+    t, v = frames_to_array(frames)
+    happy = v[:, INDEX[ALPHA_SLOTS[EXPRESSIVE_INDEX["happy"]]]]
+    surprised = v[:, INDEX[ALPHA_SLOTS[EXPRESSIVE_INDEX["surprised"]]]]
+    assert np.all(happy[t <= t_cmd] == 0.0)
+    assert np.allclose(happy[t >= t_cmd + 0.5], 0.8, atol=1e-5)
+    assert np.allclose(surprised[t >= t_cmd + 0.5], 0.4, atol=1e-5)
+    during = happy[(t > t_cmd) & (t < t_cmd + 0.5)]
+    assert np.all(np.diff(during) >= 0) and 0.0 < during[len(during) // 2] < 0.8   # eased
+    others = [k for k, n in enumerate(EXPRESSIVE) if n not in ("happy", "surprised")]
+    assert all(v[:, INDEX[ALPHA_SLOTS[k]]].max() == 0.0 for k in others)
+    js = rt.emotion_json(t_cmd + 1.0)
+    assert '"happy":0.8' in js and '"surprised":0.4' in js
+
+
+def test_publish_latency_and_backlog_bound():
+    clock = FakeClock()
+    rt = AnimatorRuntime(load_predictor("baseline", fps=60.0), max_backlog_s=0.05, clock=clock)
+    clock.t += 0.5
+    rt.submit(speechlike(0.5))                 # one big chunk: 30 frames at once
+    rt.step()
+    clock.t += 0.01
+    f = rt.take_frame()
+    assert rt.frames_skipped == 30 - 3                           # backlog cut to 3 frames
+    assert f.time == pytest.approx(27 / 60, abs=1e-9)
+    assert rt.stats()["latency_publish_mean_s"] == pytest.approx(0.01, abs=1e-9)
+    # the depicted time maps to the arrival clock: the chunk's last sample arrived at clock 100.5
+    assert f.clock_time == pytest.approx(100.0 + 27 / 60, abs=1e-6)
