@@ -121,5 +121,6 @@ def run(args) -> int:
             sys.stdout.write(f"{path} -> {dest} ({len(frames)} frames)\n")
         except EmotalkError as exc:
             failed += 1
-            sys.stderr.write(f"emotalk animate: {path}: {exc}\n")
+            msg = str(exc)
+            sys.stderr.write(f"emotalk animate: {msg if msg.startswith(path) else path + ': ' + msg}\n")
     return 1 if failed else 0
