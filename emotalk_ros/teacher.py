@@ -130,21 +130,21 @@ def _dominance(label: str, channel: str) -> _Dom:
         return _Dom(2.0 if vowel else 1.0, 0.03, 0.03)    # vowels resist the seal
     if channel == "tuck":
         if label in LABIODENTALS:
-            return _Dom(20.0, 0.02, 0.02)
+            return _Dom(20.0, 0.012, 0.012)
         if label in BILABIALS:
             return _Dom(5.0, 0.015, 0.015)
         return _Dom(1.0, 0.04, 0.04)
     if channel == "tongue":
         if label in ("th", "dh"):
-            return _Dom(20.0, 0.02, 0.02)
+            return _Dom(20.0, 0.012, 0.012)
         if label == "l":
-            return _Dom(8.0, 0.02, 0.02)
+            return _Dom(8.0, 0.012, 0.012)
         return _Dom(1.0, 0.04, 0.04)
     if channel in ("funnel", "pucker"):
         if label in _ROUNDED:
-            return _Dom(2.5, 0.12, 0.06)                  # long anticipatory rounding
-        if vowel or label in _SPREAD:
-            return _Dom(1.0, 0.04, 0.04)                  # unrounded vowels resist rounding
+            return _Dom(2.5, 0.08, 0.05)                  # long anticipatory rounding
+        if vowel:                                         # unrounded vowels resist rounding,
+            return _Dom(3.0 if label in _SPREAD else 1.5, 0.04, 0.04)   # spread ones most
         return _Dom(0.15, 0.03, 0.03)                     # other consonants are transparent
     if channel == "spread":
         if label in _SPREAD:
@@ -328,7 +328,7 @@ def _segments(s: np.ndarray, e: np.ndarray, pid: np.ndarray):
 
 
 def _blend(times: np.ndarray, lab: np.ndarray, ss: np.ndarray, ee: np.ndarray,
-           block: int = 512, reach_s: float = 1.0) -> np.ndarray:
+           block: int = 512, reach_s: float = 2.0) -> np.ndarray:
     """Dominance-weighted targets at ``times`` (T,) s -> (T, K) float64 articulatory parameters.
 
     Frames before the first / after the last segment are treated as silence.
