@@ -16,12 +16,14 @@ Parameters (all read-only: set them at startup)
   mixed to mono). ``file.loop`` (bool): replay the file forever.
 
 A missing device or file fails at startup with a clear error (for devices: the list
-of available input devices) and exit code 1.
+of available input devices) and exit code 1. A file starts playing once the ``audio``
+topic has a subscriber (plus 0.5 s for the rest of the graph to match), or after 5 s.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -34,6 +36,9 @@ from .audio_source import FileSource, MicSource
 from .errors import EmotalkError
 from .ros_util import (ParamSpec, audio_to_msg, check_choices, declare_parameters,
                        diagnostic_array, stamp_from_ns)
+
+FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts
+FILE_START_TIMEOUT_S = 5.0   # s after which a file starts even without subscribers
 
 PARAMETERS = (
     ParamSpec("source", "mic", "Audio source", read_only=True, choices=("mic", "file")),
@@ -73,14 +78,32 @@ class AudioCaptureNode(Node):
         self._announced_end = False
         self._prev_overflows = 0
         self._source_kind = p["source"]
-        self.source.start()
+        # a file starts once someone listens (plus a short grace for the rest of the graph to
+        # match), or after FILE_START_TIMEOUT_S regardless; a microphone starts at once
+        self._started = False
+        self._t_create = time.monotonic()
+        self._t_first_sub = None
+        if p["source"] == "mic":
+            self._start_source()
         period = max(0.005, 0.5 * p["block_size"] / p["sample_rate"])
         self.create_timer(period, self._on_poll)
         self.create_timer(1.0, self._on_diagnostics)
         self.get_logger().info(f"audio_capture: {what} at {p['sample_rate']} Hz, "
                                f"{p['block_size']}-sample blocks")
 
+    def _start_source(self) -> None:
+        self.source.start()
+        self._started = True
+
     def _on_poll(self) -> None:
+        if not self._started:
+            now = time.monotonic()
+            if self._t_first_sub is None and self._pub.get_subscription_count() > 0:
+                self._t_first_sub = now
+            if (self._t_first_sub is not None and now - self._t_first_sub >= FILE_START_GRACE_S) \
+                    or now - self._t_create >= FILE_START_TIMEOUT_S:
+                self._start_source()
+            return
         for block in self.source.read():
             self._pub.publish(audio_to_msg(block))
             self._blocks += 1

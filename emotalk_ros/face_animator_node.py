@@ -149,7 +149,13 @@ class FaceAnimatorNode(Node):
     # -- callbacks (executor thread; no inference here) ---------------------------------------
     def _on_audio(self, msg: Float32MultiArray) -> None:
         try:
-            self.runtime.submit(audio_from_msg(msg).copy())
+            x = audio_from_msg(msg).copy()                   # (N,) float32
+        except EmotalkError as exc:
+            self.runtime.count_invalid()
+            self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
+            return
+        try:
+            self.runtime.submit(x)
         except EmotalkError as exc:
             self.get_logger().warning(f"{exc} (invalid chunks so far: "
                                       f"{self.runtime.invalid_chunks})",

@@ -185,6 +185,11 @@ class AnimatorRuntime:
             self._wake.notify()
         return int(x.size)
 
+    def count_invalid(self) -> None:
+        """Count a chunk rejected before ``submit`` (e.g. a multi-channel message layout)."""
+        with self._lock:
+            self.invalid_chunks += 1
+
     @property
     def queued_samples(self) -> int:
         with self._lock:
