@@ -126,8 +126,8 @@ def _dominance(label: str, channel: str) -> _Dom:
     vowel = label in _V
     if channel in ("seal", "press", "rollup"):
         if label in BILABIALS:
-            return _Dom(20.0, 0.012, 0.012)               # closure is reached even in 40 ms
-        return _Dom(2.0 if vowel else 1.0, 0.03, 0.03)    # vowels resist the seal
+            return _Dom(20.0, 0.010, 0.010)               # closure is reached even in 40 ms
+        return _Dom(3.0 if vowel else 1.0, 0.03, 0.03)    # vowels resist the seal
     if channel == "tuck":
         if label in LABIODENTALS:
             return _Dom(20.0, 0.012, 0.012)
@@ -171,7 +171,7 @@ def _core_fraction(label: str) -> float:
     if label == "sil":
         return 0.9
     if label in BILABIALS or label in LABIODENTALS:
-        return 0.8
+        return 0.6
     return 0.5
 
 
