@@ -22,17 +22,27 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "onnxruntime")
 
 
-def models_dir() -> str:
-    """The ``models/`` folder: the source tree's, or the installed share/emotalk_ros/models."""
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
-    if os.path.isdir(here):
-        return here
+def share_dir() -> str:
+    """Where package data (config/, models/, launch/) lives: the source tree when running from
+    a checkout, else the installed ``share/emotalk_ros`` (ament index, or relative to the
+    install prefix when ``AMENT_PREFIX_PATH`` is not set)."""
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.exists(os.path.join(src, "package.xml")):
+        return src
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return os.path.join(get_package_share_directory("emotalk_ros"), "models")
-    except (ImportError, LookupError):
-        return here
+        return get_package_share_directory("emotalk_ros")
+    except (ImportError, LookupError, OSError):
+        pass
+    # <prefix>/lib/pythonX.Y/site-packages/emotalk_ros -> <prefix>/share/emotalk_ros
+    prefix = os.path.abspath(os.path.join(src, "..", "..", ".."))
+    return os.path.join(prefix, "share", "emotalk_ros")
+
+
+def models_dir() -> str:
+    """The ``models/`` folder (source tree or installed share)."""
+    return os.path.join(share_dir(), "models")
 
 
 def default_model_path() -> Optional[str]:
