@@ -213,7 +213,7 @@ def render_contact_sheet(mesh: Optional[FaceMesh] = None, path: Optional[str] = 
     poses = list(poses) if poses is not None else contact_sheet_poses()
     rows = (len(poses) + cols - 1) // cols
     sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
-    for k, (label, wts) in enumerate(poses):
+    for k, (_label, wts) in enumerate(poses):
         r, c = divmod(k, cols)
         sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = render_frame(
             mesh, wts, (cell, cell), camera)

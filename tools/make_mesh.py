@@ -28,7 +28,7 @@ import argparse
 import hashlib
 import os
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
@@ -467,7 +467,6 @@ def build():
     parts = Parts()
     P_sh, T_sh, info = build_shell(parts)
     col_sh, reg_sh = shell_colors(P_sh, info)
-    nsh = P_sh.shape[0]
     tag_sh = np.where(info["side_m"] > 0, 1.0, np.where(info["side_m"] < 0, 2.0, 0.0))
     tag_sh += np.where(info["side_e"] > 0, 3.0, np.where(info["side_e"] < 0, 4.0, 0.0))
     jw = jaw_weight(P_sh, info)
