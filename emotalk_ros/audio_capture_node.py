@@ -3,7 +3,9 @@
 Publications
   ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 samples in [-1, 1]
   at ``sample_rate``, one message per block of ``block_size`` samples (the last block
-  of a non-looped file may be shorter). A file is played at real-time pace.
+  of a non-looped file may be shorter; a burst of more than 10 blocks delivered at once by
+  the device is merged into one message so the keep-last QoS never replaces unsent
+  audio). A file is played at real-time pace.
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): device
   overflows, samples dropped because the node fell behind, blocks published.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import ExternalShutdownException
@@ -37,6 +40,7 @@ from .errors import EmotalkError
 from .ros_util import (ParamSpec, audio_to_msg, check_choices, declare_parameters,
                        diagnostic_array, stamp_from_ns)
 
+MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into one message
 FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts
 FILE_START_TIMEOUT_S = 5.0   # s after which a file starts even without subscribers
 
@@ -104,7 +108,12 @@ class AudioCaptureNode(Node):
                     or now - self._t_create >= FILE_START_TIMEOUT_S:
                 self._start_source()
             return
-        for block in self.source.read():
+        blocks = self.source.read()
+        if len(blocks) > MAX_MESSAGES_PER_POLL:
+            # a burst (device backlog): one message, so the keep-last AUDIO QoS cannot
+            # replace unsent chunks
+            blocks = [np.concatenate(blocks)]
+        for block in blocks:
             self._pub.publish(audio_to_msg(block))
             self._blocks += 1
             self._samples += block.size
