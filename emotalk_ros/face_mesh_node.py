@@ -11,7 +11,9 @@ Subscribes
 Publishes
     ``face/mesh`` (visualization_msgs/Marker, TRIANGLE_LIST, QoS ``qos.MESH``): the
     mesh of :class:`emotalk_ros.mesh.FaceMesh` deformed by the latest weights, one
-    point and one Lambert-shaded colour per triangle corner, in ``frame_id``. Published
+    point and one Lambert-shaded colour per triangle corner, in ``frame_id``. The points
+    are in the mesh's head frame; the marker pose rotates it into REP-103 (x forward out
+    of the face, y the subject's left, z up), so the face stands upright in RViz. Published
     on each received frame, at most ``max_rate_hz`` (a frame arriving sooner is held
     and published by a timer at that rate). Only the points of vertices that moved
     are rewritten between messages.
@@ -201,7 +203,9 @@ class FaceMeshNode(Node):
         m.id = 0
         m.type = Marker.TRIANGLE_LIST
         m.action = Marker.ADD
-        m.pose.orientation.w = 1.0
+        # head frame (x subject's left, y up, z out of the face) -> REP-103 (x forward, y left, z up)
+        m.pose.orientation.x = m.pose.orientation.y = m.pose.orientation.z = 0.5
+        m.pose.orientation.w = 0.5
         m.scale.x = m.scale.y = m.scale.z = self.cfg.scale
         m.color.r = m.color.g = m.color.b = m.color.a = 1.0
         m.points = self.points
