@@ -391,21 +391,25 @@ def make_plots(res: Dict[str, object], plots_dir: str) -> Dict[str, str]:
     for eng, pd in res.get("plot_data", {}).items():
         if "aperture" not in pd:
             continue
-        fig, ax = plt.subplots(figsize=(12, 3.2))
+        dur = max((p[1] for p in pd["phones"]), default=1.0)
+        fig, ax = plt.subplots(figsize=(min(30.0, max(10.0, 2.6 * dur)), 3.4))
         for n, ap in pd["aperture"].items():
             t = np.arange(len(ap)) / fps
             ax.plot(t, ap, styles.get(n, "-"), label=n, lw=1.3)
+        k = 0
         for t0, t1, ph in pd["phones"]:
             if ph in ("p", "b", "m"):
                 ax.axvspan(t0, t1, color="tab:red", alpha=0.15, lw=0)
             elif ph == "sil":
                 ax.axvspan(t0, t1, color="0.85", alpha=0.5, lw=0)
-            if ph != "sil":
-                ax.text(0.5 * (t0 + t1), 1.02, ph, transform=ax.get_xaxis_transform(),
-                        ha="center", va="bottom", fontsize=7)
+            if ph != "sil":                      # labels on two alternating rows
+                ax.text(0.5 * (t0 + t1), 1.01 + 0.06 * (k % 2), ph, ha="center", va="bottom",
+                        transform=ax.get_xaxis_transform(), fontsize=7)
+                k += 1
+        ax.set_xlim(0.0, dur)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("normalised aperture")
-        ax.set_title(f"{eng}: clip {pd['clip']} (red: /p b m/, grey: pauses)", pad=14)
+        ax.set_title(f"{eng}: clip {pd['clip']} (red: /p b m/, grey: pauses)", pad=22)
         ax.legend(loc="upper right", fontsize=8)
         fig.tight_layout()
         path = os.path.join(plots_dir, f"aperture_{_safe(eng)}.png")

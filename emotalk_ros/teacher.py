@@ -328,7 +328,7 @@ def _segments(s: np.ndarray, e: np.ndarray, pid: np.ndarray):
 
 
 def _blend(times: np.ndarray, lab: np.ndarray, ss: np.ndarray, ee: np.ndarray,
-           block: int = 512, reach_s: float = 2.0) -> np.ndarray:
+           block: int = 256, reach_s: float = 2.0) -> np.ndarray:
     """Dominance-weighted targets at ``times`` (T,) s -> (T, K) float64 articulatory parameters.
 
     Frames before the first / after the last segment are treated as silence.
