@@ -26,6 +26,7 @@ from .errors import EmotalkError
 from .mesh import DEFAULT_LIGHT, FaceMesh, shade
 
 BACKGROUND = (0.16, 0.17, 0.20)
+EXACT_PX = 4  # triangles with boxes up to this size are bucketed by their exact size
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ def rasterize(screen: np.ndarray, triangles: np.ndarray, colors: np.ndarray, siz
     ids = np.flatnonzero(keep)
     bw = (xmax - xmin + 1)[ids]
     bh = (ymax - ymin + 1)[ids]
-    # bucket key: exact box size up to 4 px, else the next power of two (per axis)
-    qw = np.where(bw <= 4, bw, 1 << np.ceil(np.log2(np.maximum(bw, 1))).astype(np.int64))
-    qh = np.where(bh <= 4, bh, 1 << np.ceil(np.log2(np.maximum(bh, 1))).astype(np.int64))
+    # bucket key: exact box size up to EXACT_PX, else the next power of two (per axis)
+    qw = np.where(bw <= EXACT_PX, bw, 1 << np.ceil(np.log2(np.maximum(bw, 1))).astype(np.int64))
+    qh = np.where(bh <= EXACT_PX, bh, 1 << np.ceil(np.log2(np.maximum(bh, 1))).astype(np.int64))
     key = qw.astype(np.int64) * 4096 + qh
     frag_pix: List[np.ndarray] = []
     frag_tri: List[np.ndarray] = []
@@ -122,7 +123,7 @@ def rasterize(screen: np.ndarray, triangles: np.ndarray, colors: np.ndarray, siz
             b1 = (qx * e2y[t, None] - qy * e2x[t, None]) * ia          # (T, n)
             b2 = (e1x[t, None] * qy - e1y[t, None] * qx) * ia
             inside = (b1 >= -1e-6) & (b2 >= -1e-6) & (b1 + b2 <= 1.0 + 1e-6)
-            if nw > 8 or nh > 8:
+            if nw > EXACT_PX or nh > EXACT_PX:                        # box smaller than its bucket
                 inside &= ((xmin[t, None] + ox[None, :]) <= xmax[t, None]) & (
                     (ymin[t, None] + oy[None, :]) <= ymax[t, None])
             ti, ki = np.nonzero(inside)
@@ -212,7 +213,8 @@ def render_contact_sheet(mesh: Optional[FaceMesh] = None, path: Optional[str] = 
     mesh = mesh or FaceMesh.load()
     poses = list(poses) if poses is not None else contact_sheet_poses()
     rows = (len(poses) + cols - 1) // cols
-    sheet = np.zeros((rows * cell, cols * cell, 3), np.uint8)
+    sheet = np.empty((rows * cell, cols * cell, 3), np.uint8)
+    sheet[:] = (np.asarray(BACKGROUND) * 255.0 + 0.5).astype(np.uint8)
     for k, (_label, wts) in enumerate(poses):
         r, c = divmod(k, cols)
         sheet[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = render_frame(

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -111,7 +112,9 @@ def make_panel(frames: np.ndarray, fps: float, height: int, width: int,
     for ax in axes:
         ax.set_xlim(0.0, max(t[-1], 1e-3))
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny panels cannot fit every label
+        fig.tight_layout()
     canvas.draw()
     img = np.asarray(canvas.buffer_rgba())[:, :, :3].copy()          # (H, W, 3)
     hpx = img.shape[0]

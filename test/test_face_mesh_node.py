@@ -1,7 +1,6 @@
 """The face_mesh node with real rclpy in separate processes: Marker round trip, bad input, ranges, shutdown."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
