@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated engines from {','.join(ENGINES)} (default espeak; "
                              "flite/festival are for held-out evaluation sets)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--clips-per-shard", type=int, default=200, help="clips per shard file")
+    parser.add_argument("--clips-per-shard", type=int, default=300, help="clips per shard file")
     parser.add_argument("--save-audio", action="store_true", help="also store 16 kHz int16 audio")
     parser.add_argument("--no-augment", action="store_true", help="clean audio, no augmentation")
     parser.add_argument("--world-fraction", type=float, default=WORLD_FRACTION,

@@ -2,8 +2,8 @@
 
 :func:`build_corpus` writes ``out_dir/shard_00000.npz ...`` and ``out_dir/meta.json``.
 Clip ``i`` is generated from its own seed ``(seed, i)`` and clips are grouped into shards
-of ``clips_per_shard`` consecutive clips, so the output is identical for any worker
-count. Generation stops at the first clip where the total audio reaches ``hours``.
+of ``clips_per_shard`` consecutive clips, each generated in a fresh process, so the output
+is identical for any worker count. Generation stops at the first clip where the total audio reaches ``hours``.
 
 Shard arrays (``N`` clips, ``T`` frames at 100 Hz in total, ``P`` phones in total):
 
@@ -63,6 +63,7 @@ ENGINES = ("espeak", "flite", "festival")
 P_NEUTRAL, P_SINGLE = 0.30, 0.50    # the rest (0.20) mixes two emotions
 P_CHANGE = 0.15                     # clips whose emotion changes between two sentences
 WORLD_FRACTION = 0.10               # clips resynthesised by pyworld (slow) when augmenting
+PRIOR_CLIP_S = 3.5                  # expected clip length before any is measured (s)
 
 # espeak prosody of each emotion at full intensity; intensities blend the deltas from
 # neutral linearly (rate in the log domain). happy/sad/angry are measured (FACTS.md);
@@ -309,13 +310,24 @@ def _save_shard(path: str, arr: Dict[str, np.ndarray]) -> None:
     os.replace(tmp, path)
 
 
-def _build_shard(job: Tuple[str, int, int, int, Dict[str, Any]]
+def _build_shard(job: Tuple[str, int, int, int, float, Dict[str, Any]]
                  ) -> Tuple[int, List[Tuple[int, int, int]], List[Dict[str, Any]]]:
-    """Worker: generate clips [first, first+n), write shard k -> (k, [(samples, frames, phones)], metas)."""
-    out_dir, k, first, n, cfg = job
+    """Worker: generate clips [first, first+n), write shard k -> (k, [(samples, frames, phones)], metas).
+
+    Stops early once the shard alone holds ``budget_s`` seconds (an upper bound of what
+    can still be needed), so a small corpus does not generate a whole shard for nothing;
+    the clips it does generate are the same either way.
+    """
+    out_dir, k, first, n, budget_s, cfg = job
     voices = _engine_voices(cfg["engines"])
-    clips = [make_clip(cfg["seed"], first + i, cfg["engines"], cfg["augment"],
-                       cfg["world_fraction"], voices) for i in range(n)]
+    clips: List[ClipData] = []
+    got = 0.0
+    for i in range(n):
+        clips.append(make_clip(cfg["seed"], first + i, cfg["engines"], cfg["augment"],
+                               cfg["world_fraction"], voices))
+        got += clips[-1].audio.size / SAMPLE_RATE
+        if got >= budget_s:
+            break
     _save_shard(shard_path(out_dir, k), _pack(clips, cfg["save_audio"]))
     sizes = [(c.audio.size, c.mel.shape[0], c.phone_id.size) for c in clips]
     return k, sizes, [c.meta for c in clips]
@@ -335,13 +347,13 @@ def _summarise(metas: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 def build_corpus(out_dir: str, hours: float, seed: int, engines: Sequence[str] = ("espeak",),
                  workers: int = 2, save_audio: bool = False, augment: bool = True,
-                 progress: bool = True, clips_per_shard: int = 200,
+                 progress: bool = True, clips_per_shard: int = 300,
                  world_fraction: float = WORLD_FRACTION) -> Dict[str, Any]:
     """Generate ``hours`` of paired data into ``out_dir`` (shards + meta.json) -> the meta dict.
 
-    Deterministic for ``seed`` whatever ``workers`` is (worker processes use the spawn
-    start method, each initialising espeak-ng once). Existing shards in ``out_dir`` are
-    removed first.
+    Deterministic for ``seed`` whatever ``workers`` is: each shard is generated in a fresh
+    spawned worker process (which initialises espeak-ng once), so its content depends only
+    on (seed, shard index, options). Existing shards in ``out_dir`` are removed first.
     """
     if not hours > 0:
         raise EmotalkError(f"hours must be > 0, got {hours}")
@@ -365,31 +377,40 @@ def build_corpus(out_dir: str, hours: float, seed: int, engines: Sequence[str] =
         bar = tqdm(total=round(target_s), unit="s", desc="synth (audio seconds)")
 
     def job(k):
-        return (out_dir, k, k * clips_per_shard, clips_per_shard, cfg)
+        # total_s (finished shards before k) only grows, so this budget is always enough
+        return (out_dir, k, k * clips_per_shard, clips_per_shard, target_s - total_s, cfg)
 
     total_s, metas, shards = 0.0, [], []
+    done_s = [0.0, 0]   # audio seconds and clips of the finished shards (for the estimate)
     pool = None
     try:
-        if workers == 1:
-            results: Iterator = (_build_shard(job(k)) for k in range(10 ** 9))
-        else:
-            import multiprocessing as mp
+        # every shard runs in a fresh spawned process: espeak-ng's output depends on what the
+        # process synthesised before (see espeak.py), so this makes shards reproducible
+        import multiprocessing as mp
 
-            pool = mp.get_context("spawn").Pool(workers)
-            pending: deque = deque()
+        pool = mp.get_context("spawn").Pool(workers, maxtasksperchild=1)
+        pending: deque = deque()
 
-            def gen():
-                k = 0
-                while True:
-                    while len(pending) < 2 * workers:
-                        pending.append(pool.apply_async(_build_shard, (job(k),)))
-                        k += 1
-                    yield pending.popleft().get()
+        def results() -> Iterator:
+            # keep the workers busy, but only with shards that are probably needed: shard k is
+            # submitted while its expected start (mean clip length so far) is before the target,
+            # or when nothing else is pending
+            k = 0
+            while True:
+                mean_clip = (done_s[0] / done_s[1]) if done_s[1] else PRIOR_CLIP_S
+                while len(pending) < 2 * workers and (
+                        not pending or k * clips_per_shard * mean_clip < target_s):
+                    pending.append(pool.apply_async(_build_shard, (job(k),)))
+                    k += 1
+                yield pending.popleft().get()
 
-            results = gen()
-        for k, sizes, clip_metas in results:
+        for k, sizes, clip_metas in results():
             cum = np.cumsum([sz[0] / SAMPLE_RATE for sz in sizes])   # (n,) seconds
+            done_s[0] += float(cum[-1])
+            done_s[1] += len(sizes)
             done = total_s + cum[-1] >= target_s
+            if not done and len(sizes) < clips_per_shard:
+                raise EmotalkError(f"shard {k} stopped early without reaching the target")
             n = int(np.searchsorted(cum, target_s - total_s, side="left")) + 1 if done else len(sizes)
             if n < len(sizes):
                 with np.load(shard_path(out_dir, k)) as z:

@@ -14,6 +14,12 @@ r-coloured diphthongs), which then split the segment 60/40. Unknown mnemonics fa
 through :func:`map_phoneme` (strip diacritics, then the first letter) and are logged
 once. Every pause (``_``, ``_:``, ``_!``...) is ``sil``.
 
+Reproducibility: espeak-ng keeps state between utterances (the phase of its pitch
+flutter, the Klatt noise generator), so the same text can come out a few samples longer
+or shorter, with slightly different waveforms, depending on what the process synthesised
+before; phone identities never change. Within a fresh process the sequence of outputs is
+deterministic, which is how :mod:`.corpus` makes shards reproducible.
+
 Voiceless stops: espeak fires the /p t k/ event at the *release*; the closure before it
 (about 40 ms of exact digital silence) would otherwise belong to the previous phone.
 :func:`synthesize` moves the onset back to the start of that silent closure (clamped
@@ -207,6 +213,8 @@ class _Engine:
         self.lib.espeak_SetSynthCallback(self._cb)
         self.lock = threading.Lock()
         self._voice: Optional[str] = None
+        self._set_seed = getattr(self.lib, "espeak_ng_SetRandSeed", None)  # espeak-ng >= 1.51
+        self._libc = ctypes.CDLL(None)
 
     def _on_synth(self, wav, n, events) -> int:
         if n > 0 and wav:
@@ -222,8 +230,9 @@ class _Engine:
             i += 1
         return 0
 
-    def run(self, text: str, voice: str, prosody: Prosody) -> Tuple[np.ndarray, List[Tuple[int, str]]]:
-        """-> (int16 samples (N,) at sample_rate, [(onset sample, mnemonic), ...])."""
+    def run(self, text: str, voice: str, prosody: Prosody, seed: int = 0
+            ) -> Tuple[np.ndarray, List[Tuple[int, str]], int]:
+        """-> (int16 samples (N,) at sample_rate, [(onset sample, mnemonic), ...], END sample)."""
         with self.lock:
             if voice != self._voice:
                 if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -234,6 +243,10 @@ class _Engine:
                              (_P_RANGE, p.range), (_P_WORDGAP, p.wordgap)):
                 self.lib.espeak_SetParameter(key, val, 0)
             self._chunks, self._events = [], []
+            # espeak seeds its noise (breath, Klatt) from the clock at initialisation; fix it
+            if self._set_seed is not None:
+                self._set_seed(ctypes.c_long(seed))
+            self._libc.srand(ctypes.c_uint(seed))
             buf = text.encode("utf-8") + b"\0"
             err = self.lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             self.lib.espeak_Synchronize()
@@ -242,7 +255,8 @@ class _Engine:
             audio = (np.concatenate(self._chunks) if self._chunks
                      else np.zeros(0, np.int16))                              # (N,) int16
             phones = [(s, name) for t, s, name in self._events if t == _EVENT_PHONEME]
-            return audio, phones
+            ends = [s for t, s, _ in self._events if t != _EVENT_PHONEME]
+            return audio, phones, (max(ends) if ends else audio.size)
 
 
 _ENGINE: Optional[_Engine] = None
@@ -279,12 +293,21 @@ def native_rate() -> int:
     return _engine().sample_rate
 
 
-def raw_synthesize(text: str, voice: str = "en-us", prosody: Prosody = Prosody()
-                   ) -> Tuple[np.ndarray, List[Tuple[int, str]], int]:
-    """espeak-ng as is: -> (int16 audio (N,), [(onset sample, mnemonic)], sample rate Hz)."""
+@dataclass
+class RawSynthesis:
+    """espeak-ng's output as is, at its native rate."""
+
+    audio: np.ndarray                    # (N,) int16
+    events: List[Tuple[int, str]]        # [(onset sample, mnemonic with stress marks)]
+    sample_rate: int                     # Hz (22050)
+    end_sample: int                      # the last END event's sample (equals N)
+
+
+def raw_synthesize(text: str, voice: str = "en-us", prosody: Prosody = Prosody()) -> RawSynthesis:
+    """espeak-ng as is (no phone mapping, no resampling)."""
     eng = _engine()
-    audio, phones = eng.run(text, voice, prosody)
-    return audio, phones, eng.sample_rate
+    audio, phones, end = eng.run(text, voice, prosody)
+    return RawSynthesis(audio, phones, eng.sample_rate, int(end))
 
 
 def _stop_lead(audio: np.ndarray, release: int, prev_start: int, sr: int) -> int:
@@ -316,8 +339,8 @@ def events_to_phones(audio: np.ndarray, events: Sequence[Tuple[int, str]], sr: i
         mapped = map_phoneme(name)
         s = min(max(int(s), 0), n)
         if (shift_stops and len(mapped) == 1 and mapped[0] in VOICELESS_STOPS
-                and strip_stress(name) in ("p", "t", "k", "t2", "k2", "t[") and onsets):
-            prev_start = onsets[-1][1]
+                and strip_stress(name) in ("p", "t", "k", "t2", "k2", "t[")):
+            prev_start = onsets[-1][1] if onsets else 0   # utterance-initial: leading silence
             s -= _stop_lead(audio, s, prev_start, sr)
         onsets.append((mapped[0], s))
         if len(mapped) == 2:
@@ -337,7 +360,11 @@ def synthesize(text: str, voice: str = "en-us", prosody: Prosody = Prosody(),
     """
     if not text or not text.strip():
         raise EmotalkError("espeak synthesize: empty text")
-    audio, events, sr = raw_synthesize(text, voice, prosody)
+    raw = raw_synthesize(text, voice, prosody)
+    audio, events, sr = raw.audio, raw.events, raw.sample_rate
+    if abs(raw.end_sample - audio.size) > sr // 1000:
+        log.debug("espeak END event at %d but %d samples for %r", raw.end_sample, audio.size,
+                    text[:40])
     if audio.size == 0:
         raise EmotalkError(f"espeak synthesize: no audio for {text[:40]!r}")
     onsets = events_to_phones(audio, events, sr, shift_stops)
