@@ -37,8 +37,14 @@ from std_msgs.msg import Float32MultiArray
 from . import qos
 from .audio_source import FileSource, MicSource
 from .errors import EmotalkError
-from .ros_util import (ParamSpec, audio_to_msg, check_choices, declare_parameters,
-                       diagnostic_array, stamp_from_ns)
+from .ros_util import (
+    ParamSpec,
+    audio_to_msg,
+    check_choices,
+    declare_parameters,
+    diagnostic_array,
+    stamp_from_ns,
+)
 
 MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into one message
 FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts

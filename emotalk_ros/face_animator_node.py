@@ -44,22 +44,34 @@ from typing import Dict, List, Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray, String
 
 from . import qos
 from .blendshapes import NAMES
-from .emotion_command import EASES, MAX_INTENSITY_LIMIT, MAX_TRANSITION_S, parse_emotion_command
+from .emotion_command import (
+    EASES,
+    MAX_INTENSITY_LIMIT,
+    MAX_TRANSITION_S,
+    parse_emotion_command,
+)
 from .emotion_state import EmotionState
 from .errors import EmotalkError
 from .idle import IdleAnimator, IdleConfig
 from .model_io import BACKENDS, load_predictor
-from .ros_util import (ParamSpec, audio_from_msg, check_choices, declare_parameters,
-                       diagnostic_array, joint_state, stamp_from_ns)
+from .ros_util import (
+    ParamSpec,
+    audio_from_msg,
+    check_choices,
+    declare_parameters,
+    diagnostic_array,
+    joint_state,
+    stamp_from_ns,
+)
 from .runtime import AnimatorRuntime, OutFrame
 
 PARAMETERS = (

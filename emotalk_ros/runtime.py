@@ -115,7 +115,7 @@ class AnimatorRuntime:
         self.input_rate = int(input_rate)
         self.queue_s = float(queue_s)
         self.stale_audio_s = float(stale_audio_s)
-        self.max_backlog = max(1, int(math.ceil(max_backlog_s * predictor.fps)))
+        self.max_backlog = max(1, math.ceil(max_backlog_s * predictor.fps))
         self.clock = clock
         self._resampler = (StreamResampler(self.input_rate, predictor.sample_rate)
                            if self.input_rate != predictor.sample_rate else None)

@@ -12,12 +12,10 @@ import ast
 import importlib.util
 import os
 import re
-import time
 
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT
 from test_nodes import JAW, Probe, RosProc, face_array, new_domain, speech_wav  # noqa: F401
 
@@ -37,7 +35,7 @@ def console_scripts():
     tree = ast.parse(open(os.path.join(ROOT, "setup.py")).read())
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            for k, v in zip(node.keys, node.values):
+            for k, v in zip(node.keys, node.values, strict=True):
                 if isinstance(k, ast.Constant) and k.value == "console_scripts":
                     items = [ast.literal_eval(e) for e in v.elts]
                     return {s.split("=")[0].strip(): s.split("=")[1].strip() for s in items}
@@ -80,9 +78,10 @@ def launch_tree():
 def test_launch_file_with_launch_api():
     # (a bare "import launch" would find this repository's launch/ folder as a namespace package)
     try:
-        from launch import LaunchContext
-        from launch.actions import DeclareLaunchArgument
         import launch_ros.actions  # noqa: F401
+        from launch.actions import DeclareLaunchArgument
+
+        from launch import LaunchContext
     except ImportError:
         pytest.skip("launch / launch_ros are not installed (no PyPI wheels); structure is "
                     "checked by test_launch_structure instead")
@@ -154,7 +153,7 @@ def test_config_is_a_params_file_with_comments():
 
 
 @pytest.fixture(scope="module")
-def graph(speech_wav, tmp_path_factory):
+def graph(speech_wav, tmp_path_factory):  # noqa: F811 (fixture)
     """The launch file's executables (those in the tree) started with config/face.yaml."""
     dom = new_domain()
     ns = "/face_test"
@@ -197,11 +196,12 @@ def test_config_parameters_are_declared(graph, exe):
 
 
 def test_config_graph_flows_end_to_end(graph):
-    probe, procs, ns = graph
+    probe, procs, _ = graph
     assert {"audio_capture", "face_animator"} <= set(procs)
-    from emotalk_ros import qos
     from std_msgs.msg import Float64MultiArray
     from visualization_msgs.msg import Marker
+
+    from emotalk_ros import qos
 
     got = {"retarget": [], "face_mesh": []}
     probe.node.create_subscription(Float64MultiArray, "face/motor_commands",
@@ -210,11 +210,11 @@ def test_config_graph_flows_end_to_end(graph):
                                    qos.MESH)
     probe.wait_for(lambda: any(m.position[JAW] > 0.2 for _, m in probe.face), 25,
                    "speech to open the mouth on face/blendshapes")
-    assert len(probe.audio) > 0
+    probe.wait_for(lambda: len(probe.audio) > 0, 10, "audio on the audio topic")
     _, _, v = face_array(probe.face)
     assert np.all(np.isfinite(v)) and v.min() >= 0.0 and v.max() <= 1.0
     for exe in ("retarget", "face_mesh"):                      # downstream, when in the tree
         if exe in procs:
-            probe.wait_for(lambda: len(got[exe]) > 0, 15, f"output of {exe}")
-    for exe, p in procs.items():
+            probe.wait_for(lambda e=exe: len(got[e]) > 0, 15, f"output of {exe}")
+    for p in procs.values():
         assert p.alive(), p.output()

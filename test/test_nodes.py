@@ -269,7 +269,7 @@ def animator(tmp_path_factory):
 
 
 def test_emotion_command_round_trip(animator):
-    probe, proc = animator
+    probe, _ = animator
     probe.state.clear()
     t0 = time.monotonic()
     probe.pub_emotion.publish(String(data="happy:1.0 transition=1.0"))
