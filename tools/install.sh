@@ -7,7 +7,7 @@ VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
 apt_pkgs=(espeak-ng libespeak-ng1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
-          ffmpeg flite festival festvox-kallpc16k sox)
+          ffmpeg flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${apt_pkgs[@]}"; do
