@@ -106,7 +106,7 @@ class AnimatorRuntime:
 
     def __init__(self, predictor: StreamingPredictor, state=None, idle=None,
                  input_rate: int = 16000, queue_s: float = 2.0, stale_audio_s: float = 0.2,
-                 max_backlog_s: float = 0.1, clock: Callable[[], float] = time.monotonic):
+                 max_backlog_s: float = 0.05, clock: Callable[[], float] = time.monotonic):
         if input_rate <= 0:
             raise EmotalkError(f"input sample rate must be positive, got {input_rate}")
         self.predictor = predictor
