@@ -110,4 +110,4 @@ def concat_utterances(parts: Sequence[Utterance]) -> Utterance:
     return Utterance(audio, tile_phones(seq, audio.size / float(sr)), sr, raw)
 
 
-__all__ = ["PHONES", "PhoneSeg", "Utterance", "tile_phones", "concat_utterances"]
+__all__ = ["PHONES", "PhoneSeg", "Utterance", "concat_utterances", "tile_phones"]

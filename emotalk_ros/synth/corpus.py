@@ -14,7 +14,8 @@ Shard arrays (``N`` clips, ``T`` frames at 100 Hz in total, ``P`` phones in tota
 ``phone_start/_end``      float32 (P,)         seconds from the clip start; phones tile the clip
 ``phone_id``              int16 (P,)           index into :data:`emotalk_ros.phones.PHONES`
 ``phone_offsets``         int64 (N+1,)
-``speaker``               int32 (N,)           index into ``meta.json["speakers"]``
+``speaker``               int32 (N,)           index into ``meta.json["speakers"]`` (engine:voice;
+                                               a pyworld-warped clip keeps its voice's id)
 ``clip_meta``             str (N,)             JSON: engine, voice, text, prosody, emotions, augmentations
 ``audio``                 int16 (S,)           only with save_audio: 16 kHz samples
 ``audio_offsets``         int64 (N+1,)
@@ -46,9 +47,8 @@ from ..audio import FeatureConfig, log_mel
 from ..emotions import EXPRESSIVE, NUM_EXPRESSIVE, alpha_to_dict
 from ..errors import EmotalkError
 from ..phones import PHONES
-from . import Utterance, concat_utterances
+from . import Utterance, concat_utterances, espeak
 from . import engines as ext_engines
-from . import espeak
 from .augment import augment as augment_audio
 from .augment import gain as apply_gain
 from .text import make_text
@@ -434,9 +434,9 @@ def build_corpus(out_dir: str, hours: float, seed: int, engines: Sequence[str] =
             bar.close()
     # remove shards computed ahead by the pool beyond the cut
     for name in os.listdir(out_dir):
-        if name.startswith("shard_") and name.endswith(".npz"):
-            if name.endswith(".tmp.npz") or int(name[6:11]) >= len(shards):
-                os.remove(os.path.join(out_dir, name))
+        if name.startswith("shard_") and name.endswith(".npz") and (
+                name.endswith(".tmp.npz") or int(name[6:11]) >= len(shards)):
+            os.remove(os.path.join(out_dir, name))
     seconds = time.monotonic() - t0
     meta = {
         "format_version": FORMAT_VERSION,

@@ -105,7 +105,7 @@ def parse_festival_segs(text: str) -> List[Tuple[str, float]]:
 
 def _run(cmd: List[str], timeout: float = 120.0) -> subprocess.CompletedProcess:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
         raise EmotalkError(f"{cmd[0]} is not installed (apt install {cmd[0]})") from None
     except subprocess.TimeoutExpired:

@@ -150,9 +150,11 @@ class Prosody:
     volume: int = 100    # amplitude 0..200
     wordgap: int = 0     # extra pause between words, units of 10 ms
 
-    def clamped(self) -> "Prosody":
+    def clamped(self) -> Prosody:
         """The same settings clipped to espeak's valid ranges."""
-        c = lambda v, lo, hi: int(round(min(max(v, lo), hi)))  # noqa: E731
+        def c(v, lo, hi):
+            return int(round(min(max(v, lo), hi)))
+
         return Prosody(c(self.rate, 80, 450), c(self.pitch, 0, 100), c(self.range, 0, 100),
                        c(self.volume, 0, 200), c(self.wordgap, 0, 50))
 
