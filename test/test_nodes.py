@@ -232,7 +232,8 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
         assert during.max() > 0.25, during.max()                  # mouth opens during speech
         assert after.max() < 0.03, after.max()                    # ...and closes in silence
         got = sum(a.size for _, a in probe.audio)
-        assert abs(got - dur * 16000) < 0.05 * 16000              # the whole file, once
+        # (the probe may match the capture publisher a little after the file started)
+        assert 0.85 * dur * 16000 < got <= dur * 16000 + 1
         # header.stamp = when the depicted sound was heard: close to the receive time
         wall_minus_mono = time.time() - time.monotonic()
         lag = (t + wall_minus_mono) - stamps
@@ -244,6 +245,7 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
         assert float(d["rtf_total"]) < 1.0
         c = probe.diag_values("audio_capture: source")
         assert c is not None and c["finished"] == "True" and int(c["overflows"]) == 0
+        assert int(c["samples_published"]) == round(dur * 16000)   # the whole file, once
     finally:
         for p in (cap, anim):
             if p is not None:
