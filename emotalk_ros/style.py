@@ -8,7 +8,8 @@ A :class:`Style` maps generator frames (T, 52) to styled frames (T, 52), frame b
   multiplicative, ``y = x * gain * m(ap)``, where ``m`` is the *speaking-amplitude
   profile*: a piecewise-linear gain over the source lip aperture ``ap``
   (:func:`emotalk_ros.metrics.aperture`). Any amplification (``gain * m > 1``) fades in
-  over source apertures [0, 0.03], so a small residual gap is never enlarged. ``mouthFunnel`` is multiplicative too (no offset).
+  over source apertures [0, 0.03], so a small residual gap is never enlarged.
+  ``mouthFunnel`` is multiplicative too (no offset).
 * **Lip closure** stays intact: ``mouthClose`` is scaled by the same factor as
   ``jawOpen`` and capped at the new ``jawOpen``, so closed lips (``mouthClose`` ≈
   ``jawOpen``, lips raised/lowered ≈ 0) stay closed, and an exactly closed mouth is never

@@ -60,14 +60,15 @@ class VoiceEmotionConfig:
     lookahead_frames: int = 8        # 80 ms, same as the generator
     hop_frames: int = 2              # one output every 20 ms
     hidden: int = 64
+    shape_bands: int = 40            # spectral-shape bands (n_mels = full; fewer = coarser, 0 = none)
     speech_floor_db: float = -45.0   # dBFS where the speech weight is 0.5
     speech_slope_db: float = 3.0     # width of the soft speech threshold
     min_speech: float = 0.1          # speech fraction below which a window counts as silent
 
     @property
     def frame_dim(self) -> int:
-        """Per-frame feature size: shape (n_mels) + energy, slope, pitch proxy, flux."""
-        return self.n_mels + 4
+        """Per-frame feature size: shape bands + energy, slope, pitch proxy, flux."""
+        return self.shape_bands + 4
 
     @property
     def input_dim(self) -> int:
@@ -79,6 +80,8 @@ class VoiceEmotionConfig:
             raise EmotalkError("hop_frames must be in [1, window_frames]")
         if not (0 <= self.lookahead_frames < self.window_frames):
             raise EmotalkError("lookahead_frames must be in [0, window_frames)")
+        if not (0 <= self.shape_bands <= self.n_mels):
+            raise EmotalkError(f"shape_bands must be in [0, {self.n_mels}]")
         if self.window_frames > self.frame_rate:
             raise EmotalkError(f"the window must be at most 1 s ({int(self.frame_rate)} frames), "
                                f"got {self.window_frames}")
@@ -104,6 +107,10 @@ class _FrameFeatures:
         self.cfg = cfg
         pos = np.linspace(-1.0, 1.0, cfg.n_mels)
         self._slope_w = pos / float((pos * pos).sum())                    # (n_mels,)
+        edges = np.linspace(0, cfg.n_mels, cfg.shape_bands + 1).round().astype(int)
+        self._bands = np.zeros((cfg.n_mels, cfg.shape_bands))              # band averaging
+        for b in range(cfg.shape_bands):
+            self._bands[edges[b]:edges[b + 1], b] = 1.0 / max(edges[b + 1] - edges[b], 1)
         centres = _mel_centres(cfg.n_mels)
         self._low = np.flatnonzero(centres < 500.0)                        # low bands (F0/F1 region)
         self._low_log2 = np.log2(centres[self._low])                       # (n_low,)
@@ -121,8 +128,9 @@ class _FrameFeatures:
             return np.zeros((0, cfg.frame_dim)), np.zeros(0)
         power = 10.0 ** m                                                  # (N, n_mels)
         energy = np.log10(power.sum(axis=1) + 1e-12)                       # (N,) log10 power
-        shape = m - m.mean(axis=1, keepdims=True)                          # (N, n_mels)
-        slope = shape @ self._slope_w                                      # (N,)
+        full = m - m.mean(axis=1, keepdims=True)                           # (N, n_mels)
+        shape = full @ self._bands                                         # (N, shape_bands)
+        slope = full @ self._slope_w                                      # (N,)
         low = power[:, self._low]                                          # (N, n_low)
         pitch = (low @ self._low_log2) / (low.sum(axis=1) + 1e-12)         # (N,) log2 Hz
         prev = m[:1] if self._prev is None else self._prev[None, :]
@@ -381,11 +389,12 @@ class DiarizationSmoother:
     """Stable emotion label + smoothed intensities from a stream of detector outputs.
 
     Per step (``step_s``, 20 ms): the class distribution and intensity are smoothed with a
-    one-pole filter (``tau_s``), weighted by the window's speech activity (silent windows
-    hold the state; the first active window initialises it). A challenger label replaces the current one only when its smoothed
-    probability leads by more than ``hysteresis`` continuously for ``confirm_s`` *and* the
-    current segment is at least ``min_segment_s`` old, so there can never be more than one
-    switch per ``min_segment_s``. A lasting change is followed after about
+    one-pole filter (``tau_s``). Windows whose speech fraction is below ``min_activity``
+    hold the state (pauses change nothing); the first active window initialises it. A
+    challenger label replaces the current one only when its smoothed probability leads by
+    more than ``hysteresis`` continuously for ``confirm_s`` *and* the current segment is at
+    least ``min_segment_s`` old, so there can never be more than one switch per
+    ``min_segment_s``. A lasting change is followed after about
     ``tau_s * ln(...) + confirm_s`` (well under 1.5 s for the defaults) once the current
     segment is old enough.
 
@@ -464,6 +473,63 @@ class DiarizationSmoother:
                 self._challenger, self._lead_time = -1, 0.0
         else:
             self._challenger, self._lead_time = -1, 0.0
+
+
+class VoiceEmotionTracker:
+    """Detector + smoother as one streaming object, for the animator runtime.
+
+    ``push_features(feats (N, 40))`` feeds the same 100 Hz log-mel the generator sees;
+    ``alpha_at(times (M,) s) -> (M, 7)`` answers with the smoothed voice emotion for depicted
+    times: the latest output at or before each time (step hold), zeros before the first
+    output. The detector's outputs lag the audio by its look-ahead (80 ms), the same as the
+    generator's, so pushing the same features to both first keeps them in step. At most
+    ``history`` outputs are kept (bounded).
+    """
+
+    def __init__(self, detector: VoiceEmotionDetector,
+                 smoother: Optional[DiarizationSmoother] = None, history: int = 250):
+        self.detector = detector
+        self.smoother = smoother or DiarizationSmoother(step_s=detector.step_s)
+        self.history = int(history)
+        self.reset()
+
+    def reset(self) -> None:
+        self.detector.reset()
+        self.smoother.reset()
+        self._times = np.zeros(0)
+        self._alpha = np.zeros((0, NUM_EXPRESSIVE), np.float32)
+        self._labels = np.zeros(0, np.int64)
+
+    def push_features(self, feats: np.ndarray) -> int:
+        """Feed (N, 40) log-mel; returns the number of new 20 ms outputs."""
+        times, probs, inten, act = self.detector.push_features(feats, return_activity=True)
+        if times.size:
+            labels, alpha = self.smoother.update(probs, inten, act)
+            self._times = np.concatenate([self._times, times])[-self.history:]
+            self._alpha = np.concatenate([self._alpha, alpha])[-self.history:]
+            self._labels = np.concatenate([self._labels, labels])[-self.history:]
+        return int(times.size)
+
+    def alpha_at(self, times: np.ndarray) -> np.ndarray:
+        """Depicted times (M,) float64 s -> (M, 7) float32 smoothed voice intensities."""
+        t = np.asarray(times, np.float64).reshape(-1)
+        out = np.zeros((t.size, NUM_EXPRESSIVE), np.float32)
+        if self._times.size == 0:
+            return out
+        k = np.searchsorted(self._times, t + 1e-9, side="right") - 1           # (M,)
+        ok = k >= 0
+        out[ok] = self._alpha[k[ok]]
+        return out
+
+    @property
+    def label(self) -> str:
+        """The current stable label (an EMOTIONS name)."""
+        return EMOTIONS[self.smoother.label]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """The latest smoothed intensities (7,) float32."""
+        return self._alpha[-1].copy() if self._alpha.shape[0] else np.zeros(NUM_EXPRESSIVE, np.float32)
 
 
 def blend_emotion(command_alpha: np.ndarray, voice_alpha: np.ndarray, voice_blend: float) -> np.ndarray:
@@ -584,5 +650,5 @@ def _clip_arrays(clip) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 __all__ = ["VoiceEmotionConfig", "VoiceEmotionModel", "VoiceEmotionDetector", "WindowFeatureStream",
-           "DiarizationSmoother", "blend_emotion", "evaluate_voice_emotion", "labels_from_alpha",
+           "DiarizationSmoother", "VoiceEmotionTracker", "blend_emotion", "evaluate_voice_emotion", "labels_from_alpha",
            "class_targets", "macro_f1", "pool_windows", "NUM_CLASSES"]

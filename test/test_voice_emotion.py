@@ -11,7 +11,8 @@ from emotalk_ros.audio import log_mel, resample, write_wav
 from emotalk_ros.emotions import EXPRESSIVE_INDEX
 from emotalk_ros.errors import EmotalkError, ModelMismatchError
 from emotalk_ros.voice_emotion import (NUM_CLASSES, DiarizationSmoother, VoiceEmotionConfig,
-                                       VoiceEmotionDetector, VoiceEmotionModel, blend_emotion,
+                                       VoiceEmotionDetector, VoiceEmotionModel, VoiceEmotionTracker,
+                                       blend_emotion,
                                        evaluate_voice_emotion, labels_from_alpha, macro_f1)
 from emotalk_ros.voice_emotion_train import (build_examples, fit_model, load_labelled_folder,
                                              load_shard_clips, train_voice_emotion)
@@ -127,6 +128,19 @@ def test_causal_with_bounded_window(detector, mel):
 def test_config_refuses_window_over_one_second():
     with pytest.raises(EmotalkError, match="1 s"):
         VoiceEmotionDetector(VoiceEmotionModel.random(VoiceEmotionConfig(window_frames=150)))
+    with pytest.raises(EmotalkError, match="shape_bands"):
+        VoiceEmotionDetector(VoiceEmotionModel.random(VoiceEmotionConfig(shape_bands=41)))
+
+
+def test_coarse_spectral_bands_config(tmp_path, mel):
+    cfg = VoiceEmotionConfig(shape_bands=8)
+    assert cfg.input_dim == 2 * (8 + 4) + 1
+    m = VoiceEmotionModel.random(cfg, seed=1)
+    m.save(str(tmp_path / "b8.npz"))
+    back = VoiceEmotionModel.load(str(tmp_path / "b8.npz"))
+    assert back.cfg == cfg
+    np.testing.assert_allclose(VoiceEmotionDetector(back).detect(mel)[1],
+                               VoiceEmotionDetector(m).detect(mel)[1], atol=1e-6)
 
 
 def test_bad_features_rejected(detector):
@@ -239,6 +253,24 @@ def test_blend_emotion_is_a_continuous_mix():
         blend_emotion(cmd, voice, 1.5)
 
 
+def test_tracker_streams_the_smoothed_emotion(detector, mel):
+    tr = VoiceEmotionTracker(detector)
+    assert not tr.alpha_at(np.array([0.0])).any()
+    for k in range(0, mel.shape[0], 16):
+        tr.push_features(mel[k:k + 16])
+    # same as detector + smoother offline (minus the flushed tail)
+    t, p, i, act = detector.detect(mel, return_activity=True)
+    labels, alpha = DiarizationSmoother().update(p, i, act)
+    n = tr._times.size
+    np.testing.assert_allclose(tr._alpha, alpha[:n][-tr.history:], atol=1e-5)
+    q = np.array([tr._times[-3], tr._times[-3] + 0.01, 1e6])
+    np.testing.assert_allclose(tr.alpha_at(q), [alpha[n - 3], alpha[n - 3], alpha[n - 1]], atol=1e-5)
+    assert tr.label == ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted",
+                        "contempt")[labels[n - 1]]
+    tr.reset()
+    assert tr._times.size == 0 and not tr.alpha.any()
+
+
 # ------------------------------------------------------------------------------------------
 # labels, loader, evaluation, training
 # ------------------------------------------------------------------------------------------
@@ -287,7 +319,7 @@ def test_quick_training_learns_above_chance(tmp_path):
     clips = load_shard_clips(str(tmp_path))
     assert len(clips) == 16 and clips[9].speaker == "b" and clips[9].meta["engine"] == "toy"
     out = str(tmp_path / "ve.npz")
-    info = train_voice_emotion(str(tmp_path), out, steps=300, seed=0, holdout_speakers=0.0)
+    info = train_voice_emotion(str(tmp_path), out, steps=200, seed=0, holdout_speakers=0.0)
     assert info["train"]["raw_frame_accuracy"] > 0.5
     det = VoiceEmotionDetector.from_file(out)
     fresh = toy_clips([110.0, 190.0], seeds=[7])                          # new clips, same voices
@@ -297,5 +329,5 @@ def test_quick_training_learns_above_chance(tmp_path):
     # the same training on shuffled labels stays near chance (the test can fail)
     rng = np.random.default_rng(0)
     x, p, inten = build_examples(clips, det.cfg)
-    shuffled = VoiceEmotionDetector(fit_model(x, p[rng.permutation(len(p))], inten, det.cfg, steps=300))
+    shuffled = VoiceEmotionDetector(fit_model(x, p[rng.permutation(len(p))], inten, det.cfg, steps=200))
     assert evaluate_voice_emotion(shuffled, fresh)["raw_frame_accuracy"] < m["raw_frame_accuracy"] - 0.2
