@@ -650,5 +650,5 @@ def _clip_arrays(clip) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 __all__ = ["VoiceEmotionConfig", "VoiceEmotionModel", "VoiceEmotionDetector", "WindowFeatureStream",
-           "DiarizationSmoother", "VoiceEmotionTracker", "blend_emotion", "evaluate_voice_emotion", "labels_from_alpha",
-           "class_targets", "macro_f1", "pool_windows", "NUM_CLASSES"]
+           "DiarizationSmoother", "VoiceEmotionTracker", "blend_emotion", "evaluate_voice_emotion",
+           "labels_from_alpha", "class_targets", "macro_f1", "pool_windows", "NUM_CLASSES"]
