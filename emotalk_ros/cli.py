@@ -27,6 +27,7 @@ COMMANDS = {
     "bench": ("emotalk_ros.bench", "measure per-frame compute, latency, memory"),
     "fit-rig": ("emotalk_ros.fit_rig", "fit a rig file from paired blendshape/motor samples"),
     "fit-style": ("emotalk_ros.style", "fit a per-person style from Live Link captures"),
+    "train-voice": ("emotalk_ros.voice_emotion_train", "train the voice emotion detector"),
 }
 
 

@@ -11,7 +11,15 @@ Subscriptions
   ``emotion_target`` (std_msgs/String, qos.COMMANDS): the contract's emotion grammar
   (``happy:0.6 surprised:0.3 transition=0.8``, ``va:0.6,0.4``, JSON). A malformed
   command logs one warning naming the problem and the valid names; the state is
-  unchanged.
+  unchanged. A command during a keyframe performance ends it and eases on from the
+  face's current value.
+  ``emotion_track`` (std_msgs/String, qos.COMMANDS): a keyframe performance starting now,
+  the JSON of ``emotalk animate --emotion-track`` (``[{"t": 0.0, "happy": 0.5}, {"t": 2.5,
+  "surprised": 0.8, "transition_s": 0.4}]``, ``t`` in s relative to the live edge of audio
+  time). It replaces the commanded emotion: the face cross-fades from its current value to
+  the first key over that key's ``transition_s`` (default ``transition_s``), then follows
+  the keys through the same transition logic as the CLI. A malformed track logs one
+  warning and changes nothing.
 
 Publications
   ``face/blendshapes`` (sensor_msgs/JointState, qos.FACE_STREAM): the 52 ARKit names
@@ -19,7 +27,9 @@ Publications
   ``header.stamp`` = the moment (node clock) the depicted audio was heard: audio
   time is mapped through the audio arrival clock (see :mod:`emotalk_ros.runtime`).
   ``face/emotion_state`` (std_msgs/String JSON, qos.STATE_LATCHED): the blended
-  emotion weights at the depicted time of the last frame, on every change.
+  emotion weights at the depicted time of the last frame, on every change. With the voice
+  detector running it adds ``voice_blend``, ``command_weights`` and ``voice``
+  (``label`` + ``weights``); ``weights`` is then the blend the face shows.
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): latency
   audio arrival -> publish, real-time factor, dropped/invalid chunks, backend,
   model version.
@@ -31,7 +41,13 @@ Parameters (read-only = structural, set at startup only)
   ``sample_rate`` (int Hz, read-only): rate of incoming audio.
   ``output_rate_hz`` (float, read-only). ``lookahead_ms`` (float, read-only): expected
   model look-ahead; -1 accepts the model's, otherwise a mismatch fails at startup.
-  ``idle.seed`` (int, read-only). Live: ``emotion_strength``, ``max_intensity``,
+  ``idle.seed`` (int, read-only). ``emotion.source`` (command|voice|blend, read-only):
+  where the emotion comes from (voice = detected in the speech). ``voice_emotion.model_path``
+  (str, read-only; '' = shipped ``models/voice_emotion.npz``). ``style.path`` (str,
+  read-only): per-robot style YAML or a shipped name (``subtle``, ``expressive``); '' = none.
+  Live: ``voice_blend`` (blend mode's voice weight, eased over ``transition_s``),
+  ``voice_emotion.min_segment_s``, ``voice_emotion.hysteresis``, ``emotion_strength``,
+  ``max_intensity``,
   ``transition_s``, ``ease``, ``idle.enabled``, ``idle.blink_scale``,
   ``idle.gaze_scale``, ``idle.breath_scale``, ``stale_audio_s``, ``queue_s``.
 """
@@ -72,7 +88,8 @@ from .ros_util import (
     joint_state,
     stamp_from_ns,
 )
-from .runtime import AnimatorRuntime, OutFrame
+from .runtime import (EMOTION_SOURCES, AnimatorRuntime, OutFrame, blend_weight, load_style,
+                      load_voice_tracker)
 
 PARAMETERS = (
     ParamSpec("model.path", "", "Model file (.onnx/.pt); '' = the shipped default model; "
@@ -106,6 +123,19 @@ PARAMETERS = (
               "mouth closes and output continues", lo=0.02, hi=10.0),
     ParamSpec("queue_s", 2.0, "Bound of the audio queue in seconds (oldest audio dropped "
               "beyond it)", lo=0.1, hi=60.0),
+    ParamSpec("emotion.source", "command", "Emotion source: command (emotion_target / "
+              "emotion_track), voice (detected in the speech) or blend (both, by voice_blend)",
+              read_only=True, choices=EMOTION_SOURCES),
+    ParamSpec("voice_emotion.model_path", "", "Voice emotion model (.npz); '' = the shipped "
+              "models/voice_emotion.npz", read_only=True),
+    ParamSpec("voice_blend", 0.5, "Weight of the detected voice emotion in blend mode (0 = "
+              "command only, 1 = voice only); changes ease over transition_s", lo=0.0, hi=1.0),
+    ParamSpec("voice_emotion.min_segment_s", 2.0, "Shortest stretch of one detected voice "
+              "emotion label in seconds (no flicker)", lo=0.0, hi=30.0),
+    ParamSpec("voice_emotion.hysteresis", 0.15, "Probability lead a new voice emotion label "
+              "needs before it replaces the current one", lo=0.0, hi=0.95),
+    ParamSpec("style.path", "", "Per-robot style YAML, or a shipped style name (subtle, "
+              "expressive); '' = no style", read_only=True),
 )
 
 
@@ -130,8 +160,18 @@ class FaceAnimatorNode(Node):
                                        blink_scale=p["idle.blink_scale"],
                                        gaze_scale=p["idle.gaze_scale"],
                                        breath_scale=p["idle.breath_scale"]))
+        source = p["emotion.source"]
+        tracker = None
+        if source != "command":
+            tracker = load_voice_tracker(p["voice_emotion.model_path"],
+                                         p["voice_emotion.min_segment_s"],
+                                         p["voice_emotion.hysteresis"])
+        style = load_style(p["style.path"])
         self.runtime = AnimatorRuntime(predictor, state, idle, input_rate=p["sample_rate"],
-                                       queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"])
+                                       queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"],
+                                       voice=tracker,
+                                       voice_blend=blend_weight(source, p["voice_blend"]),
+                                       style=style)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
@@ -139,6 +179,7 @@ class FaceAnimatorNode(Node):
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         self.create_subscription(Float32MultiArray, "audio", self._on_audio, qos.AUDIO)
         self.create_subscription(String, "emotion_target", self._on_emotion, qos.COMMANDS)
+        self.create_subscription(String, "emotion_track", self._on_track, qos.COMMANDS)
 
         self._last: Optional[OutFrame] = None
         self._last_stamp_ns = 0
@@ -156,7 +197,8 @@ class FaceAnimatorNode(Node):
         self.get_logger().info(
             f"face_animator: backend={info.backend} model={info.model_version} "
             f"look-ahead={info.lookahead_ms:g} ms, audio {p['sample_rate']} Hz -> "
-            f"{p['output_rate_hz']:g} fps")
+            f"{p['output_rate_hz']:g} fps, emotion source {source}"
+            + (f", style {style.name or p['style.path']}" if style is not None else ""))
 
     # -- callbacks (executor thread; no inference here) ---------------------------------------
     def _on_audio(self, msg: Float32MultiArray) -> None:
@@ -180,6 +222,15 @@ class FaceAnimatorNode(Node):
         except EmotalkError as exc:
             self._bad_commands += 1
             self.get_logger().warning(f"emotion_target {msg.data[:80]!r} ignored: {exc}")
+
+    def _on_track(self, msg: String) -> None:
+        try:
+            n = self.runtime.play_track(msg.data)
+        except EmotalkError as exc:
+            self._bad_commands += 1
+            self.get_logger().warning(f"emotion_track {msg.data[:80]!r} ignored: {exc}")
+            return
+        self.get_logger().info(f"emotion_track: playing {n} keys")
 
     def _on_output(self) -> None:
         now_mono = time.monotonic()
@@ -252,6 +303,13 @@ class FaceAnimatorNode(Node):
             self.runtime.stale_audio_s = float(new["stale_audio_s"])
         if "queue_s" in new:
             self.runtime.queue_s = float(new["queue_s"])
+        if "voice_blend" in new and self._params["emotion.source"] == "blend":
+            self.runtime.set_voice_blend(float(new["voice_blend"]))
+        voice = self.runtime.voice
+        if voice is not None and "voice_emotion.min_segment_s" in new:
+            voice.tracker.smoother.min_segment_s = float(new["voice_emotion.min_segment_s"])
+        if voice is not None and "voice_emotion.hysteresis" in new:
+            voice.tracker.smoother.hysteresis = float(new["voice_emotion.hysteresis"])
         return SetParametersResult(successful=True)
 
     def destroy_node(self) -> None:

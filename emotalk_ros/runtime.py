@@ -35,25 +35,46 @@ Silence / stale audio
 When no audio arrived for more than ``stale_audio_s``, the worker feeds zeros in
 real time (audio time follows ``clock - offset``), so frames keep coming, the mouth
 eases closed and the emotion/idle layers keep animating.
+
+Emotion sources (issue 6)
+-------------------------
+The emotion handed to the predictor is ``blend(command(t), voice(t), b(t))``
+(:func:`emotalk_ros.voice_emotion.blend_emotion`, a straight line in the emotion space):
+
+* ``command(t)``: the :class:`EmotionState` driven by ``emotion_target`` commands, or a
+  keyframe performance (:meth:`AnimatorRuntime.play_track`, keys relative to the live
+  edge) cross-faded in from what the face showed; a later command takes over from the
+  value at that moment (continuity).
+* ``voice(t)``: a :class:`~emotalk_ros.voice_emotion.VoiceEmotionTracker` fed the same
+  (model-rate) samples through its own log-mel stream just before the predictor
+  (:class:`VoiceEmotion`); None = command only (the tracker is not run).
+* ``b(t)``: 1 for ``voice``, ``voice_blend`` for ``blend``; live changes ease over
+  ``transition_s`` (never a hard switch).
+
+An optional :class:`~emotalk_ros.style.Style` is applied to the generator frames before
+the idle overlay (the same as ``emotalk animate --style``).
 """
 
 from __future__ import annotations
 
 import collections
+import copy
+import json
 import logging
+import os
 import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .audio import StreamResampler, validate_samples
+from .audio import LogMelStream, StreamResampler, validate_samples
 from .blendshapes import NUM_BLENDSHAPES, sanitize
-from .emotions import NUM_EXPRESSIVE
+from .emotions import NUM_EXPRESSIVE, alpha_to_dict
 from .errors import EmotalkError
-from .predictor import StreamingPredictor
+from .predictor import EmotionLike, Frames, StreamingPredictor
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +110,205 @@ class _Window:
         return float(a.mean()), float(np.percentile(a, 95)), float(a.max())
 
 
+EMOTION_SOURCES = ("command", "voice", "blend")
+VOICE_PIECE_S = 1.0        # audio is fed to the voice tracker and the predictor in <= 1 s pieces
+
+
+class VoiceEmotion:
+    """A voice emotion tracker with its own log-mel stream, aligned with a predictor.
+
+    ``feed(x (N,) float32)`` takes the same model-rate samples the predictor gets, just
+    before it does. ``alpha_at(times (M,) s) -> (M, 7)`` answers for depicted times. The
+    detector looks ``tracker.detector.lookahead_s`` ahead; when the predictor looks less
+    far ahead, the voice emotion is read ``delay_s`` earlier, so the answer never depends on
+    how the audio was chunked (the output it needs always exists already). Thread-safe
+    (the worker feeds it while the executor reads the state JSON).
+    """
+
+    def __init__(self, tracker, predictor: StreamingPredictor):
+        self.tracker = tracker
+        self._mel = LogMelStream(predictor.feature_cfg)
+        self.delay_s = max(0.0, float(tracker.detector.lookahead_s) - predictor.lookahead_s)
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._mel.reset()
+            self.tracker.reset()
+
+    def feed(self, x: np.ndarray) -> None:
+        """Samples (N,) float32 at the predictor's rate -> tracker (features of complete hops)."""
+        with self._lock:
+            self.tracker.push_features(self._mel.push(x))
+
+    def alpha_at(self, times: np.ndarray) -> np.ndarray:
+        """Depicted times (M,) float64 s -> (M, 7) float32 voice intensities in [0, 1]."""
+        t = np.asarray(times, np.float64).reshape(-1)
+        with self._lock:
+            a = self.tracker.alpha_at(t - self.delay_s)                            # (M, 7)
+        return np.clip(a, 0.0, 1.0).astype(np.float32)
+
+    @property
+    def label(self) -> str:
+        with self._lock:
+            return self.tracker.label
+
+
+def push_with_voice(predictor: StreamingPredictor, x: np.ndarray, emotion: EmotionLike,
+                    voice: Optional[VoiceEmotion]) -> Frames:
+    """``predictor.push(x, emotion)``, feeding ``voice`` first (in <= 1 s pieces, so the
+    tracker's bounded history always covers the frames being computed). x (N,) float32."""
+    if voice is None:
+        return predictor.push(x, emotion)
+    piece = max(1, int(VOICE_PIECE_S * predictor.sample_rate))
+    parts = []
+    for i in range(0, x.size, piece):
+        xi = x[i:i + piece]
+        voice.feed(xi)
+        parts.append(predictor.push(xi, emotion))
+    return Frames.concat(parts)
+
+
+def mix_voice(command: np.ndarray, voice: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """command (N, 7), voice (N, 7), blend weights b (N,) in [0, 1] -> (N, 7) float32.
+
+    Per frame this is :func:`emotalk_ros.voice_emotion.blend_emotion` (b = 0 command only,
+    1 voice only): a straight, continuous move in the boundary-aware emotion space.
+    """
+    b = np.clip(np.asarray(b, np.float64).reshape(-1, 1), 0.0, 1.0)             # (N, 1)
+    return ((1.0 - b) * command + b * voice).astype(np.float32)                  # (N, 7)
+
+
+class BlendRamp:
+    """The voice blend weight as a function of audio time, easing on every change.
+
+    ``set(value, now, duration_s, ease)`` starts a move from the value at ``now``;
+    ``at_many(times (N,)) -> (N,)`` float64. Times before the last change give its start.
+    """
+
+    def __init__(self, value: float):
+        self._start = self._target = float(value)
+        self._t0, self._dur, self._ease = -math.inf, 0.0, "linear"
+
+    def set(self, value: float, now: float, duration_s: float, ease: str = "smooth") -> None:
+        value = float(value)
+        if not (0.0 <= value <= 1.0):
+            raise EmotalkError(f"voice_blend must be in [0, 1], got {value}")
+        now = max(float(now), self._t0)
+        self._start = float(self.at_many(np.array([now]))[0])
+        self._target, self._t0, self._dur, self._ease = value, now, float(duration_s), ease
+
+    @property
+    def target(self) -> float:
+        return self._target
+
+    def at_many(self, times: np.ndarray) -> np.ndarray:
+        from .emotion_state import ease_curve
+
+        t = np.asarray(times, np.float64).reshape(-1)                            # (N,)
+        if self._dur <= 0.0 or not math.isfinite(self._t0):
+            w = (t >= self._t0).astype(np.float64) if math.isfinite(self._t0) else np.ones_like(t)
+        else:
+            w = ease_curve((t - self._t0) / self._dur, self._ease)              # (N,)
+        return self._start + w * (self._target - self._start)
+
+
+class _TrackPlay:
+    """An emotion keyframe track playing from audio time ``t0`` (key times relative to it).
+
+    Before the first key the face keeps what it showed (``base``); from the first key it
+    cross-fades to the track over the first key's ``transition_s`` (default: the state's),
+    then follows the track exactly. ``end``: when a later command took over.
+    """
+
+    def __init__(self, track, t0: float, fade_s: float, ease: str,
+                 base: Callable[[np.ndarray], np.ndarray], n_keys: int):
+        self.track, self.t0 = track, float(t0)
+        self.start = self.t0 + track.keys[0][0]
+        self.fade_s, self.ease = float(fade_s), ease
+        self.base: Optional[Callable[[np.ndarray], np.ndarray]] = base
+        self.end = math.inf
+        self.n_keys = n_keys
+
+    def values(self, t: np.ndarray, strength: float, max_intensity: float) -> np.ndarray:
+        """times (N,) s -> (N, 7) float64 output intensities (strength and clip applied)."""
+        from .emotion_state import ease_curve
+
+        tr = np.clip(self.track(t - self.t0).astype(np.float64) * strength, 0.0, max_intensity)
+        if self.base is None:
+            return tr
+        b = np.asarray(self.base(t), np.float64)                                 # (N, 7)
+        if self.fade_s <= 0.0:
+            w = (t >= self.start).astype(np.float64)
+        else:
+            w = ease_curve((t - self.start) / self.fade_s, self.ease)            # (N,)
+        return b + w[:, None] * (tr - b)
+
+    @property
+    def finish(self) -> float:
+        """Audio time at which the last key's transition ends."""
+        return self.t0 + self.track.duration
+
+
+def _compose(play: Optional[_TrackPlay], state, t: np.ndarray) -> np.ndarray:
+    """The commanded emotion: the track where it plays, else the state. t (N,) -> (N, 7) float32."""
+    t = np.asarray(t, np.float64).reshape(-1)
+    out = np.asarray(state.at_many(t), np.float64)                               # (N, 7)
+    if play is not None:
+        m = t < play.end
+        if m.any():
+            out[m] = play.values(t[m], state.emotion_strength, state.max_intensity)
+    return out.astype(np.float32)
+
+
+def load_style(spec: str):
+    """``style.path`` / ``--style``: '' -> None; a YAML path; or a name such as ``subtle`` that
+    resolves to ``config/styles/<name>.yaml`` (source tree or installed share). Raises
+    :class:`EmotalkError` naming the file or the known names."""
+    from .model_io import share_dir
+    from .style import Style
+
+    spec = (spec or "").strip()
+    if not spec:
+        return None
+    if os.path.isfile(spec):
+        return Style.load(spec)
+    styles_dir = os.path.join(share_dir(), "config", "styles")
+    if os.sep not in spec and not spec.endswith((".yaml", ".yml")):
+        path = os.path.join(styles_dir, spec + ".yaml")
+        if os.path.isfile(path):
+            return Style.load(path)
+    known = sorted(os.path.splitext(f)[0] for f in os.listdir(styles_dir)
+                   if f.endswith(".yaml")) if os.path.isdir(styles_dir) else []
+    raise EmotalkError(f"style {spec!r}: no such file and not a shipped style name (shipped: "
+                       f"{', '.join(known) or 'none'})")
+
+
+def load_voice_tracker(model_path: str = "", min_segment_s: float = 2.0,
+                       hysteresis: float = 0.15):
+    """A :class:`~emotalk_ros.voice_emotion.VoiceEmotionTracker` from ``model_path`` ('' = the
+    shipped ``models/voice_emotion.npz``). Raises :class:`EmotalkError` when it is missing."""
+    from .model_io import models_dir
+    from .voice_emotion import DiarizationSmoother, VoiceEmotionDetector, VoiceEmotionTracker
+
+    path = model_path or os.path.join(models_dir(), "voice_emotion.npz")
+    if not os.path.isfile(path):
+        raise EmotalkError(f"voice emotion model not found: {path} (train one with "
+                           "`emotalk train-voice`)")
+    det = VoiceEmotionDetector.from_file(path)
+    return VoiceEmotionTracker(det, DiarizationSmoother(step_s=det.step_s,
+                                                        min_segment_s=min_segment_s,
+                                                        hysteresis=hysteresis))
+
+
+def blend_weight(source: str, voice_blend: float) -> float:
+    """emotion source + voice_blend -> the voice weight b (command 0, voice 1, blend voice_blend)."""
+    if source not in EMOTION_SOURCES:
+        raise EmotalkError(f"emotion source must be one of {', '.join(EMOTION_SOURCES)}, "
+                           f"got {source!r}")
+    return {"command": 0.0, "voice": 1.0}.get(source, float(voice_blend))
+
+
 class AnimatorRuntime:
     """Bounded audio queue -> worker thread -> predictor + emotion + idle -> frame buffer.
 
@@ -99,6 +319,9 @@ class AnimatorRuntime:
     ``stale_audio_s``: gap after which silence is fed. ``max_backlog_s``: frames
     older than this in the output buffer are skipped. ``clock``: arrival clock (s).
     ``queue_s`` and ``stale_audio_s`` may be changed live (idle via its own setters).
+    ``voice``: a :class:`~emotalk_ros.voice_emotion.VoiceEmotionTracker` or None (command
+    only); ``voice_blend``: its weight b in [0, 1] (1 = voice only; live via
+    :meth:`set_voice_blend`); ``style``: a :class:`~emotalk_ros.style.Style` or None.
     """
 
     SPEAKING_DBFS = -45.0    # chunk RMS above this counts as speech for the idle layer
@@ -106,7 +329,8 @@ class AnimatorRuntime:
 
     def __init__(self, predictor: StreamingPredictor, state=None, idle=None,
                  input_rate: int = 16000, queue_s: float = 2.0, stale_audio_s: float = 0.2,
-                 max_backlog_s: float = 0.05, clock: Callable[[], float] = time.monotonic):
+                 max_backlog_s: float = 0.05, clock: Callable[[], float] = time.monotonic,
+                 voice=None, voice_blend: float = 1.0, style=None):
         if input_rate <= 0:
             raise EmotalkError(f"input sample rate must be positive, got {input_rate}")
         self.predictor = predictor
@@ -117,6 +341,10 @@ class AnimatorRuntime:
         self.stale_audio_s = float(stale_audio_s)
         self.max_backlog = max(1, math.ceil(max_backlog_s * predictor.fps))
         self.clock = clock
+        self.voice = VoiceEmotion(voice, predictor) if voice is not None else None
+        self.blend = BlendRamp(blend_weight("blend", voice_blend))
+        self.style = style
+        self._play: Optional[_TrackPlay] = None      # a keyframe track playing (under _state_lock)
         self._resampler = (StreamResampler(self.input_rate, predictor.sample_rate)
                            if self.input_rate != predictor.sample_rate else None)
         self._lock = threading.Lock()          # queue, output buffer, counters
@@ -201,18 +429,120 @@ class AnimatorRuntime:
         return self.predictor.samples_pushed / self.predictor.sample_rate
 
     def command(self, cmd) -> None:
-        """Apply a parsed ``EmotionCommand`` at the live edge of audio time."""
+        """Apply a parsed ``EmotionCommand`` at the live edge of audio time.
+
+        A keyframe track that is playing stops there: the command's transition starts from
+        the value the face has at that moment (continuity).
+        """
         if self.state is None:
             raise EmotalkError("this runtime has no emotion state")
         with self._state_lock:
-            self.state.command(cmd, self.audio_time)
+            now = self.audio_time
+            play = self._play
+            if play is not None and now < play.end:
+                cur = _compose(play, self.state, np.array([now]))[0]                 # (7,)
+                s = self.state.emotion_strength
+                raw = cur / s if s > 0 else np.zeros(NUM_EXPRESSIVE)
+                play.end = now
+                self.state.reset(raw)
+            self.state.command(cmd, now)
+
+    def play_track(self, keys: Any) -> int:
+        """Start a keyframe performance now: ``keys`` is the JSON text (or list of dicts) of
+        :meth:`EmotionTrack.from_json`, key times relative to the live edge of audio time.
+
+        It replaces the commanded emotion: the face keeps its value until the first key,
+        cross-fades to it over that key's ``transition_s`` (default: the state's), then
+        follows the track through the same transition logic as ``emotalk animate``.
+        Raises :class:`EmotalkError` for a malformed track; nothing changes then.
+        Returns the number of keys.
+        """
+        from .emotion_command import EmotionCommand
+        from .emotion_state import EmotionTrack
+
+        if self.state is None:
+            raise EmotalkError("this runtime has no emotion state")
+        with self._state_lock:
+            st = self.state
+            parsed = EmotionTrack.from_json(keys, default_transition_s=st.transition_s,
+                                            ease=st.ease, max_intensity=st.max_intensity)
+            t_first, first = parsed.keys[0]
+            fade = st.transition_s if first.transition_s is None else float(first.transition_s)
+            ease = st.ease if first.ease is None else first.ease
+            step = EmotionCommand(alpha=first.alpha, transition_s=0.0, ease=first.ease,
+                                  text=first.text)
+            track = EmotionTrack([(t_first, step)] + parsed.keys[1:],
+                                 default_transition_s=st.transition_s, ease=st.ease,
+                                 max_intensity=st.max_intensity)
+            now = self.audio_time
+            prev, frozen = self._play, copy.deepcopy(st)
+            base = (lambda t: _compose(prev, frozen, t))                               # noqa: E731
+            self._play = _TrackPlay(track, now, fade, ease, base, len(track.keys))
+            return len(track.keys)
+
+    def set_voice_blend(self, value: float, transition_s: Optional[float] = None) -> None:
+        """Move the voice weight b to ``value`` in [0, 1], easing from its current value over
+        ``transition_s`` (default: the emotion state's) from the live edge."""
+        dur = transition_s if transition_s is not None else (
+            self.state.transition_s if self.state is not None else 0.5)
+        ease = self.state.ease if self.state is not None else "smooth"
+        with self._state_lock:
+            self.blend.set(value, self.audio_time, dur, ease)
+
+    def _prune_track(self) -> None:
+        """Forget track data no frame can need any more (called under the state lock)."""
+        play = self._play
+        if play is None:
+            return
+        horizon = self.audio_time - 1.0           # frames are never computed this far back
+        if play.end < horizon:
+            self._play = None
+        elif play.base is not None and play.start + play.fade_s < horizon:
+            play.base = None
+
+    def _command_at(self, times: np.ndarray) -> np.ndarray:
+        """Commanded emotion (state or track) at times (N,) s -> (N, 7) float32; under the lock."""
+        self._prune_track()
+        return _compose(self._play, self.state, times)
 
     def emotion_json(self, t: Optional[float] = None) -> str:
-        """The emotion state's JSON at audio time ``t`` (default: the live edge)."""
+        """The emotion state's JSON at audio time ``t`` (default: the live edge).
+
+        ``weights`` are what the face shows (blended with the voice when it runs). With a
+        keyframe track playing, ``command`` reads ``emotion_track`` and ``track`` gives its
+        progress. With the voice tracker running: ``voice_blend`` (b at ``t``),
+        ``command_weights`` (the commanded part) and ``voice`` (``label`` and ``weights``).
+        """
         if self.state is None:
             return "{}"
         with self._state_lock:
-            return self.state.to_json(self.audio_time if t is None else t)
+            t = self.audio_time if t is None else float(t)
+            d: Dict[str, Any] = self.state.to_dict(t)
+            cmd = self._command_at(np.array([t]))[0]                                   # (7,)
+            play = self._play
+            if play is not None and t < play.end:
+                d["command"] = f"emotion_track ({play.n_keys} keys)"
+                d["transition_remaining_s"] = round(max(0.0, play.finish - t), 4)
+                d["track"] = {"elapsed_s": round(t - play.t0, 4),
+                              "duration_s": round(play.finish - play.t0, 4)}
+            d["weights"] = {k: round(v, 4) for k, v in alpha_to_dict(cmd).items()}
+            if self.voice is not None:
+                v = self._voice_at(np.array([t]))[0]                                    # (7,)
+                b = float(self.blend.at_many(np.array([t]))[0])
+                mixed = mix_voice(cmd[None, :], v[None, :], np.array([b]))[0]
+                d["command_weights"] = d["weights"]
+                d["weights"] = {k: round(x, 4) for k, x in alpha_to_dict(mixed).items()}
+                d["voice_blend"] = round(b, 4)
+                d["voice"] = {"label": self.voice.label,
+                              "weights": {k: round(x, 4) for k, x in alpha_to_dict(v).items()}}
+            return json.dumps(d, separators=(",", ":"))
+
+    def _voice_at(self, times: np.ndarray) -> np.ndarray:
+        """Voice emotion (N, 7) float32 at times (N,), with emotion_strength and max_intensity."""
+        v = self.voice.alpha_at(times).astype(np.float64)                              # (N, 7)
+        if self.state is not None:
+            v = np.clip(v * self.state.emotion_strength, 0.0, self.state.max_intensity)
+        return v.astype(np.float32)
 
     def with_state(self, fn: Callable[[object], None]) -> None:
         """Run ``fn(state)`` under the state lock (live parameter changes)."""
@@ -335,11 +665,15 @@ class AnimatorRuntime:
         return self._push(np.zeros(n, np.float32), now, real=False)
 
     def _emotion_at(self, times: np.ndarray) -> np.ndarray:
-        """times (N,) float64 audio s -> (N, 7) float32 intensities from the state."""
-        if self.state is None:
-            return np.zeros((times.shape[0], NUM_EXPRESSIVE), np.float32)
+        """times (N,) float64 audio s -> (N, 7) float32 intensities: command, voice, blend."""
         with self._state_lock:
-            return np.asarray(self.state.at_many(times), np.float32)
+            if self.state is None:
+                cmd = np.zeros((times.shape[0], NUM_EXPRESSIVE), np.float32)
+            else:
+                cmd = self._command_at(times)                                          # (N, 7)
+            if self.voice is None:
+                return cmd
+            return mix_voice(cmd, self._voice_at(times), self.blend.at_many(times))   # (N, 7)
 
     def _push(self, x: np.ndarray, arrival: float, real: bool) -> int:
         sr = self.predictor.sample_rate
@@ -350,8 +684,10 @@ class AnimatorRuntime:
             else:
                 self._offset += 0.05 * (new_off - self._offset)
         t0 = time.perf_counter()
-        fr = self.predictor.push(x, emotion=self._emotion_at)
+        fr = push_with_voice(self.predictor, x, self._emotion_at, self.voice)
         values = fr.values                                            # (N, 52)
+        if len(fr) and self.style is not None:
+            values = self.style.apply(values)                         # (N, 52)
         if len(fr) and self.idle is not None:
             speaking = np.full(len(fr), self._speaking, dtype=bool)   # (N,)
             values = self.idle.apply(fr.times, values, speaking)      # (N, 52)
