@@ -72,3 +72,71 @@ def test_npy_output_deterministic_without_idle(wavs, tmp_path):
         r = emotalk("animate", str(good), "--model", "baseline", "--no-idle", "-o", str(tmp_path / name))
         assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_style_changes_output_and_bad_style_fails(wavs, tmp_path):
+    _, good, *_ = wavs
+    out = {}
+    for style in ("", "subtle", "expressive", "config/styles/expressive.yaml"):
+        path = tmp_path / f"{style.replace('/', '_') or 'none'}.npy"
+        extra = ["--style", style] if style else []
+        r = emotalk("animate", str(good), "--model", "baseline", "--no-idle", "-o", str(path), *extra)
+        assert r.returncode == 0, r.stderr
+        out[style] = np.load(path)
+    jaw = {k: v[:, INDEX["jawOpen"]].max() for k, v in out.items()}
+    assert jaw["expressive"] > jaw[""] > jaw["subtle"] > 0.05
+    assert np.array_equal(out["expressive"], out["config/styles/expressive.yaml"])
+    assert all(v.min() >= 0.0 and v.max() <= 1.0 for v in out.values())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("format: emotalk_style\nversion: 1\ngain: {jawOpen: 9}\n")
+    for spec, msg in (("no_such_style", "no such file"), (str(bad), "jawOpen")):
+        r = emotalk("animate", str(good), "--model", "baseline", "--no-idle", "-o",
+                    str(tmp_path / "x.npy"), "--style", spec)
+        assert r.returncode != 0 and msg in r.stderr, r.stderr
+        assert not (tmp_path / "x.npy").exists()
+
+
+def test_emotion_track_keys_drive_the_output(wavs, tmp_path, monkeypatch):
+    """--emotion-track through the real CLI code path, with an alpha-echo predictor (each
+    emotion written into one blendshape) in place of the model, so the keys are visible."""
+    import emotalk_ros.model_io as model_io
+    from emotalk_ros.cli import main
+    from emotalk_ros.emotions import EXPRESSIVE_INDEX
+    from test_runtime import ALPHA_SLOTS, AlphaEcho
+
+    _, good, *_ = wavs
+    track = tmp_path / "track.json"
+    track.write_text(json.dumps([{"t": 0.0, "happy": 0.5},
+                                 {"t": 0.8, "surprised": 0.8, "transition_s": 0.4}]))
+    monkeypatch.setattr(model_io, "load_predictor", lambda *a, **k: AlphaEcho(fps=k.get("fps", 60.0)))
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    for p in (a, b):
+        assert main(["animate", str(good), "--no-idle", "-o", str(p), "--emotion-track", str(track)]) == 0
+    v = np.load(a)
+    assert np.array_equal(v, np.load(b))                          # deterministic with --no-idle
+    t = np.arange(v.shape[0]) / 60.0
+    happy = v[:, INDEX[ALPHA_SLOTS[EXPRESSIVE_INDEX["happy"]]]]
+    surprised = v[:, INDEX[ALPHA_SLOTS[EXPRESSIVE_INDEX["surprised"]]]]
+    assert np.allclose(happy[t < 0.8 - 1e-6], 0.5, atol=1e-5)     # first key: a step at t = 0
+    assert np.allclose(surprised[t >= 1.2], 0.8, atol=1e-5) and np.allclose(happy[t >= 1.2], 0, atol=1e-5)
+    mid = surprised[(t > 0.85) & (t < 1.15)]
+    assert np.all(np.diff(mid) > 0) and 0.0 < mid.min() and mid.max() < 0.8   # eased transition
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"t": 0, "hapy": 0.5}]')
+    assert main(["animate", str(good), "-o", str(tmp_path / "y.npy"), "--emotion-track", str(bad)]) == 1
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_emotion_source_voice_cli(wavs, tmp_path):
+    _, good, *_ = wavs
+    out = tmp_path / "v.json"
+    r = emotalk("animate", str(good), "--model", "baseline", "--no-idle", "-o", str(out),
+                "--emotion-source", "blend", "--voice-blend", "0.5")
+    assert r.returncode == 0, r.stderr
+    assert len(json.load(open(out))["frames"]) == 90
+    r = emotalk("animate", str(good), "--model", "baseline", "-o", str(out),
+                "--emotion-source", "voice", "--voice-model", str(tmp_path / "missing.npz"))
+    assert r.returncode != 0 and "voice emotion model not found" in r.stderr
+    r = emotalk("animate", str(good), "--model", "baseline", "-o", str(out),
+                "--emotion-source", "blend", "--voice-blend", "1.5")
+    assert r.returncode != 0 and "--voice-blend" in r.stderr

@@ -1,5 +1,6 @@
 """AnimatorRuntime: bounded queue, silence feed, bad input, resampling, worker, emotion plumbing."""
 
+import json
 import time
 
 import numpy as np
@@ -253,3 +254,141 @@ def test_publish_latency_and_backlog_bound():
     assert rt.stats()["latency_publish_mean_s"] == pytest.approx(0.01, abs=1e-9)
     # the depicted time maps to the arrival clock: the chunk's last sample arrived at clock 100.5
     assert f.clock_time == pytest.approx(100.0 + 27 / 60, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 6: voice emotion blend, keyframe tracks, style
+# ---------------------------------------------------------------------------------------------
+class StubTracker:
+    """A voice tracker stand-in: 'sad' at 0.7 everywhere once any features were pushed."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+        self.detector = SimpleNamespace(lookahead_s=0.08)
+        self.label = "neutral"
+        self.frames = 0
+
+    def reset(self):
+        self.frames = 0
+
+    def push_features(self, feats):
+        self.frames += feats.shape[0]
+        self.label = "sad"
+        return feats.shape[0]
+
+    def alpha_at(self, times):
+        a = np.zeros((np.asarray(times).size, 7), np.float32)
+        a[:, EXPRESSIVE_INDEX["sad"]] = 0.7 if self.frames else 0.0
+        return a
+
+
+def slot(v, emo):
+    return v[:, INDEX[ALPHA_SLOTS[EXPRESSIVE_INDEX[emo]]]]
+
+
+def test_voice_blend_mixes_and_moves_continuously():
+    from emotalk_ros.emotion_command import parse_emotion_command as parse
+    clock = FakeClock()
+    st = EmotionState(transition_s=0.5, ease="smooth")
+    st.reset(np.eye(7, dtype=np.float32)[EXPRESSIVE_INDEX["happy"]] * 0.8)
+    rt = AnimatorRuntime(AlphaEcho(), st, clock=clock, voice=StubTracker(), voice_blend=0.5)
+    frames = run_realtime(rt, clock, speechlike(0.6))
+    t, v = frames_to_array(frames)
+    late = t > 0.1
+    assert np.allclose(slot(v, "happy")[late], 0.4, atol=1e-5)      # (1 - b) * command
+    assert np.allclose(slot(v, "sad")[late], 0.35, atol=1e-5)       # b * voice
+    js = json.loads(rt.emotion_json())
+    assert js["voice"]["label"] == "sad" and js["voice_blend"] == 0.5
+    assert js["weights"]["happy"] == pytest.approx(0.4) and js["command_weights"]["happy"] == 0.8
+    t1 = rt.audio_time
+    rt.set_voice_blend(1.0)                                         # voice only, eased
+    frames = run_realtime(rt, clock, speechlike(1.0, seed=2))
+    t, v = frames_to_array(frames)
+    happy = slot(v, "happy")
+    assert np.allclose(happy[t >= t1 + 0.5], 0.0, atol=1e-5)
+    assert np.allclose(slot(v, "sad")[t >= t1 + 0.5], 0.7, atol=1e-5)
+    during = happy[(t >= t1) & (t < t1 + 0.5)]
+    assert np.all(np.diff(during) <= 1e-7) and 0.05 < during[len(during) // 2] < 0.35
+    assert np.abs(np.diff(happy)).max() < 0.4 * 1.875 / 0.5 / 60 * 1.5   # no jump
+    rt.command(parse("angry"))                                      # b = 1: command ignored
+    frames = run_realtime(rt, clock, speechlike(0.6, seed=3))
+    _, v = frames_to_array(frames)
+    assert slot(v, "angry").max() == 0.0
+
+
+def test_command_only_runtime_does_not_run_the_tracker():
+    clock = FakeClock()
+    rt = AnimatorRuntime(AlphaEcho(), EmotionState(), clock=clock)
+    run_realtime(rt, clock, speechlike(0.3))
+    assert rt.voice is None and "voice" not in json.loads(rt.emotion_json())
+
+
+def test_emotion_track_plays_from_now_and_commands_take_over():
+    from emotalk_ros.emotion_command import parse_emotion_command as parse
+    clock = FakeClock()
+    rt = AnimatorRuntime(AlphaEcho(), EmotionState(transition_s=0.3), clock=clock)
+    frames = run_realtime(rt, clock, speechlike(0.5))
+    t0 = rt.audio_time
+    n = rt.play_track('[{"t": 0.0, "happy": 0.5}, {"t": 1.0, "surprised": 0.8, "transition_s": 0.4}]')
+    assert n == 2
+    frames += run_realtime(rt, clock, speechlike(1.8, seed=1))
+    js = json.loads(rt.emotion_json(t0 + 1.7))
+    assert js["command"].startswith("emotion_track") and js["weights"]["surprised"] == 0.8
+    t2 = rt.audio_time
+    rt.command(parse("sad transition=0.5"))
+    frames += run_realtime(rt, clock, speechlike(1.0, seed=2))
+    t, v = frames_to_array(frames)
+    h, s, sad = slot(v, "happy"), slot(v, "surprised"), slot(v, "sad")
+    assert np.all(h[t < t0] == 0)                                          # before the track
+    fade = h[(t >= t0) & (t < t0 + 0.3)]
+    assert np.all(np.diff(fade) >= -1e-7) and 0.0 < fade[len(fade) // 2] < 0.5  # cross-fade in
+    assert np.allclose(h[(t >= t0 + 0.3) & (t < t0 + 1.0)], 0.5, atol=1e-5)
+    assert np.allclose(s[(t >= t0 + 1.4) & (t < t2)], 0.8, atol=1e-5)
+    assert np.allclose(h[(t >= t0 + 1.4) & (t < t2)], 0.0, atol=1e-5)
+    assert np.abs(np.diff(s)).max() < 0.1                                   # never a jump
+    k = np.searchsorted(t, t2)
+    assert abs(s[k] - 0.8) < 0.02 and abs(s[k - 1] - 0.8) < 1e-5           # takes over smoothly
+    assert np.allclose(sad[t >= t2 + 0.5], 1.0, atol=1e-5) and np.allclose(s[t >= t2 + 0.5], 0, atol=1e-5)
+    before = rt.emotion_json()
+    for bad in ('[{"happy": 0.5}]', '[{"t": 0, "hapy": 0.5}]', "not json", "[]"):
+        with pytest.raises(EmotalkError):
+            rt.play_track(bad)
+    assert rt.emotion_json() == before                                      # state unchanged
+
+
+def test_style_in_runtime_and_voice_runtime_equals_animate():
+    from emotalk_ros.animate import animate_samples
+    from emotalk_ros.runtime import load_style, load_voice_tracker
+    x = speechlike(2.0, seed=4)
+    jaw = {}
+    for name in ("subtle", "expressive"):
+        clock = FakeClock()
+        rt = AnimatorRuntime(load_predictor("baseline", fps=60.0), clock=clock, style=load_style(name))
+        _, v = frames_to_array(run_realtime(rt, clock, x))
+        assert v.min() >= 0.0 and v.max() <= 1.0
+        jaw[name] = v[:, INDEX["jawOpen"]].max()
+    assert jaw["expressive"] > 1.5 * jaw["subtle"] > 0.1
+    with pytest.raises(EmotalkError, match="shipped"):
+        load_style("no_such_style")
+    assert load_voice_tracker().detector.cfg.n_mels == 40          # the shipped model loads
+    # voice blend (a seeded detector that hears 'sad' in this noise): the node's live path,
+    # fed in 512-sample chunks, equals offline animate (one push, 1 s pieces)
+    from emotalk_ros.voice_emotion import (DiarizationSmoother, VoiceEmotionDetector,
+                                           VoiceEmotionModel, VoiceEmotionTracker)
+
+    def tracker():
+        det = VoiceEmotionDetector(VoiceEmotionModel.random(seed=0))
+        return VoiceEmotionTracker(det, DiarizationSmoother(min_segment_s=0.3, confirm_s=0.1,
+                                                            hysteresis=0.05))
+    clock = FakeClock()
+    st = EmotionState()
+    happy = np.eye(7, dtype=np.float32)[EXPRESSIVE_INDEX["happy"]]
+    st.reset(happy)
+    style = load_style("expressive")
+    rt = AnimatorRuntime(AlphaEcho(), st, clock=clock, voice=tracker(), voice_blend=0.6, style=style)
+    t_live, v_live = frames_to_array(run_realtime(rt, clock, x, chunk=512))
+    off = animate_samples(AlphaEcho(), x, happy, style=style, voice=tracker(), voice_blend=0.6)
+    n = len(t_live)
+    assert n > 100 and np.allclose(off.times[:n], t_live)
+    assert slot(v_live, "sad").max() > 0.1                         # the voice really contributes
+    assert np.allclose(off.values[:n], v_live, atol=1e-6)
