@@ -275,7 +275,8 @@ class RetargetNode(Node):
         msg = ("input stale: holding neutral" if stale else
                "exiting: easing to neutral" if self.rt.exiting else "tracking")
         self.pub_diag.publish(diagnostic_array(self.get_clock().now().to_msg(),
-                                               f"{self.get_name()}: retarget", self.rig.name,
+                                               f"{self.get_fully_qualified_name()}: retarget",
+                                               self.rig.name,
                                                level, msg, values))
 
 

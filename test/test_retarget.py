@@ -1,7 +1,6 @@
 """Retargeting core: rig files and validation, the blendshape->motor map, and the safety
 stage's hard limits under adversarial input (hypothesis property tests)."""
 
-import copy
 import math
 
 import numpy as np
