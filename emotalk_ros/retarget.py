@@ -592,7 +592,10 @@ class Retargeter:
         clamped to each motor's [min, max]. ``counts['saturated']`` counts, per motor, the
         calls whose weighted input fell outside the response's domain.
         """
-        b = np.asarray(blendshapes, dtype=np.float64).reshape(-1)  # (52,)
+        try:
+            b = np.asarray(blendshapes, dtype=np.float64).reshape(-1)  # (52,)
+        except (TypeError, ValueError):
+            raise EmotalkError("blendshapes must be 52 numbers in streaming order") from None
         if b.shape != (NUM_BLENDSHAPES,):
             raise EmotalkError(f"blendshapes must have shape (52,), got {np.shape(blendshapes)}")
         b = np.clip(np.nan_to_num(b, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)  # (52,)
@@ -732,7 +735,10 @@ class Retargeter:
         """
         m = self._pos.shape[0]
         if target is not None:
-            t = np.asarray(target, dtype=np.float64).reshape(-1)  # (M,)
+            try:
+                t = np.asarray(target, dtype=np.float64).reshape(-1)  # (M,)
+            except (TypeError, ValueError):
+                raise EmotalkError(f"target must be {m} numbers (rig motor order)") from None
             if t.shape != (m,):
                 raise EmotalkError(f"target must have {m} values (rig motor order), got {np.shape(target)}")
             nan = np.isnan(t)
