@@ -88,8 +88,14 @@ from .ros_util import (
     joint_state,
     stamp_from_ns,
 )
-from .runtime import (EMOTION_SOURCES, AnimatorRuntime, OutFrame, blend_weight, load_style,
-                      load_voice_tracker)
+from .runtime import (
+    EMOTION_SOURCES,
+    AnimatorRuntime,
+    OutFrame,
+    blend_weight,
+    load_style,
+    load_voice_tracker,
+)
 
 PARAMETERS = (
     ParamSpec("model.path", "", "Model file (.onnx/.pt); '' = the shipped default model; "

@@ -61,8 +61,8 @@ import collections
 import copy
 import json
 import logging
-import os
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -289,7 +289,11 @@ def load_voice_tracker(model_path: str = "", min_segment_s: float = 2.0,
     """A :class:`~emotalk_ros.voice_emotion.VoiceEmotionTracker` from ``model_path`` ('' = the
     shipped ``models/voice_emotion.npz``). Raises :class:`EmotalkError` when it is missing."""
     from .model_io import models_dir
-    from .voice_emotion import DiarizationSmoother, VoiceEmotionDetector, VoiceEmotionTracker
+    from .voice_emotion import (
+        DiarizationSmoother,
+        VoiceEmotionDetector,
+        VoiceEmotionTracker,
+    )
 
     path = model_path or os.path.join(models_dir(), "voice_emotion.npz")
     if not os.path.isfile(path):
@@ -476,7 +480,10 @@ class AnimatorRuntime:
                                  max_intensity=st.max_intensity)
             now = self.audio_time
             prev, frozen = self._play, copy.deepcopy(st)
-            base = (lambda t: _compose(prev, frozen, t))                               # noqa: E731
+
+            def base(t: np.ndarray) -> np.ndarray:
+                return _compose(prev, frozen, t)
+
             self._play = _TrackPlay(track, now, fade, ease, base, len(track.keys))
             return len(track.keys)
 

@@ -99,10 +99,11 @@ def test_style_changes_output_and_bad_style_fails(wavs, tmp_path):
 def test_emotion_track_keys_drive_the_output(wavs, tmp_path, monkeypatch):
     """--emotion-track through the real CLI code path, with an alpha-echo predictor (each
     emotion written into one blendshape) in place of the model, so the keys are visible."""
+    from test_runtime import ALPHA_SLOTS, AlphaEcho
+
     import emotalk_ros.model_io as model_io
     from emotalk_ros.cli import main
     from emotalk_ros.emotions import EXPRESSIVE_INDEX
-    from test_runtime import ALPHA_SLOTS, AlphaEcho
 
     _, good, *_ = wavs
     track = tmp_path / "track.json"

@@ -373,8 +373,12 @@ def test_style_in_runtime_and_voice_runtime_equals_animate():
     assert load_voice_tracker().detector.cfg.n_mels == 40          # the shipped model loads
     # voice blend (a seeded detector that hears 'sad' in this noise): the node's live path,
     # fed in 512-sample chunks, equals offline animate (one push, 1 s pieces)
-    from emotalk_ros.voice_emotion import (DiarizationSmoother, VoiceEmotionDetector,
-                                           VoiceEmotionModel, VoiceEmotionTracker)
+    from emotalk_ros.voice_emotion import (
+        DiarizationSmoother,
+        VoiceEmotionDetector,
+        VoiceEmotionModel,
+        VoiceEmotionTracker,
+    )
 
     def tracker():
         det = VoiceEmotionDetector(VoiceEmotionModel.random(seed=0))
