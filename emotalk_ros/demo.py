@@ -203,7 +203,7 @@ def write_outputs(out: str, wav: Optional[str], rec, motor_names, sent, t0: floa
     import matplotlib.pyplot as plt
 
     from .audio import load_audio
-    from .blendshapes import INDEX, NAMES, name_index, write_live_link_csv
+    from .blendshapes import INDEX, name_index, write_live_link_csv
 
     if not rec["face"]:
         log("no frames were received")

@@ -38,10 +38,11 @@ Parameters
   ``exit_timeout_s`` (double, 0.1-60, default 5): extra time allowed to reach neutral
   at shutdown before exiting anyway.
   ``publish_trajectory`` (bool, read-only, default false).
-  ``input_best_effort`` (bool, read-only, default false): subscribe best-effort without
-  a deadline. FACE_STREAM requests a 50 ms deadline, which DDS only matches with
-  publishers that offer one (the face_animator does); a default-QoS publisher
-  (``ros2 topic pub``, bridges) needs this set to connect.
+  ``input_best_effort`` (bool, read-only, default true): subscribe best-effort without
+  requesting a deadline, which matches any publisher (the face_animator, ``ros2 topic
+  pub``, bridges); the node's own watchdog detects a stalled stream. false =
+  qos.FACE_STREAM (reliable, requests a 50 ms deadline), which DDS only matches with
+  publishers that offer one.
   ``diagnostics_period_s`` (double, read-only, 0.1-60, default 1).
 
 Shutdown: SIGINT or SIGTERM makes the node ease every motor to neutral (over
@@ -102,8 +103,9 @@ PARAMETERS = (
               lo=0.1, hi=60.0),
     ParamSpec("publish_trajectory", False, "Also publish face/motor_trajectory "
               "(trajectory_msgs/JointTrajectory)", read_only=True),
-    ParamSpec("input_best_effort", False, "Subscribe to face/blendshapes best-effort without a "
-              "deadline, to match any publisher (default: qos.FACE_STREAM)", read_only=True),
+    ParamSpec("input_best_effort", True, "Subscribe to face/blendshapes best-effort without a "
+              "deadline, to match any publisher; false = qos.FACE_STREAM (reliable, 50 ms deadline)",
+              read_only=True),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics (s)", lo=0.1, hi=60.0,
               read_only=True),
 )

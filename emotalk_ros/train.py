@@ -27,14 +27,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from .blendshapes import INDEX, NAMES
 from .emotions import EXPRESSIVE, NUM_EXPRESSIVE
 from .errors import EmotalkError
-from .phones import BILABIALS, PHONE_INDEX, PHONES
+from .phones import BILABIALS, PHONE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,6 @@ def _teacher_hash() -> str:
 
 def load_training_data(path: str, seed: int = 0, workers: int = 2, progress: bool = True) -> TrainData:
     """Load synth shards and render (or load cached) teacher targets."""
-    from tqdm import tqdm
 
     mel, alpha, speaker, offsets, phones = [], [], [], [0], []
     for p in _shard_paths(path):

@@ -83,7 +83,8 @@ class Probe:
         self.node = rclpy.create_node("retarget_probe", namespace=self.ns, context=self.ctx)
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
-        self.pub = self.node.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
+        # a default-QoS publisher (like `ros2 topic pub` or a bridge) must reach the node
+        self.pub = self.node.create_publisher(JointState, "face/blendshapes", qos_profile_system_default)
         self.cmds, self.cmds_sysdefault, self.states, self.diags, self.trajs = [], [], [], [], []
         n = self.node
         n.create_subscription(Float64MultiArray, "face/motor_commands",
