@@ -44,7 +44,7 @@ def _proc_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_one(model: str, backend: str, seconds: float = 12.0) -> Dict:
+def run_one(model: str, backend: str, seconds: float = 12.0, chunk: int = 320) -> Dict:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
@@ -79,18 +79,18 @@ def run_one(model: str, backend: str, seconds: float = 12.0) -> Dict:
             ex.spin_once(timeout_sec=0.01)
         ex.spin_once(timeout_sec=0.5)
         x = test_signal(seconds, seed=3)
-        n_chunks = x.size // CHUNK
+        n_chunks = x.size // chunk
         pub_t = np.zeros(n_chunks)
         recv.clear()
         cpu0, w0 = _proc_cpu_s(proc.pid), time.time()
         t_start = time.perf_counter()
         wall_start = time.time()
         for k in range(n_chunks):
-            due = t_start + (k + 1) * CHUNK / 16000.0   # chunk k is complete at this moment
+            due = t_start + (k + 1) * chunk / 16000.0   # chunk k is complete at this moment
             while time.perf_counter() < due:
                 ex.spin_once(timeout_sec=max(0.0, min(0.002, due - time.perf_counter())))
             pub_t[k] = time.time()
-            pub.publish(Float32MultiArray(data=x[k * CHUNK:(k + 1) * CHUNK].tolist()))
+            pub.publish(Float32MultiArray(data=x[k * chunk:(k + 1) * chunk].tolist()))
         end = time.time() + 0.5
         while time.time() < end:
             ex.spin_once(timeout_sec=0.01)
@@ -107,7 +107,7 @@ def run_one(model: str, backend: str, seconds: float = 12.0) -> Dict:
     s = np.array([b for _, b in recv])
     # heard time of audio time a is wall_start + a (chunks are released in real time)
     depicted = s - wall_start                                  # audio seconds
-    k = np.floor(depicted * 16000.0 / CHUNK).astype(int)
+    k = np.floor(depicted * 16000.0 / chunk).astype(int)
     ok = (k >= 0) & (k < n_chunks)
     lat_pub = (r[ok] - pub_t[k[ok]]) * 1000.0
     lat_heard = (r[ok] - s[ok]) * 1000.0
@@ -122,7 +122,7 @@ def run_one(model: str, backend: str, seconds: float = 12.0) -> Dict:
             "rss_mb": rss, "frames": int(len(r))}
 
 
-def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0) -> Dict:
+def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0, chunk: int = CHUNK) -> Dict:
     import rclpy
 
     from .model_io import default_model_path
@@ -132,10 +132,10 @@ def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0) -> Dict:
     path = model or default_model_path() or ""
     rclpy.init()
     try:
-        out = {"baseline": run_one("baseline", "auto", seconds)}
+        out = {"chunk_samples": chunk, "baseline": run_one("baseline", "auto", seconds, chunk)}
         if path:
             for be in ("onnxruntime", "torch"):
-                out[be] = run_one(path, be, seconds)
+                out[be] = run_one(path, be, seconds, chunk)
     finally:
         rclpy.try_shutdown()
     return out
@@ -144,4 +144,5 @@ def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0) -> Dict:
 if __name__ == "__main__":
     import json
 
-    sys.stdout.write(json.dumps(run_ros_bench(sys.argv[1] if len(sys.argv) > 1 else None), indent=1) + "\n")
+    sys.stdout.write(json.dumps(run_ros_bench(sys.argv[1] if len(sys.argv) > 1 else None,
+                                              chunk=int(sys.argv[2]) if len(sys.argv) > 2 else CHUNK), indent=1) + "\n")

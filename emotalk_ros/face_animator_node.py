@@ -2,7 +2,9 @@
 
 A thin adapter around :class:`emotalk_ros.runtime.AnimatorRuntime`: messages become
 numpy arrays, a worker thread (never the executor) runs the generator, and the
-executor publishes the frames at ``output_rate_hz``.
+executor publishes each frame as soon as the worker signals it (a guard condition),
+so frames come at ``output_rate_hz`` on average with no playout delay; a timer repeats
+the last frame at that rate during stalls.
 
 Subscriptions
   ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 in [-1, 1] at
@@ -146,6 +148,13 @@ PARAMETERS = (
 
 
 class FaceAnimatorNode(Node):
+    # frames are published as soon as the worker makes them (guard condition); after this
+    # many output periods without a new frame the timer repeats the last one at the rate
+    STALL_PERIODS = 2.5
+    # frames are drained as soon as they exist, so a burst (a late worker) is caught up by
+    # publishing it; only a backlog older than this is skipped to bound latency
+    MAX_BACKLOG_S = 0.25
+
     """Audio + emotion -> blendshapes; raises EmotalkError at startup when the model cannot load."""
 
     def __init__(self, **kwargs):
@@ -177,7 +186,7 @@ class FaceAnimatorNode(Node):
                                        queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"],
                                        voice=tracker,
                                        voice_blend=blend_weight(source, p["voice_blend"]),
-                                       style=style)
+                                       style=style, max_backlog_s=self.MAX_BACKLOG_S)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
@@ -196,9 +205,13 @@ class FaceAnimatorNode(Node):
         self._tick = 0
         self._prev_drops = 0
         self._names: List[str] = list(NAMES)
+        self._last_new_mono = -1e9
+        self._period = 1.0 / p["output_rate_hz"]
+        self._guard = self.create_guard_condition(self._on_frames_ready)
+        self.runtime.on_frames = self._guard.trigger
         self.runtime.start()
         self._publish_state(0.0)
-        self.create_timer(1.0 / p["output_rate_hz"], self._on_output)
+        self.create_timer(self._period, self._on_output)
         self.create_timer(1.0, self._on_diagnostics)
         self.get_logger().info(
             f"face_animator: backend={info.backend} model={info.model_version} "
@@ -238,19 +251,39 @@ class FaceAnimatorNode(Node):
             return
         self.get_logger().info(f"emotion_track: playing {n} keys")
 
-    def _on_output(self) -> None:
+    def _on_frames_ready(self) -> None:
+        """Guard condition (triggered by the worker): publish every new frame at once."""
         now_mono = time.monotonic()
-        f = self.runtime.take_frame(now_mono)
-        if f is None:
-            f = self._last
+        while True:
+            f = self.runtime.take_frame(now_mono)
             if f is None:
                 return
-            self._repeats += 1
-            stamp_ns = self._last_stamp_ns
-        else:
-            ros_now = self.get_clock().now().nanoseconds
-            stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
-            stamp_ns = max(stamp_ns, self._last_stamp_ns)     # stamps never run backwards
+            self._publish_frame(f, now_mono)
+
+    def _on_output(self) -> None:
+        """Timer at ``output_rate_hz``: keeps the output going at that rate while no new frame
+        has come for a few periods (a stall before silence feeding starts), by taking a
+        pending frame or repeating the last one with its stamp."""
+        now_mono = time.monotonic()
+        if now_mono - self._last_new_mono < self.STALL_PERIODS * self._period:
+            return
+        f = self.runtime.take_frame(now_mono)
+        if f is not None:
+            self._publish_frame(f, now_mono)
+            return
+        if self._last is None:
+            return
+        self._repeats += 1
+        self._emit(self._last, self._last_stamp_ns, now_mono)
+
+    def _publish_frame(self, f: OutFrame, now_mono: float) -> None:
+        self._last_new_mono = now_mono
+        ros_now = self.get_clock().now().nanoseconds
+        stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
+        stamp_ns = max(stamp_ns, self._last_stamp_ns)     # stamps never run backwards
+        self._emit(f, stamp_ns, now_mono)
+
+    def _emit(self, f: OutFrame, stamp_ns: int, now_mono: float) -> None:
         self._last, self._last_stamp_ns = f, stamp_ns
         self._pub_face.publish(joint_state(self._names, f.values, stamp_ns))
         self._published += 1

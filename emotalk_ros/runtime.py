@@ -334,7 +334,8 @@ class AnimatorRuntime:
     def __init__(self, predictor: StreamingPredictor, state=None, idle=None,
                  input_rate: int = 16000, queue_s: float = 2.0, stale_audio_s: float = 0.2,
                  max_backlog_s: float = 0.05, clock: Callable[[], float] = time.monotonic,
-                 voice=None, voice_blend: float = 1.0, style=None):
+                 voice=None, voice_blend: float = 1.0, style=None,
+                 on_frames: Optional[Callable[[], None]] = None):
         if input_rate <= 0:
             raise EmotalkError(f"input sample rate must be positive, got {input_rate}")
         self.predictor = predictor
@@ -348,6 +349,9 @@ class AnimatorRuntime:
         self.voice = VoiceEmotion(voice, predictor) if voice is not None else None
         self.blend = BlendRamp(blend_weight("blend", voice_blend))
         self.style = style
+        # called by the worker (outside the locks) after new frames are buffered; the node
+        # passes a guard condition's trigger so frames are published as soon as they exist
+        self.on_frames = on_frames
         self._play: Optional[_TrackPlay] = None      # a keyframe track playing (under _state_lock)
         self._resampler = (StreamResampler(self.input_rate, predictor.sample_rate)
                            if self.input_rate != predictor.sample_rate else None)
@@ -715,6 +719,8 @@ class AnimatorRuntime:
             while len(self._out) > 8 * self.max_backlog:
                 self._out.popleft()
                 self.frames_skipped += 1
+        if len(fr) and self.on_frames is not None:
+            self.on_frames()
         return len(fr)
 
 
