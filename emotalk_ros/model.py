@@ -89,6 +89,7 @@ class CausalBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
         super().__init__()
+        self.kernel, self.dilation = kernel, dilation
         self.ctx = (kernel - 1) * dilation
         self.norm = nn.LayerNorm(channels)
         self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation)
@@ -97,12 +98,18 @@ class CausalBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, state: torch.Tensor):
         # x (B, C, T); gamma, beta (B, C, T) from the emotion channel; state (B, C, ctx)
+        T = x.shape[2]
         h = self.norm(x.transpose(1, 2)).transpose(1, 2)                       # (B, C, T)
         full = torch.cat([state, h], dim=2)                                    # (B, C, ctx+T)
         new_state = full[:, :, full.shape[2] - self.ctx:]                      # (B, C, ctx)
-        y = self.conv(full)                                                    # (B, C, T)
+        # The dilated causal conv as one matmul over the k shifted taps: identical to
+        # self.conv(full), but avoids PyTorch's element-wise CPU path for dilated convs.
+        taps = torch.cat([full[:, :, i * self.dilation:i * self.dilation + T]
+                          for i in range(self.kernel)], dim=1)                 # (B, k*C, T)
+        w = self.conv.weight.transpose(1, 2).reshape(self.conv.out_channels, -1)  # (C, k*C)
+        y = torch.matmul(w, taps) + self.conv.bias[:, None]                   # (B, C, T)
         y = y * (1.0 + gamma) + beta
-        y = self.proj(self.drop(F.gelu(y)))
+        y = torch.matmul(self.proj.weight[:, :, 0], self.drop(F.gelu(y))) + self.proj.bias[:, None]
         return x + y, new_state
 
 

@@ -182,6 +182,7 @@ class TrainConfig:
     w_vel: float = 0.5
     w_bilabial: float = 2.0
     w_consistency: float = 0.5
+    w_aperture: float = 0.0         # L1 on the contract lip aperture (opening as well as closing)
     val_fraction: float = 0.03
     seed: int = 0
     threads: int = 2
@@ -249,15 +250,52 @@ def _windows(data: TrainData, clips: np.ndarray, n: int, win: int, rng: np.rando
     return X, A
 
 
+def _pretrain_mapping(mapper, mcfg, data, train_clips, val_clips, cfg, rng, device, progress):
+    """Pre-train the mapping network on teacher motion windows, then fit the emotion space."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from .emotion_space import fit_emotion_space
+
+    opt = torch.optim.AdamW(mapper.parameters(), lr=2e-3, weight_decay=1e-4)
+    cls_head = torch.nn.Linear(mcfg.emotion_dim, NUM_EXPRESSIVE + 1).to(device)
+    opt.add_param_group({"params": cls_head.parameters()})
+    bar = tqdm(range(cfg.map_steps), desc="mapping net", disable=not progress, file=sys.stderr)
+    for step in bar:
+        X, A = _windows(data, train_clips, 64, mcfg.window, rng)
+        X += rng.normal(0, 0.02, X.shape).astype(np.float32)
+        xt, at = torch.from_numpy(X).to(device), torch.from_numpy(A).to(device)
+        z = mapper(xt)
+        cls = torch.where(at.max(dim=1).values < 0.15, torch.zeros_like(at[:, 0], dtype=torch.long),
+                          at.argmax(dim=1) + 1)
+        loss = F.mse_loss(mapper.predict_alpha(z), at) * 10 + 0.2 * F.cross_entropy(cls_head(z), cls)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    mapper.eval()
+    with torch.no_grad():
+        X, A = _windows(data, train_clips, 6000, mcfg.window, rng)
+        Z = torch.cat([mapper(torch.from_numpy(X[i:i + 500]).to(device)) for i in range(0, len(X), 500)]).cpu().numpy()
+        Xv, Av = _windows(data, val_clips, 400, mcfg.window, rng)
+        map_val = float(F.mse_loss(mapper.predict_alpha(mapper(torch.from_numpy(Xv).to(device))),
+                                   torch.from_numpy(Av).to(device)).sqrt())
+    return fit_emotion_space(Z, A), map_val
+
+
 def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), lookahead_ms: float = 80.0,
-          progress: bool = True, model_version: Optional[str] = None) -> Dict:
+          progress: bool = True, model_version: Optional[str] = None, init: Optional[str] = None) -> Dict:
+    """Train (or, with ``init``, fine-tune from a checkpoint: its mapping network, emotion
+    space, feature statistics and generator weights are kept and only the generator trains)."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
 
     from . import checkpoint
     from .audio import FeatureConfig
-    from .emotion_space import fit_emotion_space
+    from .emotion_space import EmotionSpace
     from .model import Generator, GeneratorConfig, MappingConfig, MappingNetwork, aperture_torch
 
     if not (0.0 <= lookahead_ms <= 200.0):
@@ -278,43 +316,34 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
     # ---- 1. mapping network ---------------------------------------------------------------
     mcfg = MappingConfig()
     mapper = MappingNetwork(mcfg).to(device)
-    opt = torch.optim.AdamW(mapper.parameters(), lr=2e-3, weight_decay=1e-4)
-    cls_head = torch.nn.Linear(mcfg.emotion_dim, NUM_EXPRESSIVE + 1).to(device)
-    opt.add_param_group({"params": cls_head.parameters()})
-    bar = tqdm(range(cfg.map_steps), desc="mapping net", disable=not progress, file=sys.stderr)
-    for step in bar:
-        X, A = _windows(data, train_clips, 64, mcfg.window, rng)
-        X += rng.normal(0, 0.02, X.shape).astype(np.float32)
-        xt, at = torch.from_numpy(X).to(device), torch.from_numpy(A).to(device)
-        z = mapper(xt)
-        cls = torch.where(at.max(dim=1).values < 0.15, torch.zeros_like(at[:, 0], dtype=torch.long),
-                          at.argmax(dim=1) + 1)
-        loss = F.mse_loss(mapper.predict_alpha(z), at) * 10 + 0.2 * F.cross_entropy(cls_head(z), cls)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+    init_ck = checkpoint.load(init) if init else None
+    if init_ck is not None:
+        mcfg = MappingConfig.from_dict(init_ck["mapping_config"])
+        mapper = MappingNetwork(mcfg).to(device)
+        mapper.load_state_dict(init_ck["mapping"], strict=True)
+        space = EmotionSpace.from_dict(init_ck["emotion_space"])
+        map_val = float(init_ck["train"].get("mapping_val_rmse", float("nan")))
+    else:
+        space, map_val = _pretrain_mapping(mapper, mcfg, data, train_clips, val_clips, cfg, rng, device, progress)
     mapper.eval()
     for p in mapper.parameters():
         p.requires_grad_(False)
-    with torch.no_grad():
-        X, A = _windows(data, train_clips, 6000, mcfg.window, rng)
-        Z = torch.cat([mapper(torch.from_numpy(X[i:i + 500]).to(device)) for i in range(0, len(X), 500)]).cpu().numpy()
-        Xv, Av = _windows(data, val_clips, 400, mcfg.window, rng)
-        map_val = float(F.mse_loss(mapper.predict_alpha(mapper(torch.from_numpy(Xv).to(device))),
-                                   torch.from_numpy(Av).to(device)).sqrt())
-    space = fit_emotion_space(Z, A)
     log.info("mapping net val RMSE(alpha)=%.3f; emotion scales %s", map_val, np.round(space.scales, 2))
 
     # ---- 2. generator -----------------------------------------------------------------------
     L = int(round(lookahead_ms / 10.0))
     gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim)
     gen = Generator(gcfg)
-    m = data.mel.astype(np.float32)
-    gen.feat_mean.copy_(torch.from_numpy(m.mean(axis=0)))
-    gen.feat_std.copy_(torch.from_numpy(m.std(axis=0) + 1e-3))
-    del m
+    if init_ck is not None:
+        gcfg = GeneratorConfig.from_dict(init_ck["generator_config"])
+        L = gcfg.lookahead_frames
+        gen = Generator(gcfg)
+        gen.load_state_dict(init_ck["generator"], strict=True)
+    else:
+        m = data.mel.astype(np.float32)
+        gen.feat_mean.copy_(torch.from_numpy(m.mean(axis=0)))
+        gen.feat_std.copy_(torch.from_numpy(m.std(axis=0) + 1e-3))
+        del m
     gen = gen.to(device)
     opt = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -345,7 +374,9 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
         yw = y[:, cfg.warmup:cfg.warmup + 2 * mcfg.window].reshape(-1, mcfg.window, 52)
         zw = z[:, cfg.warmup:cfg.warmup + 2 * mcfg.window].reshape(-1, mcfg.window, z.shape[-1]).mean(1)
         cons = F.mse_loss(mapper(yw), zw)
-        loss = rec + cfg.w_vel * vel + cfg.w_bilabial * bil_loss + cfg.w_consistency * cons
+        ap_loss = ((ap - ap_t).abs() * valid).sum() / valid.sum()
+        loss = (rec + cfg.w_vel * vel + cfg.w_bilabial * bil_loss + cfg.w_consistency * cons
+                + cfg.w_aperture * ap_loss)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
@@ -377,7 +408,7 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
         "train": {"data": os.path.abspath(data_path), "hours": hours, "clips": data.n_clips,
                   "config": cfg.__dict__, "lookahead_ms": lookahead_ms, "seconds": train_s,
-                  "val_l1": float(np.mean(vals)), "mapping_val_rmse": map_val,
+                  "val_l1": float(np.mean(vals)), "mapping_val_rmse": map_val, "init": init,
                   "params": gen.num_parameters(), "history": history[-40:]},
     }
     checkpoint.save(out_path, ckpt)
@@ -401,13 +432,17 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda")
     p.add_argument("--model-version", default=None)
+    p.add_argument("--w-bilabial", type=float, default=TrainConfig.w_bilabial)
+    p.add_argument("--w-aperture", type=float, default=TrainConfig.w_aperture)
+    p.add_argument("--init", default=None, help="fine-tune from this checkpoint (keeps its emotion space)")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args) -> int:
     cfg = TrainConfig(steps=args.steps, map_steps=args.map_steps, batch=args.batch, lr=args.lr,
-                      seed=args.seed, threads=args.threads, device=args.device)
+                      seed=args.seed, threads=args.threads, device=args.device,
+                      w_bilabial=args.w_bilabial, w_aperture=args.w_aperture)
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
-                 progress=not args.no_progress, model_version=args.model_version)
+                 progress=not args.no_progress, model_version=args.model_version, init=args.init)
     sys.stdout.write(json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1, default=str) + "\n")
     return 0
