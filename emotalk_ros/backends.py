@@ -53,7 +53,8 @@ class TorchPredictor(StreamingPredictor):
         self.net = net.to(self.device).eval()
         self.space = EmotionSpace.from_dict(ckpt["emotion_space"])
         self.model_version = str(ckpt.get("model_version", "unknown"))
-        super().__init__(fps=fps, feature_cfg=fc, lookahead_frames=self.gen_cfg.lookahead_frames)
+        super().__init__(fps=fps, feature_cfg=fc, lookahead_frames=self.gen_cfg.lookahead_frames,
+                         smoothing=float(ckpt.get("output_smoothing", 0.0)))
 
     @property
     def info(self) -> PredictorInfo:
@@ -116,7 +117,8 @@ class OnnxPredictor(StreamingPredictor):
         names = [i.name for i in self.session.get_inputs()]
         if names != ["feats", "z", "state"]:
             raise ModelMismatchError(f"{path}: unexpected ONNX inputs {names}")
-        super().__init__(fps=fps, feature_cfg=fc, lookahead_frames=int(meta["lookahead_frames"]))
+        super().__init__(fps=fps, feature_cfg=fc, lookahead_frames=int(meta["lookahead_frames"]),
+                         smoothing=float(meta.get("output_smoothing", 0.0)))
 
     @property
     def info(self) -> PredictorInfo:

@@ -21,6 +21,7 @@ COMMANDS = {
     "animate": ("emotalk_ros.animate", "speech wav(s) -> ARKit blendshapes (Live Link CSV, JSON, npy)"),
     "synth": ("emotalk_ros.synth.cli", "synthesise paired speech/phoneme/emotion training data"),
     "train": ("emotalk_ros.train", "train the generator"),
+    "calibrate": ("emotalk_ros.calibrate", "per-emotion intensity calibration + output smoothing of a checkpoint"),
     "export": ("emotalk_ros.export", "export a trained model to ONNX with metadata"),
     "evaluate": ("emotalk_ros.evaluate", "lip-sync and emotion metrics on held-out voices"),
     "render": ("emotalk_ros.render_cli", "render a blendshape CSV on the face mesh to mp4/gif"),

@@ -27,12 +27,34 @@ from .errors import ModelMismatchError
 
 @dataclass(frozen=True)
 class EmotionSpace:
-    """z_neutral (D,), normals (7, D) unit rows, scales (7,), pair_normals (7, 7, D) or None."""
+    """z_neutral (D,), normals (7, D) unit rows, scales (7,), pair_normals (7, 7, D) or None.
+
+    ``calibration`` (7, G) optionally maps a commanded intensity on the uniform grid
+    linspace(0, 1, G) to the intensity used along the normal (monotone, 0 -> 0, 1 -> 1):
+    it makes equal intensity steps give equal expression steps (see
+    :mod:`emotalk_ros.calibrate`). Beyond 1 the last segment is extended linearly.
+    """
 
     z_neutral: np.ndarray
     normals: np.ndarray
     scales: np.ndarray
     pair_normals: Optional[np.ndarray] = None
+    calibration: Optional[np.ndarray] = None
+
+    def warp(self, alpha: np.ndarray) -> np.ndarray:
+        """Commanded intensities (..., 7) -> calibrated intensities (..., 7) (identity without calibration)."""
+        a = np.asarray(alpha, np.float32)
+        if self.calibration is None:
+            return a
+        cal = self.calibration
+        grid = np.linspace(0.0, 1.0, cal.shape[1])
+        flat = a.reshape(-1, NUM_EXPRESSIVE)
+        out = np.empty_like(flat)
+        for k in range(NUM_EXPRESSIVE):
+            x = flat[:, k]
+            slope = (cal[k, -1] - cal[k, -2]) / (grid[1] - grid[0])
+            out[:, k] = np.where(x <= 1.0, np.interp(x, grid, cal[k]), cal[k, -1] + (x - 1.0) * slope)
+        return out.reshape(a.shape)
 
     @property
     def dim(self) -> int:
@@ -40,7 +62,7 @@ class EmotionSpace:
 
     def embed(self, alpha: np.ndarray) -> np.ndarray:
         """alpha (..., 7) float -> z (..., D) float32 (linear in alpha; alpha=0 -> z_neutral)."""
-        a = np.asarray(alpha, np.float32)
+        a = self.warp(alpha)
         dirs = (self.scales[:, None] * self.normals).astype(np.float32)      # (7, D)
         return (self.z_neutral[None, :] + a.reshape(-1, NUM_EXPRESSIVE) @ dirs).reshape(
             a.shape[:-1] + (self.dim,)).astype(np.float32)
@@ -50,13 +72,19 @@ class EmotionSpace:
         dirs = (self.scales[:, None] * self.normals).astype(np.float64)      # (7, D)
         zz = np.asarray(z, np.float64).reshape(-1, self.dim) - self.z_neutral[None]
         a, *_ = np.linalg.lstsq(dirs.T, zz.T, rcond=None)
-        return a.T.reshape(np.asarray(z).shape[:-1] + (NUM_EXPRESSIVE,)).astype(np.float32)
+        a = a.T
+        if self.calibration is not None:                                     # invert the warp
+            grid = np.linspace(0.0, 1.0, self.calibration.shape[1])
+            a = np.stack([np.interp(a[:, k], self.calibration[k], grid) for k in range(NUM_EXPRESSIVE)], 1)
+        return a.reshape(np.asarray(z).shape[:-1] + (NUM_EXPRESSIVE,)).astype(np.float32)
 
     def to_dict(self) -> Dict:
         d = {"emotions": list(EXPRESSIVE), "z_neutral": self.z_neutral.tolist(),
              "normals": self.normals.tolist(), "scales": self.scales.tolist()}
         if self.pair_normals is not None:
             d["pair_normals"] = self.pair_normals.tolist()
+        if self.calibration is not None:
+            d["calibration"] = self.calibration.tolist()
         return d
 
     def to_json(self) -> str:
@@ -68,10 +96,12 @@ class EmotionSpace:
             raise ModelMismatchError(f"model emotion names {d.get('emotions')} do not match this "
                                      f"code's {list(EXPRESSIVE)}")
         pn = d.get("pair_normals")
+        cal = d.get("calibration")
         return EmotionSpace(np.asarray(d["z_neutral"], np.float32),
                             np.asarray(d["normals"], np.float32),
                             np.asarray(d["scales"], np.float32),
-                            None if pn is None else np.asarray(pn, np.float32))
+                            None if pn is None else np.asarray(pn, np.float32),
+                            None if cal is None else np.asarray(cal, np.float32))
 
 
 def _logistic_normal(x0: np.ndarray, x1: np.ndarray, l2: float = 1e-2, iters: int = 300) -> np.ndarray:

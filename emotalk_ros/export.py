@@ -39,6 +39,7 @@ def onnx_metadata(ckpt: Dict) -> Dict:
         "lookahead_ms": 1000.0 * g.lookahead_frames * fc["hop"] / fc["sample_rate"],
         "state_shape": [g.channels, g.state_len], "generator_config": g.to_dict(),
         "emotion_space": ckpt["emotion_space"],
+        "output_smoothing": float(ckpt.get("output_smoothing", 0.0)),
     }
 
 

@@ -95,9 +95,14 @@ class StreamingPredictor(ABC):
     """Base class: streaming features -> causal network frames -> interpolated output frames."""
 
     def __init__(self, fps: float = 60.0, feature_cfg: FeatureConfig = FeatureConfig(),
-                 lookahead_frames: int = 0):
+                 lookahead_frames: int = 0, smoothing: float = 0.0):
         if not (1.0 <= fps <= 240.0):
             raise EmotalkError(f"fps must be in [1, 240], got {fps}")
+        if not (0.0 <= smoothing < 1.0):
+            raise EmotalkError(f"output smoothing must be in [0, 1), got {smoothing}")
+        # causal one-pole smoothing of the network's target frames:
+        # y[j] = a * y[j-1] + (1 - a) * x[j]; mean delay a / (1 - a) frames (0.3 -> 4.3 ms)
+        self.smoothing = float(smoothing)
         if lookahead_frames < 0:
             raise EmotalkError("lookahead must be >= 0")
         self.fps = float(fps)
@@ -141,6 +146,7 @@ class StreamingPredictor(ABC):
         self._next_out = 0                        # index of the next output frame
         self._samples_pushed = 0
         self._end_time: Optional[float] = None    # set by flush()
+        self._smooth_y: Optional[np.ndarray] = None  # (52,) last smoothed target frame
 
     def push(self, samples, emotion: EmotionLike = None) -> Frames:
         x = validate_samples(samples)
@@ -187,8 +193,21 @@ class StreamingPredictor(ABC):
             self._net_count += n
             keep = j >= 0
             if keep.any():
-                self._targets = np.concatenate([self._targets, out[keep]])
+                self._targets = np.concatenate([self._targets, self._smooth_targets(out[keep])])
         return self._emit()
+
+    def _smooth_targets(self, x: np.ndarray) -> np.ndarray:
+        """Causal one-pole smoothing of target frames (N, 52); state carried across calls."""
+        a = self.smoothing
+        if a <= 0.0:
+            return x
+        y = np.empty_like(x)
+        prev = x[0] if self._smooth_y is None else self._smooth_y
+        for i in range(x.shape[0]):
+            prev = a * prev + (1.0 - a) * x[i]
+            y[i] = prev
+        self._smooth_y = prev
+        return y
 
     def _emit(self) -> Frames:
         have_until = self._targets_start + self._targets.shape[0]       # exclusive target index

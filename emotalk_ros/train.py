@@ -183,6 +183,7 @@ class TrainConfig:
     w_bilabial: float = 2.0
     w_consistency: float = 0.5
     w_aperture: float = 0.0         # L1 on the contract lip aperture (opening as well as closing)
+    output_smoothing: float = 0.3   # run-time causal one-pole smoothing stored with the model
     val_fraction: float = 0.03
     seed: int = 0
     threads: int = 2
@@ -404,6 +405,7 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
         "feature_config": checkpoint.feature_config_to_dict(FeatureConfig()),
         "blendshapes": list(NAMES), "emotions": list(EXPRESSIVE),
         "emotion_space": space.to_dict(),
+        "output_smoothing": cfg.output_smoothing,
         "generator": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
         "train": {"data": os.path.abspath(data_path), "hours": hours, "clips": data.n_clips,

@@ -200,3 +200,64 @@ def test_shipped_model_loads_strictly_if_present():
     out = p.animate(speech(1.0))
     assert out.values.shape == (60, 52)
     assert os.path.getsize(path) < 20 * 1024 * 1024
+
+
+def test_output_smoothing_is_causal_chunk_invariant_and_reduces_jitter():
+    from emotalk_ros.backends import TorchPredictor
+    from emotalk_ros.metrics import jitter
+
+    ck = make_ckpt()
+    raw = TorchPredictor(ck, device="cpu")
+    sm = TorchPredictor(dict(ck, output_smoothing=0.5), device="cpu")
+    x = speech(2.0)
+    r, s = raw.animate(x).values, sm.animate(x).values
+    assert jitter(s, 60) < 0.8 * jitter(r, 60)
+    np.testing.assert_allclose(sm.animate(x, chunk=333).values, s, atol=1e-5)   # chunk invariant
+    x2 = x.copy()
+    x2[16000:] = 0.5 * np.sign(np.sin(np.arange(16000) * 0.3))                  # change the future
+    s2 = sm.animate(x2).values
+    # frames depicting t < 1 s minus the look-ahead (and one hop) cannot see the change
+    cut = int((1.0 - 0.04 - 0.02) * 60)
+    np.testing.assert_allclose(s2[:cut], s[:cut], atol=1e-6)
+    assert np.abs(s2[cut + 10:] - s[cut + 10:]).max() > 1e-3
+
+
+def test_intensity_calibration_warp():
+    s = random_space()
+    grid = np.linspace(0, 1, 11)
+    cal = np.stack([grid ** 0.5] * 7).astype(np.float32)           # a concave warp
+    sc = EmotionSpace(s.z_neutral, s.normals, s.scales, None, cal)
+    h = np.eye(7, dtype=np.float32)[0]
+    np.testing.assert_allclose(sc.embed(0 * h), s.z_neutral, atol=1e-6)          # 0 stays neutral
+    np.testing.assert_allclose(sc.embed(h), s.embed(h), atol=1e-5)               # 1 stays full
+    np.testing.assert_allclose(sc.embed(0.2 * h), s.embed(np.sqrt(0.2) * h), atol=1e-5)  # warped on the grid
+    steps = [np.linalg.norm(sc.embed(a * h) - s.z_neutral) for a in np.linspace(0, 1.2, 13)]
+    assert np.all(np.diff(steps) > 0)                                             # monotone, extrapolates
+    back = EmotionSpace.from_dict(json.loads(sc.to_json()))
+    np.testing.assert_allclose(back.embed(0.3 * h), sc.embed(0.3 * h), atol=1e-6)
+    np.testing.assert_allclose(sc.project(sc.embed(0.3 * h)), 0.3 * h, atol=1e-3)
+
+
+def test_calibration_linearises_group_response():
+    from emotalk_ros.backends import TorchPredictor
+    from emotalk_ros.calibrate import calibrate
+    from emotalk_ros.emotions import group_index
+
+    ck = make_ckpt()
+    assert calibrate(ck, smoothing=0.3)["output_smoothing"] == 0.3
+    cal = calibrate(ck, smoothing=0.0)                                  # isolate the intensity warp
+    x = speech(1.5)
+
+    def curve(c, k=6):
+        p = TorchPredictor(c, device="cpu")
+        idx = group_index("contempt")
+        return np.array([p.animate(x, np.eye(7, dtype=np.float32)[k] * a).values[:, idx].mean()
+                         for a in np.linspace(0, 1, 6)])
+
+    def nonlinearity(g):
+        lin = g[0] + np.linspace(0, 1, len(g)) * (g[-1] - g[0])
+        return np.abs(g - lin).max() / max(abs(g[-1] - g[0]), 1e-9)
+
+    before, after = curve(ck), curve(cal)
+    assert after[-1] == pytest.approx(before[-1], abs=1e-5)            # full intensity unchanged
+    assert nonlinearity(after) <= nonlinearity(before) + 1e-6
