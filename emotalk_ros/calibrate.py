@@ -24,6 +24,23 @@ from .emotions import EXPRESSIVE, NUM_EXPRESSIVE, group_index
 GRID = 11
 
 
+def warp_from_response(g: np.ndarray, min_rise: float = 1e-3) -> np.ndarray:
+    """Response g (G,) measured at linspace(0, 1, G) -> warp (G,) with g(warp) rising linearly.
+
+    g is made monotone first; a response that does not rise by ``min_rise`` gets the
+    identity warp (a calibration must never make the control worse).
+    """
+    g = np.asarray(g, np.float64)
+    levels = np.linspace(0.0, 1.0, g.shape[0])
+    if g[-1] - g[0] < min_rise:
+        return levels.astype(np.float32)
+    gm = np.maximum.accumulate(g) + 1e-9 * np.arange(g.shape[0])           # monotone, strictly
+    target = gm[0] + levels * (gm[-1] - gm[0])
+    w = np.interp(target, gm, levels)
+    w[0], w[-1] = 0.0, 1.0
+    return w.astype(np.float32)
+
+
 def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID) -> np.ndarray:
     """(7, grid) calibrated intensities for the uniform grid linspace(0, 1, grid)."""
     from .backends import TorchPredictor
@@ -44,10 +61,7 @@ def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID) ->
             alpha = np.zeros(NUM_EXPRESSIVE, np.float32)
             alpha[k] = a
             g[i] = pred.animate(x, alpha).values[:, idx].mean()
-        g = np.maximum.accumulate(g + 1e-6 * np.arange(grid))          # monotone, strictly
-        target = g[0] + levels * (g[-1] - g[0])
-        cal[k] = np.interp(target, g, levels)
-        cal[k, 0], cal[k, -1] = 0.0, 1.0
+        cal[k] = warp_from_response(g)
     return cal
 
 

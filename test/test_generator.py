@@ -238,6 +238,18 @@ def test_intensity_calibration_warp():
     np.testing.assert_allclose(sc.project(sc.embed(0.3 * h)), 0.3 * h, atol=1e-3)
 
 
+def test_warp_from_response_linearises_and_falls_back():
+    from emotalk_ros.calibrate import warp_from_response
+
+    levels = np.linspace(0, 1, 11)
+    g = 0.1 + 0.5 * levels ** 3                                        # convex response
+    w = warp_from_response(g)
+    assert w[0] == 0 and w[-1] == 1 and np.all(np.diff(w) > 0)
+    np.testing.assert_allclose(0.1 + 0.5 * w ** 3, 0.1 + 0.5 * levels, atol=0.02)   # now linear
+    np.testing.assert_array_equal(warp_from_response(0.5 - 0.01 * levels), levels.astype(np.float32))
+    np.testing.assert_array_equal(warp_from_response(np.full(11, 0.3)), levels.astype(np.float32))
+
+
 def test_calibration_linearises_group_response():
     from emotalk_ros.backends import TorchPredictor
     from emotalk_ros.calibrate import calibrate
