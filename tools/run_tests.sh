@@ -8,4 +8,4 @@ export ROS_LOCALHOST_ONLY=1
 export PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export MPLBACKEND=Agg
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" test
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 "$@" test
