@@ -71,9 +71,13 @@ def offline_speed(predictor, seconds: float = 60.0) -> Dict[str, float]:
 
 
 def startup(backend: str, model: Optional[str]) -> Dict[str, float]:
-    """Start-up time to the first frame and peak RSS, in a fresh process (one thread)."""
+    """Start-up time to the first frame and peak RSS, in a fresh process (one thread).
+
+    Peak RSS is the child's VmHWM: ru_maxrss would inherit the parent's high-water mark
+    across fork + exec on Linux.
+    """
     code = (
-        "import time, resource; t0 = time.perf_counter()\n"
+        "import time; t0 = time.perf_counter()\n"
         "import numpy as np\n"
         "from emotalk_ros.model_io import load_predictor\n"
         f"p = load_predictor({model!r}, backend={backend!r}, threads=1)\n"
@@ -83,7 +87,8 @@ def startup(backend: str, model: Optional[str]) -> Dict[str, float]:
         "dt = time.perf_counter() - t0\n"
         "from emotalk_ros.bench import test_signal\n"
         "p.animate(test_signal(5.0))\n"
-        "print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+        "print(dt, int(hwm) / 1024.0)\n"
     )
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)

@@ -81,7 +81,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .audio import load_audio
     from .model_io import default_model_path
 
-    model = args.model or (default_model_path() and "") or "baseline"
+    if args.model:
+        model = args.model
+    elif default_model_path() is not None:
+        model = ""                      # the shipped default model
+    else:
+        model = "baseline"
     if model == "baseline":
         log("no shipped model found: using the amplitude-to-jaw BASELINE")
     wav = os.path.join(args.out, "speech.wav")
@@ -97,7 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
-    from std_msgs.msg import Float64MultiArray, String
+    from std_msgs.msg import Float32MultiArray, Float64MultiArray, String
 
     from . import qos
 
@@ -112,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     rclpy.init()
     node = rclpy.create_node("emotalk_demo_recorder")
-    rec: Dict[str, list] = {"face": [], "motor": [], "state": [], "diag": []}
+    rec: Dict[str, list] = {"face": [], "motor": [], "state": [], "diag": [], "audio0": []}
     motor_names: List[str] = []
     node.create_subscription(JointState, "face/blendshapes", lambda m: rec["face"].append(
         (time.time(), m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec, list(m.name), np.array(m.position))),
@@ -124,6 +129,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     node.create_subscription(String, "face/emotion_state", lambda m: rec["state"].append((time.time(), m.data)),
                              qos.STATE_LATCHED)
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: rec["diag"].append(m), qos.DIAGNOSTICS)
+    # arrival time of the first audio chunk: places the waveform on the plot's time axis
+    node.create_subscription(Float32MultiArray, "audio", lambda m: rec["audio0"].append(
+        (time.time(), len(m.data))) if not rec["audio0"] else None, qos.AUDIO)
     cmd_pub = node.create_publisher(String, "emotion_target", qos.COMMANDS)
     ex = SingleThreadedExecutor()
     ex.add_node(node)
@@ -154,7 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         t0 = time.time()
         pending = list(COMMANDS)
         sent = []
-        while time.time() - t0 < duration + 1.5:
+        while time.time() - t0 < duration + 3.5:      # capture start-up + look-ahead + tail
             spin_for(0.02)
             if pending and time.time() - t0 >= pending[0][0]:
                 t_cmd, text = pending.pop(0)
@@ -213,7 +221,13 @@ def write_outputs(out: str, wav: Optional[str], rec, motor_names, sent, t0: floa
     frames = np.zeros((len(rec["face"]), 52), np.float32)
     for i, (_, _, names, pos) in enumerate(rec["face"]):
         frames[i, [name_index(n) for n in names]] = pos
-    write_live_link_csv(os.path.join(out, "blendshapes.csv"), frames, 60.0)
+    # the CSV starts when the first audio sample was heard, so row i is the face at audio
+    # time i / 60 and the preview's muxed audio is in sync
+    sel = np.ones(len(frames), bool)
+    if rec["audio0"]:
+        a0 = rec["audio0"][0][0] - rec["audio0"][0][1] / 16000.0
+        sel = stamps >= a0 - 1.0 / 120.0
+    write_live_link_csv(os.path.join(out, "blendshapes.csv"), frames[sel], 60.0)
     if rec["motor"]:
         with open(os.path.join(out, "motor_commands.csv"), "w") as f:
             f.write("t," + ",".join(motor_names or [f"m{i}" for i in range(len(rec["motor"][0][1]))]) + "\n")
@@ -239,12 +253,15 @@ def write_outputs(out: str, wav: Optional[str], rec, motor_names, sent, t0: floa
     with open(os.path.join(out, "latency.json"), "w") as f:
         json.dump(summary, f, indent=1)
 
-    t = recv - t0
+    t = stamps - t0                     # frames on the depicted (heard) time axis
     fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.4]})
     if wav:
         x = load_audio(wav)
-        axes[0].plot(np.arange(len(x)) / 16000 + _audio_offset(x, t, frames[:, INDEX["jawOpen"]]), x,
-                     color="0.4", lw=0.5)
+        if rec["audio0"]:   # the first chunk's last sample was heard when the chunk arrived
+            start = rec["audio0"][0][0] - rec["audio0"][0][1] / 16000.0 - t0
+        else:
+            start = _audio_offset(x, t, frames[:, INDEX["jawOpen"]])
+        axes[0].plot(np.arange(len(x)) / 16000 + start, x, color="0.4", lw=0.5)
         axes[0].set_ylabel("speech")
     for n in ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRollLower"):
         axes[1].plot(t, frames[:, INDEX[n]], label=n, lw=1)
@@ -258,7 +275,7 @@ def write_outputs(out: str, wav: Optional[str], rec, motor_names, sent, t0: floa
         axes[2].text(ts, 0.95, text.split()[0], color="r", fontsize=7, transform=axes[2].get_xaxis_transform())
     axes[2].set_ylabel("expression")
     axes[2].legend(loc="upper right", fontsize=7, ncol=5)
-    axes[2].set_xlabel("seconds since audio_capture started (wall clock at the recorder)")
+    axes[2].set_xlabel("seconds since audio_capture started (frames at the time their audio was heard)")
     fig.suptitle(f"emotalk_ros demo: face/blendshapes over DDS ({model}); "
                  f"latency p50 {summary['latency_ms_heard_to_received']['p50']:.0f} ms")
     fig.tight_layout()

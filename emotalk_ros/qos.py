@@ -8,16 +8,18 @@ from rclpy.duration import Duration
 AUDIO = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
                    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
-# 60 Hz face streams: only the newest frame matters; a deadline of a few periods
-# (50 ms ~ 3 frames) lets subscribers notice a stalled animator.
-FACE_STREAM = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+# 60 Hz face streams: a deadline of a few periods (50 ms ~ 3 frames) lets subscribers
+# notice a stalled animator. Depth 5, not 1: the animator publishes each frame the moment
+# it exists, so one audio chunk can yield 2-3 frames back to back, and a keep-last-1
+# reader would lose all but the newest (a reader that wants only the newest still gets it).
+FACE_STREAM = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.VOLATILE,
                          deadline=Duration(seconds=0, nanoseconds=50_000_000))
 
 # Best-effort variant of the face stream for subscribers that match any publisher
 # (RViz, plotting); never used for motors.
-FACE_STREAM_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+FACE_STREAM_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
                                      reliability=ReliabilityPolicy.BEST_EFFORT,
                                      durability=DurabilityPolicy.VOLATILE)
 
