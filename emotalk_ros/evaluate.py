@@ -290,6 +290,19 @@ def _voice_markdown(v: Dict[str, object]) -> List[str]:
            "| truth \\ label | " + " | ".join(EMOTIONS) + " |", "|---|" + "---|" * len(EMOTIONS)]
     md += [f"| {EMOTIONS[i]} | " + " | ".join(str(x) for x in row) + " |"
            for i, row in enumerate(conf)]
+    a = v["engines"]["all"]
+    m, b = a["model"], a["majority"]
+    recalled = [EMOTIONS[i] for i, row in enumerate(conf) if i > 0 and sum(row) and row[i] / sum(row) >= 0.1]
+    md += ["", "**How far synthetic prosody carries.** The detector is trained on espeak-ng "
+           "prosody only (pitch, range, rate and loudness varied per emotion). On these other "
+           f"synthetic engines its macro-F1 is {m['macro_f1']:.3f} against {b['macro_f1']:.3f} for "
+           f"always answering '{EMOTIONS[b['label']]}', and its frame accuracy {m['frame_accuracy']:.3f} "
+           f"is {'below' if m['frame_accuracy'] < b['frame_accuracy'] else 'above'} that baseline's "
+           f"{b['frame_accuracy']:.3f}; emotions recalled on at least 10 % of their frames: "
+           f"{', '.join(recalled) if recalled else 'none'}. Real speech differs from both engines far "
+           "more than they differ from each other, so expect no better on real voices: treat "
+           "`emotion.source: voice` as experimental, prefer `blend` with a low `voice_blend`, or "
+           "retrain on labelled recordings (`emotalk train-voice DIR` with a `labels.csv`)."]
     return md
 
 
