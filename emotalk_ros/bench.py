@@ -2,7 +2,7 @@
 
 Every figure is measured against a baseline in the same run (the amplitude-to-jaw
 baseline through the same streaming code), because these machines are noisy. The
-DDS end-to-end latency and node CPU figures come from :mod:`emotalk_ros.bench_ros`
+DDS end-to-end latency and node CPU figures come from :mod:`emotalk_ros.ros_bench`
 (``emotalk bench --ros``).
 
 Per-frame compute at 60 fps: audio is pushed in 1/60 s chunks (267 samples at
@@ -161,7 +161,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     res = run_bench(args.model, args.seconds, include_startup=not args.no_startup)
     if args.ros:
-        from .bench_ros import run_ros_bench
+        from .ros_bench import run_ros_bench
 
         res["ros"] = run_ros_bench(args.model)
     text = json.dumps(res, indent=1)

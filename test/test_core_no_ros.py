@@ -15,7 +15,7 @@ def core_modules():
     names = []
     for m in pkgutil.walk_packages(emotalk_ros.__path__, "emotalk_ros."):
         leaf = m.name.rsplit(".", 1)[-1]
-        if leaf.endswith("_node") or leaf in ("qos", "ros_util", "demo", "__main__") or ".nodes" in m.name:
+        if leaf.endswith("_node") or leaf in ("qos", "__main__") or leaf.startswith("ros_") or ".nodes" in m.name:
             continue
         names.append(m.name)
     return names
