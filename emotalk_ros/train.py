@@ -65,11 +65,19 @@ class TrainData:
         return int(self.offsets.shape[0] - 1)
 
 
+def _data_dirs(path: str) -> List[str]:
+    """``DIR`` or ``DIR1,DIR2,...`` (several corpora, e.g. two synthesis engines)."""
+    return [d for d in (p.strip() for p in path.split(",")) if d]
+
+
 def _shard_paths(path: str) -> List[str]:
-    paths = sorted(glob.glob(os.path.join(path, "shard_*.npz")))
-    if not paths:
-        raise EmotalkError(f"{path}: no shard_*.npz files (make them with `emotalk synth`)")
-    return paths
+    out: List[str] = []
+    for d in _data_dirs(path):
+        paths = sorted(glob.glob(os.path.join(d, "shard_*.npz")))
+        if not paths:
+            raise EmotalkError(f"{d}: no shard_*.npz files (make them with `emotalk synth`)")
+        out += paths
+    return out
 
 
 def phone_frames(start: np.ndarray, end: np.ndarray, pid: np.ndarray, n: int, rate: float = 100.0) -> np.ndarray:
@@ -133,7 +141,9 @@ def load_training_data(path: str, seed: int = 0, workers: int = 2, progress: boo
     rng = np.random.default_rng(seed + 7)
     alt = np.stack([random_alpha(rng) for _ in range(n_clips)]).astype(np.float32)
 
-    cache = os.path.join(path, f"targets_{_teacher_hash()}_s{seed}.npz")
+    dirs = _data_dirs(path)
+    tag = "" if len(dirs) == 1 else "_" + hashlib.sha256(",".join(dirs).encode()).hexdigest()[:8]
+    cache = os.path.join(dirs[0], f"targets_{_teacher_hash()}_s{seed}{tag}.npz")
     if os.path.exists(cache):
         with np.load(cache) as z:
             target, alt_target = z["target"], z["alt_target"]
@@ -408,7 +418,7 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
         "output_smoothing": cfg.output_smoothing,
         "generator": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
-        "train": {"data": os.path.abspath(data_path), "hours": hours, "clips": data.n_clips,
+        "train": {"data": [os.path.abspath(d) for d in _data_dirs(data_path)], "hours": hours, "clips": data.n_clips,
                   "config": cfg.__dict__, "lookahead_ms": lookahead_ms, "seconds": train_s,
                   "val_l1": float(np.mean(vals)), "mapping_val_rmse": map_val, "init": init,
                   "params": gen.num_parameters(), "history": history[-40:]},
@@ -423,7 +433,7 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
 # ---------------------------------------------------------------------------------------------
 
 def add_arguments(p) -> None:
-    p.add_argument("--data", required=True, help="folder of synth shards")
+    p.add_argument("--data", required=True, help="folder of synth shards, or several separated by commas")
     p.add_argument("--out", "-o", default="runs/emotalk.pt", help="output checkpoint (.pt)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--map-steps", type=int, default=TrainConfig.map_steps)
