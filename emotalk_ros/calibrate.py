@@ -78,7 +78,7 @@ def calibrate(ckpt: Dict, smoothing: float) -> Dict:
 def add_arguments(p) -> None:
     p.add_argument("checkpoint", help="trained .pt checkpoint")
     p.add_argument("-o", "--output", required=True, help="calibrated .pt (may equal the input)")
-    p.add_argument("--smoothing", type=float, default=0.55,
+    p.add_argument("--smoothing", type=float, default=0.65,
                    help="run-time causal one-pole output smoothing stored with the model, [0, 1)")
 
 

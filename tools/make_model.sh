@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Reproduce the shipped default model from scratch (`make model`): synthesise the training
-# corpus and a held-out evaluation set, train, export to ONNX, evaluate, print checksums.
+# corpora (espeak-ng 6 h + Festival 1 h) and the held-out evaluation set (Flite, an engine
+# never used in training), train, fine-tune on both engines, calibrate, export, evaluate.
 # Deterministic for the seeds below. See models/README.md for the measured time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 STEPS=${STEPS:-5000}
-HOURS=${HOURS:-6}
+FT_STEPS=${FT_STEPS:-1500}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 t0=$(date +%s)
-[ -f data/train${HOURS}h/meta.json ] || $PY -m emotalk_ros synth --out data/train${HOURS}h --hours "$HOURS" --seed 0 --workers 2
-[ -f data/heldout/meta.json ] || $PY -m emotalk_ros synth --out data/heldout --hours 0.25 --seed 101 \
-    --engines flite,festival --save-audio --workers 2
-$PY -m emotalk_ros train --data data/train${HOURS}h --out runs/emotalk_default_raw.pt --steps "$STEPS" \
+[ -f data/train6h/meta.json ] || $PY -m emotalk_ros synth --out data/train6h --hours 6 --seed 0 --workers 2
+[ -f data/festival1h/meta.json ] || $PY -m emotalk_ros synth --out data/festival1h --hours 1 --seed 202 \
+    --engines festival --workers 2
+[ -f data/heldout_flite/meta.json ] || $PY -m emotalk_ros synth --out data/heldout_flite --hours 0.25 --seed 303 \
+    --engines flite --save-audio --workers 1
+# 1. base model on espeak-ng
+$PY -m emotalk_ros train --data data/train6h --out runs/emotalk_default_base.pt --steps "$STEPS" \
     --map-steps 800 --seed 0 --threads 2 --model-version emotalk-default-1
-$PY -m emotalk_ros calibrate runs/emotalk_default_raw.pt -o models/emotalk_default.pt --smoothing 0.55
+# 2. fine-tune on espeak-ng + Festival (keeps the emotion space), aperture term on
+$PY -m emotalk_ros train --data data/train6h,data/festival1h --out runs/emotalk_default_ft.pt \
+    --steps "$FT_STEPS" --seed 3 --threads 2 --init runs/emotalk_default_base.pt \
+    --w-bilabial 2.0 --w-aperture 0.5 --lr 1e-3 --model-version emotalk-default-2
+# 3. intensity calibration + output smoothing, export, evaluate on held-out Flite voices
+$PY -m emotalk_ros calibrate runs/emotalk_default_ft.pt -o models/emotalk_default.pt --smoothing 0.65
 $PY -m emotalk_ros export models/emotalk_default.pt -o models/emotalk_default.onnx
-$PY -m emotalk_ros evaluate --data data/heldout --model models/emotalk_default.onnx \
+$PY -m emotalk_ros evaluate --data data/heldout_flite --model models/emotalk_default.onnx \
     --report docs/EVALUATION.md --plots-dir docs/img
 sha256sum models/emotalk_default.pt models/emotalk_default.onnx
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
