@@ -28,9 +28,7 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray
 
@@ -43,8 +41,7 @@ from .ros_util import (
     check_choices,
     declare_parameters,
     diagnostic_array,
-    stamp_from_ns,
-)
+    stamp_from_ns, run_node)
 
 MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into one message
 FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts
@@ -147,22 +144,8 @@ class AudioCaptureNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = AudioCaptureNode()
-        rclpy.spin(node)
-    except EmotalkError as exc:
-        rclpy.logging.get_logger("audio_capture").fatal(f"cannot start: {exc}")
-        code = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown (ros_util.run_node)."""
+    return run_node(AudioCaptureNode, "audio_capture", args)
 
 
 if __name__ == "__main__":

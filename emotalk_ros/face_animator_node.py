@@ -60,10 +60,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
@@ -88,8 +86,7 @@ from .ros_util import (
     declare_parameters,
     diagnostic_array,
     joint_state,
-    stamp_from_ns,
-)
+    stamp_from_ns, run_node)
 from .runtime import (
     EMOTION_SOURCES,
     AnimatorRuntime,
@@ -357,22 +354,8 @@ class FaceAnimatorNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = FaceAnimatorNode()
-        rclpy.spin(node)
-    except EmotalkError as exc:
-        rclpy.logging.get_logger("face_animator").fatal(f"cannot start: {exc}")
-        code = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown (ros_util.run_node)."""
+    return run_node(FaceAnimatorNode, "face_animator", args)
 
 
 if __name__ == "__main__":

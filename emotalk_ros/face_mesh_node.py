@@ -37,9 +37,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA
@@ -49,7 +47,7 @@ from . import qos
 from .blendshapes import NUM_BLENDSHAPES, name_index
 from .errors import EmotalkError
 from .mesh import FaceMesh, shade
-from .ros_util import ParamSpec, declare_parameters
+from .ros_util import ParamSpec, declare_parameters, run_node
 
 PARAMS = (
     ParamSpec("frame_id", "face", "frame of the published marker"),
@@ -216,22 +214,8 @@ class FaceMeshNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = FaceMeshNode()
-        rclpy.spin(node)
-    except EmotalkError as exc:
-        rclpy.logging.get_logger("face_mesh").fatal(f"cannot start: {exc}")
-        code = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown (ros_util.run_node)."""
+    return run_node(FaceMeshNode, "face_mesh", args)
 
 
 if __name__ == "__main__":

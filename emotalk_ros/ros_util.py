@@ -169,3 +169,31 @@ def audio_to_msg(samples: np.ndarray):
     msg.layout.dim = [MultiArrayDimension(label="samples", size=int(x.size), stride=int(x.size))]
     msg.data = x
     return msg
+
+
+def run_node(node_factory, name: str, args=None) -> int:
+    """The Humble/Jazzy ``main()`` form shared by the nodes: ``rclpy.init``, spin, stop on
+    Ctrl-C or external shutdown, always ``destroy_node`` + ``rclpy.try_shutdown``.
+
+    A node whose constructor raises :class:`EmotalkError` (missing model, device or file)
+    logs one fatal line and the process exits with 1; otherwise 0.
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = node_factory()
+        rclpy.spin(node)
+    except EmotalkError as exc:
+        rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
+        code = 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
