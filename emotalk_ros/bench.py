@@ -156,6 +156,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--no-startup", action="store_true")
     p.add_argument("--ros", action="store_true", help="also run the DDS end-to-end benchmark (nodes)")
+    p.add_argument("--mesh", action="store_true", help="also benchmark the face_mesh node (per frame, 60 Hz stream)")
 
 
 def run(args) -> int:
@@ -164,6 +165,10 @@ def run(args) -> int:
         from .ros_bench import run_ros_bench
 
         res["ros"] = run_ros_bench(args.model)
+    if getattr(args, "mesh", False):
+        from .ros_bench import run_mesh_bench
+
+        res["mesh"] = run_mesh_bench()
     text = json.dumps(res, indent=1)
     sys.stdout.write(text + "\n")
     if args.json:

@@ -141,8 +141,91 @@ def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0, chunk: int
     return out
 
 
+def _stats_ms(a) -> Dict[str, float]:
+    a = np.asarray(a, np.float64) * 1e3
+    return {"p50": float(np.median(a)), "p99": float(np.percentile(a, 99)), "n": int(a.size)}
+
+
+def run_mesh_bench(frames: int = 300, stream_s: float = 5.0) -> Dict:
+    """``face_mesh``: per-frame cost of the pre-serialised path against the message-object
+    path (the baseline) in the same run, then a node process following a 60 Hz
+    blendshape stream over DDS (frames in, meshes published, meshes received, CPU)."""
+    import rclpy
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+    from visualization_msgs.msg import Marker
+
+    from . import qos
+    from .blendshapes import INDEX, NAMES
+    from .face_mesh_node import FaceMeshNode
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    rclpy.init()
+    out: Dict = {}
+    try:
+        def weights(i):
+            w = np.zeros(52, np.float32)
+            w[INDEX["jawOpen"]] = 0.5 + 0.4 * np.sin(i / 6.0)
+            w[INDEX["mouthSmileLeft"]] = 0.3 + 0.3 * np.sin(i / 9.0)
+            return w
+
+        for name, pre, n in (("message_objects", False, max(10, frames // 10)), ("preserialized", True, frames)):
+            node = FaceMeshNode(parameter_overrides=[Parameter("publish.preserialized", value=pre)])
+            t = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                node.publish_weights(weights(i))       # deform, shade, encode, publish (no subscriber)
+                t.append(time.perf_counter() - t0)
+            out[name] = _stats_ms(t)
+            out["points"] = int(node.corner_vertex.size)
+            node.destroy_node()
+        out["speedup_p50"] = out["message_objects"]["p50"] / out["preserialized"]["p50"]
+
+        proc = subprocess.Popen([sys.executable, "-m", "emotalk_ros.face_mesh_node"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        drv = rclpy.create_node("mesh_bench_driver")
+        pub = drv.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
+        got: List[float] = []
+        drv.create_subscription(Marker, "face/mesh", lambda b: got.append(time.monotonic()), qos.MESH, raw=True)
+        t_end = time.monotonic() + 20.0
+        while not got and time.monotonic() < t_end:         # wait for the node to be up
+            m = JointState(name=list(NAMES), position=[0.0] * 52)
+            pub.publish(m)
+            rclpy.spin_once(drv, timeout_sec=0.1)
+        got.clear()
+        n_sent, t_next = 0, time.monotonic()
+        cpu0, w0 = _proc_cpu_s(proc.pid), time.monotonic()
+        while n_sent < int(stream_s * 60):
+            pub.publish(JointState(name=list(NAMES), position=[float(v) for v in weights(n_sent)]))
+            n_sent += 1
+            t_next += 1.0 / 60.0
+            while time.monotonic() < t_next:
+                rclpy.spin_once(drv, timeout_sec=max(0.0, t_next - time.monotonic()))
+        cpu = (_proc_cpu_s(proc.pid) - cpu0) / (time.monotonic() - w0)
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            rclpy.spin_once(drv, timeout_sec=0.05)
+        proc.send_signal(signal.SIGINT)
+        log = proc.communicate(timeout=30)[0]
+        drv.destroy_node()
+        import re
+        m = re.search(r"(\d+) frames in, (\d+) meshes published", log)
+        out["stream"] = {"sent_60hz": n_sent, "received": len(got),
+                         "node_frames_in": int(m.group(1)) if m else None,
+                         "node_published": int(m.group(2)) if m else None,
+                         "node_cpu_fraction_of_one_core": cpu}
+    finally:
+        rclpy.try_shutdown()
+    return out
+
+
 if __name__ == "__main__":
     import json
 
-    sys.stdout.write(json.dumps(run_ros_bench(sys.argv[1] if len(sys.argv) > 1 else None,
-                                              chunk=int(sys.argv[2]) if len(sys.argv) > 2 else CHUNK), indent=1) + "\n")
+    if len(sys.argv) > 1 and sys.argv[1] == "--mesh":
+        sys.stdout.write(json.dumps(run_mesh_bench(), indent=1) + "\n")
+    else:
+        sys.stdout.write(json.dumps(run_ros_bench(sys.argv[1] if len(sys.argv) > 1 else None,
+                                                  chunk=int(sys.argv[2]) if len(sys.argv) > 2 else CHUNK),
+                                    indent=1) + "\n")

@@ -7,7 +7,7 @@ import pytest
 
 from emotalk_ros.blendshapes import INDEX, NAMES, NUM_BLENDSHAPES, to_vector
 from emotalk_ros.errors import EmotalkError
-from emotalk_ros.mesh import FaceMesh, default_mesh_path, vertex_normals
+from emotalk_ros.mesh import FaceMesh, FastDeformer, default_mesh_path, shade, vertex_normals
 
 FLIP = np.array([-1.0, 1.0, 1.0], np.float32)
 
@@ -165,3 +165,29 @@ def test_normals_and_load_errors(mesh, tmp_path):
         FaceMesh.load(str(tmp_path / "bad.npz"))
     with pytest.raises(EmotalkError):
         mesh.region_mask("nope")
+
+
+def test_fast_deformer_matches_the_reference(mesh):
+    """The node's precomputed path gives the reference deform/shade results for random,
+    sparse and hostile weights (NaN, Inf, out of range)."""
+    fd = FastDeformer(mesh)
+    rng = np.random.default_rng(3)
+    cases = [np.zeros(NUM_BLENDSHAPES, np.float32), np.ones(NUM_BLENDSHAPES, np.float32)]
+    for _ in range(6):
+        cases.append((rng.random(NUM_BLENDSHAPES) * (rng.random(NUM_BLENDSHAPES) < 0.4)).astype(np.float32))
+    hostile = rng.normal(0.5, 2.0, NUM_BLENDSHAPES).astype(np.float32)
+    hostile[[3, 17, 40]] = [np.nan, np.inf, -np.inf]
+    cases.append(hostile)
+    for w in cases:
+        ref = mesh.deform(w)
+        got = fd.deform(w)
+        assert got.dtype == np.float32 and got.shape == ref.shape
+        assert np.abs(got - ref).max() < 1e-6
+        assert np.abs(fd.shade(got, ambient=0.2) - shade(ref, mesh.triangles, mesh.colors, ambient=0.2)).max() < 1e-4
+        assert np.abs(fd.normals(got) - vertex_normals(ref, mesh.triangles)).max() < 1e-4
+    # the rest pose is not modified in place by deforming
+    before = mesh.vertices.copy()
+    fd.deform(np.ones(NUM_BLENDSHAPES))
+    assert np.array_equal(mesh.vertices, before)
+    with pytest.raises(EmotalkError):
+        fd.deform(np.zeros(51))
