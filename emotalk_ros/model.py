@@ -153,6 +153,100 @@ class Generator(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+class StreamingGenerator(nn.Module):
+    """Inference-only form of a trained :class:`Generator` for per-frame streaming (B = 1).
+
+    Same function, fewer and cheaper ops: at 1-2 frames per call the cost of the network
+    is the number of tensor ops, not their arithmetic. Built once from the trained weights:
+
+    * the input normalisation is folded into the input linear layer;
+    * the dilated convs keep their taps flattened as one (k*C, C) matrix and gather the
+      k shifted inputs with one ``index_select`` (indices cached per chunk length);
+    * all FiLM parameters *and* the emotion half of the head's first layer come from one
+      matmul on z, with the FiLM scale pre-offset by 1 (so FiLM is one ``addcmul``);
+    * the time-major (T, C) layout needs no transposes, and biases ride in ``addmm``.
+
+    ``forward(feats (T, F), z (T, D), state)`` -> ``(blendshapes (T, 52), new state)``;
+    the state is a tuple of per-block (ctx, C) tensors from :meth:`initial_state`.
+    Equal to ``Generator.forward`` to float rounding (tested).
+    """
+
+    def __init__(self, gen: Generator):
+        super().__init__()
+        cfg = gen.cfg
+        self.cfg = cfg
+        C, nb = cfg.channels, len(cfg.dilations)
+        with torch.no_grad():
+            std = gen.feat_std.detach().clone()
+            w_in = gen.inp.weight.detach() / std[None, :]                           # (C, F)
+            self.register_buffer("w_in", w_in.t().contiguous())                     # (F, C)
+            self.register_buffer("b_in", gen.inp.bias.detach() - w_in @ gen.feat_mean.detach())
+            head0 = gen.head[0]
+            film_b = gen.film.bias.detach().clone()
+            for i in range(nb):                                                     # gamma -> 1 + gamma
+                film_b[2 * i * C:(2 * i + 1) * C] += 1.0
+            w_z = torch.cat([gen.film.weight.detach(), head0.weight.detach()[:, C:]], 0)  # (2CnB+H, D)
+            self.register_buffer("w_z", w_z.t().contiguous())                       # (D, 2CnB+H)
+            self.register_buffer("b_z", torch.cat([film_b, head0.bias.detach()]))
+            self.register_buffer("w_hx", head0.weight.detach()[:, :C].t().contiguous())   # (C, H)
+            self.register_buffer("w_out", gen.head[2].weight.detach().t().contiguous())   # (H, 52)
+            self.register_buffer("b_out", gen.head[2].bias.detach().clone())
+            self.blocks = []
+            for i, blk in enumerate(gen.blocks):
+                wc = blk.conv.weight.detach().transpose(1, 2).reshape(C, -1).t().contiguous()  # (kC, C)
+                self.blocks.append(dict(
+                    ln_w=blk.norm.weight.detach().clone(), ln_b=blk.norm.bias.detach().clone(),
+                    eps=float(blk.norm.eps), ctx=blk.ctx, k=blk.kernel, d=blk.dilation,
+                    wc=wc, bc=blk.conv.bias.detach().clone(),
+                    wp=blk.proj.weight.detach()[:, :, 0].t().contiguous(), bp=blk.proj.bias.detach().clone(),
+                    g=slice(2 * i * C, (2 * i + 1) * C), b=slice((2 * i + 1) * C, (2 * i + 2) * C)))
+        self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
+        self._taps: dict = {}
+        self._device = torch.device("cpu")
+
+    def to(self, device):                                                           # noqa: D401
+        """Move every weight (plain tensors in ``blocks`` as well as buffers) to ``device``."""
+        super().to(device)
+        self._device = torch.device(device)
+        for blk in self.blocks:
+            for key, val in blk.items():
+                if isinstance(val, torch.Tensor):
+                    blk[key] = val.to(device)
+        self._taps = {}
+        return self
+
+    def initial_state(self) -> Tuple[torch.Tensor, ...]:
+        return tuple(torch.zeros(b["ctx"], self.cfg.channels, device=self._device) for b in self.blocks)
+
+    def _tap_index(self, i: int, T: int) -> torch.Tensor:
+        key = (i, T)
+        idx = self._taps.get(key)
+        if idx is None:
+            b = self.blocks[i]
+            t = torch.arange(T, device=self._device)[:, None]
+            j = torch.arange(b["k"], device=self._device)[None, :] * b["d"]
+            idx = (t + j).reshape(-1)                                           # (T*k,) time-major
+            if T <= 64:                                                         # streaming sizes only
+                self._taps[key] = idx
+        return idx
+
+    def forward(self, feats: torch.Tensor, z: torch.Tensor, state: Tuple[torch.Tensor, ...]):
+        T = feats.shape[0]
+        C = self.cfg.channels
+        x = torch.addmm(self.b_in, feats, self.w_in)                                # (T, C)
+        zz = torch.addmm(self.b_z, z, self.w_z)                                     # (T, 2CnB+H)
+        new_state = []
+        for i, b in enumerate(self.blocks):
+            h = F.layer_norm(x, (C,), b["ln_w"], b["ln_b"], b["eps"])
+            full = torch.cat([state[i], h], 0)                                      # (ctx+T, C)
+            new_state.append(full[full.shape[0] - b["ctx"]:])
+            taps = full.index_select(0, self._tap_index(i, T)).view(T, b["k"] * C)  # (T, kC)
+            y = torch.addcmul(zz[:, b["b"]], torch.addmm(b["bc"], taps, b["wc"]), zz[:, b["g"]])
+            x = torch.addmm(b["bp"], F.gelu(y), b["wp"]).add_(x)                    # residual
+        h = F.gelu(torch.addmm(zz[:, self._zh], x, self.w_hx))                      # (T, H)
+        return torch.sigmoid(torch.addmm(self.b_out, h, self.w_out)), tuple(new_state)
+
+
 class MappingNetwork(nn.Module):
     """Motion window (B, T, 52) -> emotion embedding z (B, D), plus intensity logits (B, 7) for pre-training."""
 
