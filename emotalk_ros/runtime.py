@@ -668,6 +668,12 @@ class AnimatorRuntime:
         sr = self.predictor.sample_rate
         target = int((now - self._offset) * sr)        # audio sample index "now"
         n = min(target - self.predictor.samples_pushed, int(self.MAX_SILENCE_STEP_S * sr))
+        # whole feature hops only: audio that resumes after silence then starts on the hop
+        # grid, so with chunks of whole hops (320 samples = 2 hops) every chunk completes
+        # its feature frames instead of leaving a partial hop for the next chunk (up to one
+        # chunk of extra latency)
+        hop = self.predictor.feature_cfg.hop
+        n -= (self.predictor.samples_pushed + n) % hop
         if n <= 0:
             return 0
         self._speaking = False

@@ -161,6 +161,26 @@ def test_no_audio_at_all_still_outputs_frames():
     assert np.all(v == 0.0)
 
 
+def test_silence_is_fed_in_whole_hops_so_speech_resumes_on_the_hop_grid():
+    """After stale-audio silence, speech in 320-sample chunks completes its feature frames
+    with each chunk (no partial hop left waiting for the next chunk)."""
+    clock = FakeClock()
+    p = load_predictor("baseline", fps=60.0)
+    rt = AnimatorRuntime(p, stale_audio_s=0.2, max_backlog_s=5.0, clock=clock)
+    for k in range(37):                          # 0.37 s of no audio at odd step times
+        clock.t += 0.0137
+        rt.step()
+        assert p.samples_pushed % 160 == 0
+    assert rt.silence_samples > 0
+    hops = []
+    for k in range(20):                          # speech resumes in 20 ms chunks
+        clock.t += 0.02
+        rt.submit(speechlike(0.02, seed=k))
+        rt.step()
+        hops.append(p.samples_pushed % 160)
+    assert hops == [0] * 20
+
+
 def test_resampling_path_48k():
     p = AlphaEcho()
     clock = FakeClock()
