@@ -26,7 +26,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -194,6 +194,8 @@ class TrainConfig:
     w_consistency: float = 0.5
     w_aperture: float = 0.0         # L1 on the contract lip aperture (opening as well as closing)
     output_smoothing: float = 0.3   # run-time causal one-pole smoothing stored with the model
+    freq_warp: float = 0.0          # speaker augmentation: mel axis scaled by a factor in [1/(1+x), 1+x]
+    tilt: float = 0.0               # spectral tilt augmentation: +-x log10 units across the band
     val_fraction: float = 0.03
     seed: int = 0
     threads: int = 2
@@ -237,7 +239,35 @@ def _batch(data: TrainData, clips: np.ndarray, cfg: TrainConfig, L: int, rng: np
         valid[b, :cfg.warmup] = 0.0
         # gain augmentation in the log10 mel domain (+-8 dB)
         mel[b] += rng.uniform(-0.8, 0.8)
+        if cfg.freq_warp > 0.0 or cfg.tilt > 0.0:
+            mel[b] = spectral_augment(mel[b], rng, cfg.freq_warp, cfg.tilt)
     return mel, alpha, tgt, ph, valid
+
+
+def spectral_augment(mel: np.ndarray, rng: np.random.Generator, warp: float, tilt: float) -> np.ndarray:
+    """Vocal-tract-length and channel augmentation of one crop's log-mel (W, F) -> (W, F).
+
+    ``warp``: the mel-bin axis is scaled about bin 0 by a log-uniform factor in
+    [1/(1+warp), 1+warp] (linear interpolation, edge bins held), which moves the formants
+    the way a longer or shorter vocal tract does. ``tilt``: a linear spectral slope of up to
+    +-``tilt`` log10 units from the lowest to the highest band (a different microphone or
+    voice quality). Both are drawn only when non-zero, so a zero setting leaves the random
+    stream, and thus older recipes, unchanged.
+    """
+    out = mel
+    n_bins = mel.shape[1]
+    pos = np.arange(n_bins, dtype=np.float32)                            # (F,)
+    if warp > 0.0:
+        f = math.exp(rng.uniform(-math.log1p(warp), math.log1p(warp)))
+        src = np.clip(pos / f, 0.0, n_bins - 1.0)                        # (F,) source bins
+        lo = np.floor(src).astype(np.int64)
+        hi = np.minimum(lo + 1, n_bins - 1)
+        frac = (src - lo).astype(np.float32)
+        out = out[:, lo] * (1.0 - frac) + out[:, hi] * frac              # (W, F)
+    if tilt > 0.0:
+        slope = rng.uniform(-tilt, tilt)
+        out = out + (slope * (pos / max(n_bins - 1, 1) - 0.5)).astype(np.float32)
+    return out.astype(np.float32)
 
 
 def _windows(data: TrainData, clips: np.ndarray, n: int, win: int, rng: np.random.Generator):
@@ -296,10 +326,14 @@ def _pretrain_mapping(mapper, mcfg, data, train_clips, val_clips, cfg, rng, devi
     return fit_emotion_space(Z, A), map_val
 
 
-def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), lookahead_ms: float = 80.0,
+def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), lookahead_ms: Optional[float] = None,
           progress: bool = True, model_version: Optional[str] = None, init: Optional[str] = None) -> Dict:
     """Train (or, with ``init``, fine-tune from a checkpoint: its mapping network, emotion
-    space, feature statistics and generator weights are kept and only the generator trains)."""
+    space, feature statistics and generator weights are kept and only the generator trains).
+
+    ``lookahead_ms``: None keeps the init checkpoint's look-ahead when fine-tuning and
+    means 80 ms otherwise; a value given with ``init`` re-targets the fine-tune to that
+    look-ahead (same network, the targets are re-aligned by whole 10 ms frames)."""
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
@@ -309,7 +343,7 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
     from .emotion_space import EmotionSpace
     from .model import Generator, GeneratorConfig, MappingConfig, MappingNetwork, aperture_torch
 
-    if not (0.0 <= lookahead_ms <= 200.0):
+    if lookahead_ms is not None and not (0.0 <= lookahead_ms <= 200.0):
         raise EmotalkError(f"lookahead_ms must be in [0, 200], got {lookahead_ms}")
     t_start = time.time()
     torch.manual_seed(cfg.seed)
@@ -342,11 +376,14 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
     log.info("mapping net val RMSE(alpha)=%.3f; emotion scales %s", map_val, np.round(space.scales, 2))
 
     # ---- 2. generator -----------------------------------------------------------------------
-    L = int(round(lookahead_ms / 10.0))
+    L = int(round((80.0 if lookahead_ms is None else lookahead_ms) / 10.0))
     gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim)
     gen = Generator(gcfg)
     if init_ck is not None:
         gcfg = GeneratorConfig.from_dict(init_ck["generator_config"])
+        if lookahead_ms is not None and L != gcfg.lookahead_frames:
+            log.info("fine-tune re-targets the look-ahead: %d -> %d frames", gcfg.lookahead_frames, L)
+            gcfg = replace(gcfg, lookahead_frames=L)
         L = gcfg.lookahead_frames
         gen = Generator(gcfg)
         gen.load_state_dict(init_ck["generator"], strict=True)
@@ -419,7 +456,7 @@ def train(data_path: str, out_path: str, cfg: TrainConfig = TrainConfig(), looka
         "generator": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
         "train": {"data": [os.path.abspath(d) for d in _data_dirs(data_path)], "hours": hours, "clips": data.n_clips,
-                  "config": cfg.__dict__, "lookahead_ms": lookahead_ms, "seconds": train_s,
+                  "config": cfg.__dict__, "lookahead_ms": 10.0 * L, "seconds": train_s,
                   "val_l1": float(np.mean(vals)), "mapping_val_rmse": map_val, "init": init,
                   "params": gen.num_parameters(), "history": history[-40:]},
     }
@@ -439,13 +476,19 @@ def add_arguments(p) -> None:
     p.add_argument("--map-steps", type=int, default=TrainConfig.map_steps)
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--lookahead-ms", type=float, default=80.0, help="0..200 ms of look-ahead")
+    p.add_argument("--lookahead-ms", type=float, default=None,
+                   help="0..200 ms of look-ahead (default 80; with --init: the init model's, "
+                        "or re-target the fine-tune to this value)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto", help="auto|cpu|cuda")
     p.add_argument("--model-version", default=None)
     p.add_argument("--w-bilabial", type=float, default=TrainConfig.w_bilabial)
     p.add_argument("--w-aperture", type=float, default=TrainConfig.w_aperture)
+    p.add_argument("--freq-warp", type=float, default=TrainConfig.freq_warp,
+                   help="vocal-tract-length augmentation: mel axis scaled by up to 1+x (0 = off)")
+    p.add_argument("--tilt", type=float, default=TrainConfig.tilt,
+                   help="spectral tilt augmentation, +-x log10 units across the band (0 = off)")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (keeps its emotion space)")
     p.add_argument("--no-progress", action="store_true")
 
@@ -453,7 +496,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     cfg = TrainConfig(steps=args.steps, map_steps=args.map_steps, batch=args.batch, lr=args.lr,
                       seed=args.seed, threads=args.threads, device=args.device,
-                      w_bilabial=args.w_bilabial, w_aperture=args.w_aperture)
+                      w_bilabial=args.w_bilabial, w_aperture=args.w_aperture,
+                      freq_warp=args.freq_warp, tilt=args.tilt)
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)
     sys.stdout.write(json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1, default=str) + "\n")

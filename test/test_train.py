@@ -48,6 +48,25 @@ def emotalk(*args):
     return r
 
 
+def test_spectral_augment_warps_and_tilts():
+    from emotalk_ros.train import spectral_augment
+
+    rng = np.random.default_rng(0)
+    mel = np.zeros((5, 40), np.float32)
+    mel[:, 10] = 1.0                                                  # one "formant" at bin 10
+    peaks = set()
+    for _ in range(40):
+        out = spectral_augment(mel, rng, 0.2, 0.0)
+        assert out.shape == mel.shape and out.dtype == np.float32
+        peaks.add(int(np.argmax(out[0])))
+    assert min(peaks) <= 9 and max(peaks) >= 11                       # moved both ways
+    assert max(peaks) <= 12 and min(peaks) >= 8                       # by at most ~20 %
+    flat = spectral_augment(np.zeros((3, 40), np.float32), rng, 0.0, 0.5)
+    slope = flat[0, -1] - flat[0, 0]
+    assert 0 < abs(slope) <= 0.5 and np.allclose(flat[0], flat[2])  # a linear tilt, same every frame
+    assert np.array_equal(spectral_augment(mel, rng, 0.0, 0.0), mel)
+
+
 def test_train_export_and_finetune(tmp_path):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     fake_shard(a, 70, 0)
@@ -67,5 +86,12 @@ def test_train_export_and_finetune(tmp_path):
     ck2 = checkpoint.load(ft)
     assert ck2["emotion_space"]["normals"] == ck["emotion_space"]["normals"]
     assert ck2["train"]["init"] == out
+    assert ck2["generator_config"]["lookahead_frames"] == ck["generator_config"]["lookahead_frames"] == 8
+    # a fine-tune can re-target the look-ahead, with the speaker/channel augmentation on
+    ft70 = str(tmp_path / "ft70.pt")
+    emotalk("train", "--data", a, "--out", ft70, "--steps", "3", "--batch", "4", "--threads", "1",
+            "--init", out, "--lookahead-ms", "70", "--freq-warp", "0.1", "--tilt", "0.3", "--no-progress")
+    ck3 = checkpoint.load(ft70)
+    assert ck3["generator_config"]["lookahead_frames"] == 7 and ck3["train"]["lookahead_ms"] == 70.0
     with pytest.raises(AssertionError):
         emotalk("train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "x.pt"), "--steps", "1")
