@@ -16,10 +16,13 @@ Parameters (all read-only: set them at startup)
   input channel to keep).
   ``file.path`` (str): wav file for ``source=file`` (any rate/channels; resampled and
   mixed to mono). ``file.loop`` (bool): replay the file forever.
+  ``file.wait_subscribers`` (int, read-only, default 1): subscribers of ``audio`` to wait
+  for before the file starts (e.g. 2 for the animator plus a recorder).
 
 A missing device or file fails at startup with a clear error (for devices: the list
 of available input devices) and exit code 1. A file starts playing once the ``audio``
-topic has a subscriber (plus 0.5 s for the rest of the graph to match), or after 5 s.
+topic has ``file.wait_subscribers`` subscribers (plus 0.5 s for the rest of the graph to
+match), or after 5 s.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ PARAMETERS = (
     ParamSpec("channel", 0, "Input channel to publish (0-based)", lo=0, hi=63, read_only=True),
     ParamSpec("file.path", "", "wav file played when source=file", read_only=True),
     ParamSpec("file.loop", False, "Replay the file forever (source=file)", read_only=True),
+    ParamSpec("file.wait_subscribers", 1, "audio subscribers to wait for (up to 5 s) before a "
+              "file starts", lo=0, hi=64, read_only=True),
 )
 
 
@@ -90,6 +95,7 @@ class AudioCaptureNode(Node):
         self._started = False
         self._t_create = time.monotonic()
         self._t_first_sub = None
+        self._wait_subs = int(p["file.wait_subscribers"])
         if p["source"] == "mic":
             self._start_source()
         period = max(0.005, 0.5 * p["block_size"] / p["sample_rate"])
@@ -105,7 +111,7 @@ class AudioCaptureNode(Node):
     def _on_poll(self) -> None:
         if not self._started:
             now = time.monotonic()
-            if self._t_first_sub is None and self._pub.get_subscription_count() > 0:
+            if self._t_first_sub is None and self._pub.get_subscription_count() >= self._wait_subs:
                 self._t_first_sub = now
             if (self._t_first_sub is not None and now - self._t_first_sub >= FILE_START_GRACE_S) \
                     or now - self._t_create >= FILE_START_TIMEOUT_S:

@@ -157,7 +157,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         spin_for(1.0)
         rec["face"].clear()
         rec["motor"].clear()
-        src = {"source": "mic"} if args.mic else {"source": "file", "file.path": wav}
+        # the file waits for both of its listeners: the animator and this recorder
+        src = {"source": "mic"} if args.mic else {"source": "file", "file.path": wav, "file.wait_subscribers": 2}
         start("audio_capture_node", src)
         t0 = time.time()
         pending = list(COMMANDS)

@@ -214,7 +214,8 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
         assert len(probe.state) >= 1 and probe.state[-1][1]["weights"]["neutral"] == 1.0
         probe.face.clear()
         cap = RosProc("emotalk_ros.audio_capture_node",
-                      ["-p", "source:=file", "-p", f"file.path:={speech_wav}"], dom, str(tmp_path))
+                      ["-p", "source:=file", "-p", f"file.path:={speech_wav}",
+                       "-p", "file.wait_subscribers:=2"], dom, str(tmp_path))   # animator + probe
         dur = wav_duration(speech_wav)
         probe.wait_for(lambda: len(probe.audio) > 0, 20, "audio from audio_capture")
         t_audio0 = probe.audio[0][0]
@@ -232,8 +233,8 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
         assert during.max() > 0.25, during.max()                  # mouth opens during speech
         assert after.max() < 0.03, after.max()                    # ...and closes in silence
         got = sum(a.size for _, a in probe.audio)
-        # (the probe may match the capture publisher a little after the file started)
-        assert 0.85 * dur * 16000 < got <= dur * 16000 + 1
+        # the file waited for both subscribers: the probe heard all of it
+        assert 0.98 * dur * 16000 < got <= dur * 16000 + 1, (got, dur)
         # header.stamp = when the depicted sound was heard: close to the receive time
         wall_minus_mono = time.time() - time.monotonic()
         lag = (t + wall_minus_mono) - stamps
