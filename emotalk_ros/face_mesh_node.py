@@ -212,10 +212,10 @@ class FaceMeshNode(Node):
 
     # -- output ----------------------------------------------------------------------------
     def corners(self, w: np.ndarray) -> tuple:
-        """(52,) weights -> (points (3F', 3) float64 m, colours (3F', 3) float32), one per corner."""
+        """(52,) weights -> (points (3F', 3) float32 m, colours (3F', 3) float32), one per corner."""
         verts = self.deformer.deform(w)                                # (V, 3)
         cols = self.deformer.shade(verts, ambient=self.cfg.ambient)    # (V, 3)
-        return verts[self.corner_vertex].astype(np.float64), cols[self.corner_vertex]
+        return verts[self.corner_vertex], cols[self.corner_vertex]
 
     def message(self, stamp, pts: np.ndarray, cols: np.ndarray) -> Marker:
         """The Marker as message objects (the reference path; ~3 us per point in Python)."""

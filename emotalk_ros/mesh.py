@@ -51,6 +51,14 @@ def default_mesh_path() -> str:
         return here
 
 
+def _sanitize_weights(weights) -> np.ndarray:
+    """(52,) weights as float32 with NaN -> 0, +Inf -> 1, clamped to [0, 1]."""
+    w = np.asarray(weights, dtype=np.float32).reshape(-1)
+    if w.shape[0] != NUM_BLENDSHAPES:
+        raise EmotalkError(f"deform needs 52 weights, got {w.shape[0]}")
+    return np.clip(np.nan_to_num(w, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class FaceMesh:
     """A triangle face mesh with 52 linear ARKit blendshape deltas (see module docstring)."""
@@ -108,10 +116,7 @@ class FaceMesh:
 
         Weights are sanitised: NaN -> 0, clamped to [0, 1].
         """
-        w = np.asarray(weights, dtype=np.float32).reshape(-1)
-        if w.shape[0] != NUM_BLENDSHAPES:
-            raise EmotalkError(f"deform needs 52 weights, got {w.shape[0]}")
-        w = np.clip(np.nan_to_num(w, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        w = _sanitize_weights(weights)
         nz = np.flatnonzero(w)
         if nz.size == 0:
             return self.vertices.copy()
@@ -160,10 +165,15 @@ def vertex_normals(verts: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 def shade(verts: np.ndarray, triangles: np.ndarray, colors: np.ndarray, light=DEFAULT_LIGHT,
           ambient: float = 0.35) -> np.ndarray:
     """Lambert shading: colors (V, 3) * (ambient + (1 - ambient) * max(0, n . l)) -> (V, 3) float32."""
-    n = vertex_normals(verts, triangles)                           # (V, 3)
+    return lambert(vertex_normals(verts, triangles), colors, light, ambient)
+
+
+def lambert(normals: np.ndarray, colors: np.ndarray, light=DEFAULT_LIGHT,
+            ambient: float = 0.35) -> np.ndarray:
+    """colors (V, 3) * (ambient + (1 - ambient) * max(0, n . l)) for unit normals (V, 3) -> (V, 3) float32."""
     lvec = np.asarray(light, dtype=np.float32)
     lvec = lvec / max(float(np.linalg.norm(lvec)), 1e-12)
-    lam = np.clip(n @ lvec, 0.0, 1.0)                              # (V,)
+    lam = np.clip(normals @ lvec, 0.0, 1.0)                        # (V,)
     k = ambient + (1.0 - ambient) * lam                            # (V,)
     return np.clip(colors * k[:, None], 0.0, 1.0).astype(np.float32)
 
@@ -195,10 +205,7 @@ class FastDeformer:
 
     def deform(self, weights) -> np.ndarray:
         """(52,) weights -> deformed vertices (V, 3) float32 (sanitised like FaceMesh.deform)."""
-        w = np.asarray(weights, dtype=np.float32).reshape(-1)
-        if w.shape[0] != NUM_BLENDSHAPES:
-            raise EmotalkError(f"deform needs 52 weights, got {w.shape[0]}")
-        w = np.clip(np.nan_to_num(w, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        w = _sanitize_weights(weights)
         out = self.mesh.vertices.copy()
         for k in np.flatnonzero(w):
             idx = self._shape_idx[k]
@@ -217,8 +224,4 @@ class FastDeformer:
 
     def shade(self, verts: np.ndarray, light=DEFAULT_LIGHT, ambient: float = 0.35) -> np.ndarray:
         """Per-vertex Lambert-shaded colours (V, 3) float32 in [0, 1], as :func:`shade`."""
-        n = self.normals(verts)
-        lvec = np.asarray(light, dtype=np.float32)
-        lvec = lvec / max(float(np.linalg.norm(lvec)), 1e-12)
-        k = ambient + (1.0 - ambient) * np.clip(n @ lvec, 0.0, 1.0)    # (V,)
-        return np.clip(self.mesh.colors * k[:, None], 0.0, 1.0).astype(np.float32)
+        return lambert(self.normals(verts), self.mesh.colors, light, ambient)

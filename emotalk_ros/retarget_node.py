@@ -63,7 +63,6 @@ import rclpy
 from builtin_interfaces.msg import Duration as DurationMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
@@ -75,7 +74,7 @@ from . import qos
 from .blendshapes import NAMES, NUM_BLENDSHAPES
 from .errors import EmotalkError
 from .retarget import DEFAULT_RIG, Retargeter, Rig, merge_named, resolve_rig_path
-from .ros_util import ParamSpec, declare_parameters, diagnostic_array, joint_state
+from .ros_util import ParamSpec, declare_parameters, diagnostic_array, joint_state, run_node
 
 WARN_THROTTLE_S = 5.0
 EXIT_LINGER_S = 0.1  # keep publishing neutral this long before exiting (delivery)
@@ -282,26 +281,17 @@ class RetargetNode(Node):
                                                level, msg, values))
 
 
+def _spin_until_eased(node: "RetargetNode") -> None:
+    """Spin until the exit ease has finished, then flush the last command."""
+    node.install_signal_handlers()
+    rclpy.spin_until_future_complete(node, node.finished)
+    node.flush()
+
+
 def main(args=None) -> int:
     # Our own SIGINT/SIGTERM handlers: the context must stay up while we ease to neutral.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    code = 0
-    try:
-        node = RetargetNode()
-        node.install_signal_handlers()
-        rclpy.spin_until_future_complete(node, node.finished)
-        node.flush()
-    except EmotalkError as exc:
-        rclpy.logging.get_logger("retarget").fatal(f"cannot start: {exc}")
-        code = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(RetargetNode, "retarget", args, spin=_spin_until_eased,
+                    signal_handler_options=SignalHandlerOptions.NO)
 
 
 if __name__ == "__main__":
