@@ -9,7 +9,7 @@ setup:
 	@bash tools/install.sh
 
 demo: setup
-	$(PY) -m emotalk_ros.ros_demo --out $(OUT) $(if $(MIC),--mic,)
+	$(PY) -m emotalk_ros.ros.demo --out $(OUT) $(if $(MIC),--mic,)
 
 test: setup
 	@bash tools/run_tests.sh

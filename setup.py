@@ -36,11 +36,11 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "emotalk = emotalk_ros.cli:main",
-            "audio_capture = emotalk_ros.audio_capture_node:main",
-            "face_animator = emotalk_ros.face_animator_node:main",
-            "retarget = emotalk_ros.retarget_node:main",
-            "face_mesh = emotalk_ros.face_mesh_node:main",
+            "emotalk = emotalk_ros.cli.main:main",
+            "audio_capture = emotalk_ros.ros.audio_capture_node:main",
+            "face_animator = emotalk_ros.ros.face_animator_node:main",
+            "retarget = emotalk_ros.ros.retarget_node:main",
+            "face_mesh = emotalk_ros.ros.face_mesh_node:main",
         ],
     },
 )

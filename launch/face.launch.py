@@ -19,12 +19,11 @@ Empty arguments never override the params file: the overrides are built at launc
 time (OpaqueFunction) from the arguments that were actually given.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 PACKAGE = "emotalk_ros"
 

@@ -2,12 +2,14 @@
 
 import os
 import random
+import subprocess
 import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # Every test run gets its own ROS domain and localhost-only discovery, so parallel runs
 # (and other sessions on the machine) never cross-talk.
@@ -30,3 +32,13 @@ def ros_env(domain_id=None):
 def fresh_domain():
     """A random ROS_DOMAIN_ID (as int) distinct from the session's, for one multi-process test."""
     return random.randint(1, 99)
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory):
+    """About 2 s of espeak-ng speech (22.05 kHz wav, as the CLI writes it)."""
+    d = tmp_path_factory.mktemp("speech")
+    path = str(d / "speech.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", path,
+                    "Hello robot. Papa made a banana pie."], check=True, timeout=30)
+    return path

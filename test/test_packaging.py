@@ -1,4 +1,5 @@
-"""Packaging: colcon build into a temp install space, the installed layout, and Python 3.10 syntax."""
+"""Packaging: colcon build into a temp install space, the installed layout, and Python 3.10
+syntax."""
 
 import glob
 import os
@@ -20,9 +21,25 @@ def colcon_install(tmp_path_factory):
         pytest.skip("colcon is not installed (tools/requirements.txt installs it into .venv)")
     tmp = tmp_path_factory.mktemp("colcon")
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
-    r = subprocess.run([colcon, "--log-base", str(tmp / "log"), "build", "--base-paths", ROOT,
-                        "--build-base", str(tmp / "build"), "--install-base", str(tmp / "install")],
-                       cwd=str(tmp), env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            colcon,
+            "--log-base",
+            str(tmp / "log"),
+            "build",
+            "--base-paths",
+            ROOT,
+            "--build-base",
+            str(tmp / "build"),
+            "--install-base",
+            str(tmp / "install"),
+        ],
+        cwd=str(tmp),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return tmp / "install"
 
@@ -46,22 +63,32 @@ def test_colcon_lib_layout_runs(colcon_install):
         assert os.access(lib / exe, os.X_OK), exe
     site = glob.glob(str(colcon_install / "emotalk_ros" / "lib" / "python3*" / "site-packages"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(site))
-    r = subprocess.run([sys.executable, str(lib / "emotalk"), "--version"], capture_output=True, text=True,
-                       env=env, cwd=str(colcon_install), timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(lib / "emotalk"), "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(colcon_install),
+        timeout=60,
+    )
     assert r.returncode == 0 and "emotalk_ros" in r.stdout, r.stderr
     # the installed package finds its installed models/config without the source tree
-    code = ("import emotalk_ros, os; from emotalk_ros.model_io import models_dir; "
+    code = ("import emotalk_ros, os; from emotalk_ros.resources import models_dir; "
             "print(emotalk_ros.__file__); print(models_dir())")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        cwd=str(colcon_install), timeout=60)
     assert r.returncode == 0, r.stderr
     assert str(colcon_install) in r.stdout.splitlines()[0]
-    assert r.stdout.splitlines()[1] == str(colcon_install / "emotalk_ros" / "share" / "emotalk_ros" / "models")
+    assert r.stdout.splitlines()[1] == str(
+        colcon_install / "emotalk_ros" / "share" / "emotalk_ros" / "models"
+    )
     env["AMENT_PREFIX_PATH"] = str(colcon_install / "emotalk_ros")     # as after sourcing setup.sh
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        cwd=str(colcon_install), timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[1] == str(colcon_install / "emotalk_ros" / "share" / "emotalk_ros" / "models")
+    assert r.stdout.splitlines()[1] == str(
+        colcon_install / "emotalk_ros" / "share" / "emotalk_ros" / "models"
+    )
 
 
 def test_package_xml_is_format3_ament_python():
@@ -79,15 +106,20 @@ def test_package_xml_is_format3_ament_python():
 def test_setup_declares_every_node():
     text = open(os.path.join(ROOT, "setup.py")).read()
     for n in NODES:
-        assert f"{n} = emotalk_ros.{n}_node:main" in text
-        assert os.path.exists(os.path.join(ROOT, "emotalk_ros", f"{n}_node.py")), n
-    assert "emotalk = emotalk_ros.cli:main" in text
+        assert f"{n} = emotalk_ros.ros.{n}_node:main" in text
+        assert os.path.exists(os.path.join(ROOT, "emotalk_ros", "ros", f"{n}_node.py")), n
+    assert "emotalk = emotalk_ros.cli.main:main" in text
     cfg = open(os.path.join(ROOT, "setup.cfg")).read()
-    assert "script_dir=$base/lib/emotalk_ros" in cfg and "install_scripts=$base/lib/emotalk_ros" in cfg
+    assert (
+        "script_dir=$base/lib/emotalk_ros" in cfg
+        and "install_scripts=$base/lib/emotalk_ros" in cfg
+    )
 
 
 def _python310():
-    cands = [shutil.which("python3.10")] + sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.10*/bin/python3.10")))
+    cands = [shutil.which("python3.10")] + sorted(
+        glob.glob(os.path.expanduser("~/.pyenv/versions/3.10*/bin/python3.10"))
+    )
     for c in cands:
         if c and subprocess.run([c, "--version"], capture_output=True).returncode == 0:
             return c
@@ -95,10 +127,14 @@ def _python310():
 
 
 def test_python310_syntax():
-    """Every module compiles under Python 3.10 rules (a real 3.10 interpreter when present, and ruff)."""
-    files = sorted(glob.glob(os.path.join(ROOT, "emotalk_ros", "**", "*.py"), recursive=True)
-                   + glob.glob(os.path.join(ROOT, "launch", "*.py")) + glob.glob(os.path.join(ROOT, "test", "*.py"))
-                   + glob.glob(os.path.join(ROOT, "tools", "*.py")))
+    """Every module compiles under Python 3.10 rules (a real 3.10 interpreter when present, and
+    ruff)."""
+    files = sorted(
+        glob.glob(os.path.join(ROOT, "emotalk_ros", "**", "*.py"), recursive=True)
+        + glob.glob(os.path.join(ROOT, "launch", "*.py"))
+        + glob.glob(os.path.join(ROOT, "test", "*.py"))
+        + glob.glob(os.path.join(ROOT, "tools", "*.py"))
+    )
     checked = False
     py310 = _python310()
     if py310:
@@ -106,13 +142,30 @@ def test_python310_syntax():
                 "        compile(open(f, encoding='utf-8').read(), f, 'exec')\n"
                 "    except SyntaxError as e:\n        bad.append(f'{f}:{e.lineno}: {e.msg}')\n"
                 "print('\\n'.join(bad)); sys.exit(1 if bad else 0)\n")
-        r = subprocess.run([py310, "-c", code] + files, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [py310, "-c", code] + files, capture_output=True, text=True, timeout=300
+        )
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         checked = True
     ruff = shutil.which("ruff", path=VENV_BIN)
     if ruff:
-        r = subprocess.run([ruff, "check", "--no-cache", "--target-version", "py310", "--select", "E9,F63,F7,F82",
-                            "--output-format", "concise"] + files, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                ruff,
+                "check",
+                "--no-cache",
+                "--target-version",
+                "py310",
+                "--select",
+                "E9,F63,F7,F82",
+                "--output-format",
+                "concise",
+            ]
+            + files,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stdout[-3000:]
         checked = True
     assert checked, "neither a Python 3.10 interpreter nor ruff is available"

@@ -35,7 +35,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from emotalk_ros.blendshapes import INDEX, NAMES, NUM_BLENDSHAPES  # noqa: E402
+from emotalk_ros.core.blendshapes import INDEX, NAMES, NUM_BLENDSHAPES
+from emotalk_ros.core.easing import smoothstep_between as smoothstep
 
 # ---------------------------------------------------------------------------------------------
 # Proportions (metres)
@@ -63,12 +64,6 @@ REGIONS = ("skin", "hair", "brow", "lip_upper", "lip_lower", "eyelid_upper", "ey
            "nose", "cheek", "jaw", "eye_left", "eye_right", "teeth_upper", "teeth_lower",
            "tongue", "mouth_cavity", "neck", "ear")
 R = {n: i for i, n in enumerate(REGIONS)}
-
-
-def smoothstep(e0, e1, x):
-    """Hermite step from 0 at ``e0`` to 1 at ``e1`` (either order), elementwise."""
-    t = np.clip((np.asarray(x, dtype=np.float64) - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def gauss(x, y, cx, cy, sx, sy):
@@ -134,7 +129,8 @@ def grid_tris(rows: int, cols: int, wrap: bool, idx=None):
 
 
 def ellipsoid(center, radii, n_lat, n_lon, inward=False):
-    """Closed UV ellipsoid with poles on +-y: vertices (V, 3), triangles (F, 3) CCW from outside."""
+    """Closed UV ellipsoid with poles on +-y: vertices (V, 3), triangles (F, 3) CCW from
+    outside."""
     lat = np.linspace(-np.pi / 2, np.pi / 2, n_lat + 2)[1:-1]
     lon = np.linspace(-np.pi, np.pi, n_lon, endpoint=False)
     la, lo = np.meshgrid(lat, lon, indexing="ij")
@@ -173,7 +169,8 @@ def row_values() -> np.ndarray:
 
 
 def base_shell(e, a):
-    """Base head surface (no features) at elevation ``e`` and azimuth ``a`` (broadcast) -> x, y, z."""
+    """Base head surface (no features) at elevation ``e`` and azimuth ``a`` (broadcast) -> x, y,
+    z."""
     y = YC + RY * np.sin(e)
     c = np.cos(e)
     cq = np.where(np.sin(e) > 0, c ** 0.55, c ** 0.5)
@@ -222,7 +219,8 @@ def socket_weight(x, y, cx):
 
 
 def build_shell(parts: Parts):
-    """Head shell grid with cuts along the mouth and eye lines; returns a dict of per-vertex info."""
+    """Head shell grid with cuts along the mouth and eye lines; returns a dict of per-vertex
+    info."""
     es = row_values()
     s = -1.0 + 2.0 * np.arange(NCOL) / NCOL
     az = np.pi * (0.3 * s + 0.7 * s ** 3)                   # (C,) dense on the front
@@ -358,9 +356,12 @@ def shell_colors(P, info):
         u = np.clip((xl - x_in) / (x_out - x_in), 0, 1)
         yc = Y_B + 0.0045 * np.sin(np.pi * np.clip(u * 0.85 + 0.1, 0, 1)) - 0.002 * u
         th = 0.0040 - 0.0022 * u
-        m = (smoothstep(th + 0.0012, th - 0.0008, np.abs(Y - yc))
-             * smoothstep(x_in - 0.002, x_in + 0.002, xl) * smoothstep(x_out + 0.002, x_out - 0.003, xl)
-             * (fr > 0.5))
+        m = (
+            smoothstep(th + 0.0012, th - 0.0008, np.abs(Y - yc))
+            * smoothstep(x_in - 0.002, x_in + 0.002, xl)
+            * smoothstep(x_out + 0.002, x_out - 0.003, xl)
+            * (fr > 0.5)
+        )
         col = col * (1 - m[:, None]) + BROW * m[:, None]
         reg[m > 0.5] = R["brow"]
     # eyelid lines (lash line darker on the upper rim)
@@ -412,7 +413,9 @@ def jaw_weight(P, info):
 
 def eyeball(cx, zc):
     """UV sphere with its pole on +z (front): iris/pupil rings. Returns verts, tris, colours."""
-    thetas = np.array([0.13, 0.22, 0.27, 0.36, 0.44, 0.50, 0.62, 0.8, 1.0, 1.25, 1.55, 1.9, 2.3, 2.7])
+    thetas = np.array(
+        [0.13, 0.22, 0.27, 0.36, 0.44, 0.50, 0.62, 0.8, 1.0, 1.25, 1.55, 1.9, 2.3, 2.7]
+    )
     nphi = 20
     phis = 2 * np.pi * np.arange(nphi) / nphi
     th, ph = np.meshgrid(thetas, phis, indexing="ij")
@@ -488,14 +491,21 @@ def build():
     c = np.tile(np.array([0.86, 0.84, 0.76]), (v.shape[0], 1))
     c[v[:, 1] < Y_M - 0.009] = np.array([0.80, 0.48, 0.48])
     parts.add("teeth_lower", v, t, c, R["teeth_lower"], 21.0)
-    v, t = ellipsoid(np.array([0.0, Y_M - 0.0115, z_slit - 0.027]), np.array([0.0155, 0.0055, 0.019]),
-                     9, 16)
+    v, t = ellipsoid(
+        np.array([0.0, Y_M - 0.0115, z_slit - 0.027]), np.array([0.0155, 0.0055, 0.019]), 9, 16
+    )
     parts.add("tongue", v, t, np.array([0.80, 0.40, 0.43]), R["tongue"], 22.0)
     cav_c = np.array([0.0, Y_M - 0.006, z_slit - 0.024])
     v, t = ellipsoid(cav_c, np.array([0.027, 0.021, 0.026]), 12, 20, inward=True)
     shade = 0.55 + 0.45 * np.clip((v[:, 2] - cav_c[2]) / 0.026, 0, 1)
-    parts.add("mouth_cavity", v, t, np.array([0.30, 0.07, 0.08]) * shade[:, None], R["mouth_cavity"],
-              23.0)
+    parts.add(
+        "mouth_cavity",
+        v,
+        t,
+        np.array([0.30, 0.07, 0.08]) * shade[:, None],
+        R["mouth_cavity"],
+        23.0,
+    )
     v, t = cylinder((0.0, -0.022), (0.047, 0.054), -0.215, -0.092)
     parts.add("neck", v, t, SKIN * 0.93, R["neck"], 24.0)
 
@@ -531,7 +541,7 @@ def build():
     ax = np.abs(X)
     upper = ((Y0 > Y_M) | (side_m > 0)) & (side_m >= 0)
     lower = ((Y0 < Y_M) | (side_m < 0)) & (side_m <= 0)
-    lat = 1.0 - smoothstep(MW * 0.75, MW + 0.006, ax)           # 1 inside the mouth, 0 beyond corners
+    lat = 1.0 - smoothstep(MW * 0.75, MW + 0.006, ax)  # 1 inside the mouth, 0 beyond corners
     band_u = np.where(upper & frontm, np.exp(-((Y0 - Y_M) / 0.009) ** 2), 0.0)
     band_l = np.where(lower & frontm, np.exp(-((Y0 - Y_M) / 0.009) ** 2), 0.0)
     corner_l = np.array([MW + 0.002, Y_M, 0.0])
@@ -564,13 +574,22 @@ def build():
 
     lipmask = gauss(X, Y0, 0.0, Y_M, MW * 1.15, 0.013) * frontm
     prof = np.clip(1 - (X / MW) ** 2, 0, 1)
-    D["mouthFunnel"] = (vec(-0.30 * X, 0, 0.008, lipmask)
-                        + vec(0, 0.0045, 0.002, prof * band_u * (1 - smoothstep(0, 0.008, Y0 - Y_M)))
-                        + vec(0, -0.0055, 0.002, prof * band_l * (1 - smoothstep(0, 0.009, Y_M - Y0))))
+    D["mouthFunnel"] = (
+        vec(-0.30 * X, 0, 0.008, lipmask)
+        + vec(0, 0.0045, 0.002, prof * band_u * (1 - smoothstep(0, 0.008, Y0 - Y_M)))
+        + vec(0, -0.0055, 0.002, prof * band_l * (1 - smoothstep(0, 0.009, Y_M - Y0)))
+    )
     D["mouthPucker"] = (vec(-0.42 * X, 0, 0.011, lipmask)
                         + vec(0, -0.0008, 0.0, band_u * lat) + vec(0, 0.0008, 0.0, band_l * lat))
-    D["mouthLeft"] = vec(0.009, 0, -0.001, gauss(X, Y0, 0.0, Y_M, 0.032, 0.02) * mouthish
-                         * (REG != R["tongue"]) * ((REG != R["teeth_upper"]) & (REG != R["teeth_lower"])))
+    D["mouthLeft"] = vec(
+        0.009,
+        0,
+        -0.001,
+        gauss(X, Y0, 0.0, Y_M, 0.032, 0.02)
+        * mouthish
+        * (REG != R["tongue"])
+        * ((REG != R["teeth_upper"]) & (REG != R["teeth_lower"])),
+    )
     # corners (left = +x)
     kc = gauss(X, Y0, corner_l[0], Y_M, 0.013, 0.013) * frontm
     kw = gauss(X, Y0, corner_l[0], Y_M, 0.018, 0.016) * frontm
@@ -598,17 +617,23 @@ def build():
 
     # ---- brows (left = +x)
     gi = gauss(ax, Y0, 0.013, Y_B + 0.002, 0.012, 0.012) * frontm
-    D["browInnerUp"] = vec(0, 0.0062, 0, gi) + vec(0, 0.0025, 0, gauss(X, Y0, 0, Y_B + 0.015, 0.025, 0.015)
-                                                     * frontm)
+    D["browInnerUp"] = vec(0, 0.0062, 0, gi) + vec(
+        0, 0.0025, 0, gauss(X, Y0, 0, Y_B + 0.015, 0.025, 0.015) * frontm
+    )
     bl = gauss(X, Y0, X_E - 0.004, Y_B + 0.002, 0.02, 0.009) * frontm
     D["browDownLeft"] = vec(-0.0022, -0.0055, 0.0008, bl)
-    D["browOuterUpLeft"] = vec(0, 0.0065, 0, gauss(X, Y0, X_E + 0.014, Y_B + 0.002, 0.013, 0.011) * frontm)
+    D["browOuterUpLeft"] = vec(
+        0, 0.0065, 0, gauss(X, Y0, X_E + 0.014, Y_B + 0.002, 0.013, 0.011) * frontm
+    )
     # ---- cheeks, nose
     gp = gauss(ax, Y0, 0.036, Y_M + 0.006, 0.017, 0.017) * frontm
     D["cheekPuff"] = vec(np.sign(X) * 0.0065, 0, 0.0045, gp)
-    D["cheekSquintLeft"] = vec(0, 0.0042, 0.0012, gauss(X, Y0, 0.040, -0.020, 0.014, 0.011) * frontm)
-    D["noseSneerLeft"] = (vec(0, 0.0045, 0.0008, gauss(X, Y0, 0.012, -0.036, 0.0075, 0.011) * frontm)
-                          + vec(0, 0.0015, 0, gauss(X, Y0, 0.012, Y_M + 0.012, 0.01, 0.008) * upper * frontm))
+    D["cheekSquintLeft"] = vec(
+        0, 0.0042, 0.0012, gauss(X, Y0, 0.040, -0.020, 0.014, 0.011) * frontm
+    )
+    D["noseSneerLeft"] = vec(
+        0, 0.0045, 0.0008, gauss(X, Y0, 0.012, -0.036, 0.0075, 0.011) * frontm
+    ) + vec(0, 0.0015, 0, gauss(X, Y0, 0.012, Y_M + 0.012, 0.01, 0.008) * upper * frontm)
     # ---- tongue
     tng = np.zeros(V)
     tng[sl["tongue"]] = 1.0
@@ -616,7 +641,8 @@ def build():
 
     # ---- eyes (left = +x): lids slide on the lid sphere
     def lid_move(amount_up, amount_lo, cx=X_E):
-        """Delta moving the left upper rim by ``amount_up`` (m, +up) and lower rim by ``amount_lo``."""
+        """Delta moving the left upper rim by ``amount_up`` (m, +up) and lower rim by
+        ``amount_lo``."""
         eyel = frontm & (np.abs(X - cx) < 0.03)
         pr = prof_e
         up = eyel & ((Y0 > Y_E) | (side_e > 0)) & (side_e >= 0)
@@ -660,7 +686,9 @@ def build():
     deltas[np.abs(deltas) < 2e-6] = 0.0
 
     landmarks = {
-        "chin": int(np.argmin(np.where(shell & (np.abs(X) < 1e-9) & (Z > 0), np.abs(Y - (-0.104)), 9))),
+        "chin": int(
+            np.argmin(np.where(shell & (np.abs(X) < 1e-9) & (Z > 0), np.abs(Y - (-0.104)), 9))
+        ),
         "lip_upper_mid": int(up_mid),
         "lip_lower_mid": int(info["idx_lo"][info["r_m"], NCOL // 2]),
         "nose_tip": int(np.argmax(np.where(shell & (np.abs(Y) < 0.05), Z, -9))),
@@ -676,9 +704,13 @@ def build():
     landmarks["lid_lower_left"] = int(info["idx_lo"][info["r_e"], jm])
     landmarks["lid_upper_right"] = int(mirror[landmarks["lid_upper_left"]])
     landmarks["lid_lower_right"] = int(mirror[landmarks["lid_lower_left"]])
-    landmarks["brow_inner_left"] = int(np.argmin(np.where(frontm, (X - 0.014) ** 2 + (Y - Y_B) ** 2, 9)))
+    landmarks["brow_inner_left"] = int(
+        np.argmin(np.where(frontm, (X - 0.014) ** 2 + (Y - Y_B) ** 2, 9))
+    )
     landmarks["brow_inner_right"] = int(mirror[landmarks["brow_inner_left"]])
-    landmarks["cheek_left"] = int(np.argmin(np.where(frontm, (X - 0.036) ** 2 + (Y - Y_M - 0.006) ** 2, 9)))
+    landmarks["cheek_left"] = int(
+        np.argmin(np.where(frontm, (X - 0.036) ** 2 + (Y - Y_M - 0.006) ** 2, 9))
+    )
     landmarks["cheek_right"] = int(mirror[landmarks["cheek_left"]])
     return dict(vertices=P.astype(np.float32), triangles=T.astype(np.int32),
                 colors=np.clip(C, 0, 1).astype(np.float32), regions=REG.astype(np.int16),
@@ -689,7 +721,8 @@ def build():
 
 
 def mirror_map(P, tag):
-    """(V,) index of each vertex's mirror image (x -> -x, same tag); exits if the mesh is asymmetric."""
+    """(V,) index of each vertex's mirror image (x -> -x, same tag); exits if the mesh is
+    asymmetric."""
     from scipy.spatial import cKDTree
 
     key = np.column_stack([P, tag])
@@ -707,14 +740,18 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", default=os.path.join(ROOT, "models", "face_mesh.npz"))
     args = ap.parse_args(argv)
     data = build()
-    assert data["deltas"].shape[0] == NUM_BLENDSHAPES and INDEX["jawOpen"] == list(NAMES).index("jawOpen")
+    assert data["deltas"].shape[0] == NUM_BLENDSHAPES and INDEX["jawOpen"] == list(NAMES).index(
+        "jawOpen"
+    )
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     np.savez_compressed(args.output, **data)
     with open(args.output, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    sys.stdout.write(f"wrote {args.output}: {data['vertices'].shape[0]} vertices, "
-                     f"{data['triangles'].shape[0]} triangles, {os.path.getsize(args.output)} bytes, "
-                     f"sha256 {digest}\n")
+    sys.stdout.write(
+        f"wrote {args.output}: {data['vertices'].shape[0]} vertices, "
+        f"{data['triangles'].shape[0]} triangles, {os.path.getsize(args.output)} bytes, "
+        f"sha256 {digest}\n"
+    )
     return 0
 
 

@@ -1,0 +1,594 @@
+"""The animator runtime: live audio in, stamped blendshape frames out (core, no rclpy).
+
+:class:`AnimatorRuntime` glues a :class:`~emotalk_ros.generator.predictor.StreamingPredictor`,
+an emotion state (``EmotionState``: ``command``, ``at_many``, ``to_json``) and an
+idle animator (``IdleAnimator.apply``) into something a ROS node can drive from its
+executor thread without ever running inference there:
+
+* ``submit(samples)`` (executor thread) validates a chunk, stamps its arrival and
+  appends it to a bounded queue counted in samples; on overflow the *oldest*
+  samples are dropped and counted.
+* One worker thread (``start()``/``stop()``) drains the queue, resamples foreign
+  rates (:class:`~emotalk_ros.core.audio.StreamResampler`), pushes into the predictor with
+  ``emotion=state.at_many``, applies idle overlays, and appends the frames to a
+  locked output buffer. The worker never calls rclpy.
+* ``take_frame()`` (executor thread, at ``output_rate_hz``) hands out the next frame
+  in order; it keeps the playout backlog bounded by skipping the oldest frames.
+
+Time bases
+----------
+*Audio time* is the stream's own clock: seconds of audio pushed into the predictor
+since the stream started (silence fed during gaps included). Every frame carries
+the audio time it depicts (``Frames.times`` of the predictor).
+
+*Arrival clock* (``clock``, default ``time.monotonic``) is when audio reached us.
+For each real chunk the runtime measures ``offset = arrival - audio_end`` (the
+arrival-clock time at which audio time 0 would have been captured, assuming the
+chunk's last sample was captured when it arrived) and tracks it with a slow
+low-pass (re-anchored on jumps > 0.5 s). A frame depicting audio time ``a`` gets
+``clock_time = a + offset``. The node maps that to ROS time at publish time as
+``ros_now + (clock_time - clock_now)``, so ``header.stamp`` is the moment the
+depicted sound was heard, in the node's (possibly simulated) clock.
+
+Silence / stale audio
+---------------------
+When no audio arrived for more than ``stale_audio_s``, the worker feeds zeros in
+real time (audio time follows ``clock - offset``), so frames keep coming, the mouth
+eases closed and the emotion/idle layers keep animating.
+
+Emotion sources (issue 6)
+-------------------------
+The emotion handed to the predictor is ``blend(command(t), voice(t), b(t))``
+(:func:`emotalk_ros.emotion.voice.blend_emotion`, a straight line in the emotion space):
+
+* ``command(t)``: the :class:`EmotionState` driven by ``emotion_target`` commands, or a
+  keyframe performance (:meth:`AnimatorRuntime.play_track`, keys relative to the live
+  edge) cross-faded in from what the face showed; a later command takes over from the
+  value at that moment (continuity).
+* ``voice(t)``: a :class:`~emotalk_ros.emotion.voice.VoiceEmotionTracker` fed the same
+  (model-rate) samples through its own log-mel stream just before the predictor
+  (:class:`VoiceEmotion`); None = command only (the tracker is not run).
+* ``b(t)``: 1 for ``voice``, ``voice_blend`` for ``blend``; live changes ease over
+  ``transition_s`` (never a hard switch).
+
+An optional :class:`~emotalk_ros.animation.style.Style` is applied to the generator frames before
+the idle overlay (the same as ``emotalk animate --style``).
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from emotalk_ros.animation.idle import check_scale
+from emotalk_ros.animation.tracks import TrackPlay, compose
+from emotalk_ros.animation.voice_mix import (
+    VoiceEmotion,
+    blend_weight,
+    mix_voice,
+    push_with_voice,
+)
+from emotalk_ros.core.audio import StreamResampler, validate_samples
+from emotalk_ros.core.blendshapes import NUM_BLENDSHAPES, sanitize
+from emotalk_ros.core.easing import EasedRamp
+from emotalk_ros.core.emotions import NUM_EXPRESSIVE, alpha_to_dict
+from emotalk_ros.errors import EmotalkError
+from emotalk_ros.generator.predictor import StreamingPredictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OutFrame:
+    """One output frame.
+
+    ``time``: audio time it depicts (s); ``clock_time``: the same instant on the
+    arrival clock (s); ``values``: (52,) float32 in [0, 1]; ``arrival``: arrival-clock
+    time of the audio chunk that made it computable (None for silence frames).
+    """
+
+    time: float
+    clock_time: float
+    values: np.ndarray
+    arrival: Optional[float]
+
+
+class _Window:
+    """Rolling window of the last ``n`` measurements (mean / max / p95)."""
+
+    def __init__(self, n: int = 300):
+        self._d: Deque[float] = collections.deque(maxlen=n)
+
+    def add(self, v: float) -> None:
+        self._d.append(float(v))
+
+    def summary(self) -> Tuple[float, float, float]:
+        if not self._d:
+            return (float("nan"),) * 3
+        a = np.asarray(self._d)
+        return float(a.mean()), float(np.percentile(a, 95)), float(a.max())
+
+
+class AnimatorRuntime:
+    """Bounded audio queue -> worker thread -> predictor + emotion + idle -> frame buffer.
+
+    ``predictor``: any StreamingPredictor (its ``fps`` is the output rate).
+    ``state``: an ``EmotionState`` or None (neutral). ``idle``: an ``IdleAnimator`` or
+    None. ``input_rate``: sample rate of submitted audio (Hz); resampled to the
+    predictor's rate when different. ``queue_s``: audio queue bound (s).
+    ``stale_audio_s``: gap after which silence is fed. ``max_backlog_s``: frames
+    older than this in the output buffer are skipped. ``clock``: arrival clock (s).
+    ``queue_s`` and ``stale_audio_s`` may be changed live (idle via its own setters).
+    ``voice``: a :class:`~emotalk_ros.emotion.voice.VoiceEmotionTracker` or None (command
+    only); ``voice_blend``: its weight b in [0, 1] (1 = voice only; live via
+    :meth:`set_voice_blend`); ``style``: a :class:`~emotalk_ros.animation.style.Style` or None.
+    """
+
+    SPEAKING_DBFS = -45.0    # chunk RMS above this counts as speech for the idle layer
+    MAX_SILENCE_STEP_S = 0.5  # most silence fed in one worker step
+
+    def __init__(self, predictor: StreamingPredictor, state=None, idle=None,
+                 input_rate: int = 16000, queue_s: float = 2.0, stale_audio_s: float = 0.2,
+                 max_backlog_s: float = 0.05, clock: Callable[[], float] = time.monotonic,
+                 voice=None, voice_blend: float = 1.0, style=None,
+                 on_frames: Optional[Callable[[], None]] = None):
+        if input_rate <= 0:
+            raise EmotalkError(f"input sample rate must be positive, got {input_rate}")
+        self.predictor = predictor
+        self.state = state
+        self.idle = idle
+        self.input_rate = int(input_rate)
+        self.queue_s = float(queue_s)
+        self.stale_audio_s = float(stale_audio_s)
+        self.max_backlog = max(1, math.ceil(max_backlog_s * predictor.fps))
+        self.clock = clock
+        self.voice = VoiceEmotion(voice, predictor) if voice is not None else None
+        self.blend = EasedRamp(blend_weight("blend", voice_blend))  # voice weight b over time
+        self.style = style
+        # called by the worker (outside the locks) after new frames are buffered; the node
+        # passes a guard condition's trigger so frames are published as soon as they exist
+        self.on_frames = on_frames
+        self._play: Optional[TrackPlay] = None      # a keyframe track playing (under _state_lock)
+        self._resampler = (StreamResampler(self.input_rate, predictor.sample_rate)
+                           if self.input_rate != predictor.sample_rate else None)
+        self._lock = threading.Lock()          # queue, output buffer, counters
+        self._state_lock = threading.Lock()    # emotion state (executor + worker)
+        self._wake = threading.Condition(self._lock)
+        self._queue: Deque[Tuple[np.ndarray, float]] = collections.deque()
+        self._queued = 0                       # samples in _queue (input rate)
+        self._out: Deque[OutFrame] = collections.deque()
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._offset: Optional[float] = None   # arrival clock at audio time 0
+        self._last_arrival: Optional[float] = None
+        self._speaking = False
+        self._started_at = self.clock()
+        # counters (read by stats())
+        self.chunks_in = 0
+        self.invalid_chunks = 0
+        self.dropped_chunks = 0
+        self.dropped_samples = 0
+        self.silence_samples = 0
+        self.frames_out = 0
+        self.frames_skipped = 0
+        self.worker_errors = 0
+        self._compute_s = 0.0
+        self._audio_s = 0.0
+        self._lat_avail = _Window()
+        self._lat_pub = _Window()
+        self._rtf = _Window(50)
+
+    # -- executor side ---------------------------------------------------------------------
+    def submit(self, samples, arrival: Optional[float] = None) -> int:
+        """Queue one chunk of mono audio at ``input_rate``; returns the samples queued.
+
+        Raises :class:`EmotalkError` (after counting it in ``invalid_chunks``) for NaN/Inf,
+        empty or non-mono chunks; the chunk is dropped and nothing else changes.
+        """
+        try:
+            x = validate_samples(samples)
+            if x.size == 0:
+                raise EmotalkError("audio: empty chunk; dropped")
+        except EmotalkError:
+            with self._lock:
+                self.invalid_chunks += 1
+            raise
+        arrival = self.clock() if arrival is None else float(arrival)
+        bound = max(1, int(self.queue_s * self.input_rate))
+        with self._lock:
+            self.chunks_in += 1
+            if x.size > bound:                    # keep only the newest `bound` samples
+                self.dropped_samples += x.size - bound
+                x = x[-bound:]
+            self._queue.append((x, arrival))
+            self._queued += x.size
+            while self._queued > bound:           # drop the oldest
+                old, t_old = self._queue[0]
+                excess = self._queued - bound
+                if old.size <= excess:
+                    self._queue.popleft()
+                    self._queued -= old.size
+                    self.dropped_samples += old.size
+                    self.dropped_chunks += 1
+                else:
+                    self._queue[0] = (old[excess:], t_old)
+                    self._queued -= excess
+                    self.dropped_samples += excess
+            self._wake.notify()
+        return int(x.size)
+
+    def count_invalid(self) -> None:
+        """Count a chunk rejected before ``submit`` (e.g. a multi-channel message layout)."""
+        with self._lock:
+            self.invalid_chunks += 1
+
+    @property
+    def queued_samples(self) -> int:
+        with self._lock:
+            return self._queued
+
+    @property
+    def max_intensity(self) -> float:
+        """The largest emotion intensity a command may ask for (the state's setting)."""
+        return self.state.max_intensity if self.state is not None else 1.0
+
+    @property
+    def audio_time(self) -> float:
+        """Audio time (s) of the live edge: everything pushed into the predictor so far."""
+        return self.predictor.samples_pushed / self.predictor.sample_rate
+
+    def command(self, cmd) -> None:
+        """Apply a parsed ``EmotionCommand`` at the live edge of audio time.
+
+        A keyframe track that is playing stops there: the command's transition starts from
+        the value the face has at that moment (continuity).
+        """
+        if self.state is None:
+            raise EmotalkError("this runtime has no emotion state")
+        with self._state_lock:
+            now = self.audio_time
+            play = self._play
+            if play is not None and now < play.end:
+                cur = compose(play, self.state, np.array([now]))[0]                 # (7,)
+                s = self.state.emotion_strength
+                raw = cur / s if s > 0 else np.zeros(NUM_EXPRESSIVE)
+                play.end = now
+                self.state.reset(raw)
+            self.state.command(cmd, now)
+
+    def play_track(self, keys: Any) -> int:
+        """Start a keyframe performance now: ``keys`` is the JSON text (or list of dicts) of
+        :meth:`EmotionTrack.from_json`, key times relative to the live edge of audio time.
+
+        It replaces the commanded emotion: the face keeps its value until the first key,
+        cross-fades to it over that key's ``transition_s`` (default: the state's), then
+        follows the track through the same transition logic as ``emotalk animate``.
+        Raises :class:`EmotalkError` for a malformed track; nothing changes then.
+        Returns the number of keys.
+        """
+        from emotalk_ros.emotion.command import EmotionCommand
+        from emotalk_ros.emotion.state import EmotionTrack
+
+        if self.state is None:
+            raise EmotalkError("this runtime has no emotion state")
+        with self._state_lock:
+            st = self.state
+            parsed = EmotionTrack.from_json(keys, default_transition_s=st.transition_s,
+                                            ease=st.ease, max_intensity=st.max_intensity)
+            t_first, first = parsed.keys[0]
+            fade = st.transition_s if first.transition_s is None else float(first.transition_s)
+            ease = st.ease if first.ease is None else first.ease
+            step = EmotionCommand(alpha=first.alpha, transition_s=0.0, ease=first.ease,
+                                  text=first.text)
+            track = EmotionTrack([(t_first, step)] + parsed.keys[1:],
+                                 default_transition_s=st.transition_s, ease=st.ease,
+                                 max_intensity=st.max_intensity)
+            now = self.audio_time
+            prev, frozen = self._play, copy.deepcopy(st)
+
+            def base(t: np.ndarray) -> np.ndarray:
+                return compose(prev, frozen, t)
+
+            self._play = TrackPlay(track, now, fade, ease, base, len(track.keys))
+            return len(track.keys)
+
+    def set_voice_blend(self, value: float, transition_s: Optional[float] = None) -> None:
+        """Move the voice weight b to ``value`` in [0, 1], easing from its current value over
+        ``transition_s`` (default: the emotion state's) from the live edge."""
+        if not 0.0 <= float(value) <= 1.0:
+            raise EmotalkError(f"voice_blend must be in [0, 1], got {value}")
+        dur = transition_s if transition_s is not None else (
+            self.state.transition_s if self.state is not None else 0.5)
+        ease = self.state.ease if self.state is not None else "smooth"
+        with self._state_lock:
+            self.blend.move(value, self.audio_time, dur, ease)
+
+    def _prune_track(self) -> None:
+        """Forget track data no frame can need any more (called under the state lock)."""
+        play = self._play
+        if play is None:
+            return
+        horizon = self.audio_time - 1.0           # frames are never computed this far back
+        if play.end < horizon:
+            self._play = None
+        elif play.base is not None and play.start + play.fade_s < horizon:
+            play.base = None
+
+    def _command_at(self, times: np.ndarray) -> np.ndarray:
+        """Commanded emotion (state or track) at times (N,) s -> (N, 7) float32; under the lock."""
+        self._prune_track()
+        return compose(self._play, self.state, times)
+
+    def emotion_json(self, t: Optional[float] = None) -> str:
+        """The emotion state's JSON at audio time ``t`` (default: the live edge).
+
+        ``weights`` are what the face shows (blended with the voice when it runs). With a
+        keyframe track playing, ``command`` reads ``emotion_track`` and ``track`` gives its
+        progress. With the voice tracker running: ``voice_blend`` (b at ``t``),
+        ``command_weights`` (the commanded part) and ``voice`` (``label`` and ``weights``).
+        """
+        if self.state is None:
+            return "{}"
+        with self._state_lock:
+            t = self.audio_time if t is None else float(t)
+            d: Dict[str, Any] = self.state.to_dict(t)
+            cmd = self._command_at(np.array([t]))[0]                                   # (7,)
+            play = self._play
+            if play is not None and t < play.end:
+                d["command"] = f"emotion_track ({play.n_keys} keys)"
+                d["transition_remaining_s"] = round(max(0.0, play.finish - t), 4)
+                d["track"] = {"elapsed_s": round(t - play.t0, 4),
+                              "duration_s": round(play.finish - play.t0, 4)}
+            d["weights"] = {k: round(v, 4) for k, v in alpha_to_dict(cmd).items()}
+            if self.voice is not None:
+                v = self._voice_at(np.array([t]))[0]                                    # (7,)
+                b = float(self.blend.at_many(np.array([t]))[0])
+                mixed = mix_voice(cmd[None, :], v[None, :], np.array([b]))[0]
+                d["command_weights"] = d["weights"]
+                d["weights"] = {k: round(x, 4) for k, x in alpha_to_dict(mixed).items()}
+                d["voice_blend"] = round(b, 4)
+                d["voice"] = {"label": self.voice.label,
+                              "weights": {k: round(x, 4) for k, x in alpha_to_dict(v).items()}}
+            return json.dumps(d, separators=(",", ":"))
+
+    def _voice_at(self, times: np.ndarray) -> np.ndarray:
+        """Voice emotion (N, 7) float32 at times (N,), with emotion_strength and max_intensity."""
+        v = self.voice.alpha_at(times).astype(np.float64)                              # (N, 7)
+        if self.state is not None:
+            v = np.clip(v * self.state.emotion_strength, 0.0, self.state.max_intensity)
+        return v.astype(np.float32)
+
+    def set_live_params(self, *, transition_s: Optional[float] = None,
+                        ease: Optional[str] = None, emotion_strength: Optional[float] = None,
+                        max_intensity: Optional[float] = None,
+                        idle_enabled: Optional[bool] = None, blink_scale: Optional[float] = None,
+                        gaze_scale: Optional[float] = None, breath_scale: Optional[float] = None,
+                        stale_audio_s: Optional[float] = None, queue_s: Optional[float] = None,
+                        voice_blend: Optional[float] = None,
+                        voice_min_segment_s: Optional[float] = None,
+                        voice_hysteresis: Optional[float] = None) -> None:
+        """Change any live setting while the worker runs; None leaves a setting as it is.
+
+        Emotion defaults (``transition_s`` s, ``ease``, ``emotion_strength``,
+        ``max_intensity``) go to the emotion state; ``idle_enabled`` and the ``*_scale``
+        overlay gains to the idle layer; ``stale_audio_s`` (s) and ``queue_s`` (s) bound the
+        audio path; ``voice_blend`` in [0, 1] eases the voice weight over ``transition_s``;
+        ``voice_min_segment_s`` (s) and ``voice_hysteresis`` tune the voice label smoother.
+        Every value is checked before any is applied: on :class:`EmotalkError` nothing changed.
+        """
+        for name, v in (("blink_scale", blink_scale), ("gaze_scale", gaze_scale),
+                        ("breath_scale", breath_scale)):
+            if v is not None:
+                check_scale(name, v)
+        for name, v, lo in (("stale_audio_s", stale_audio_s, 0.0), ("queue_s", queue_s, 0.0),
+                            ("voice_min_segment_s", voice_min_segment_s, 0.0)):
+            if v is not None and not (math.isfinite(float(v)) and float(v) > lo - 1e-12):
+                raise EmotalkError(f"{name} must be a finite number >= {lo:g}, got {v!r}")
+        if voice_blend is not None and not 0.0 <= float(voice_blend) <= 1.0:
+            raise EmotalkError(f"voice_blend must be in [0, 1], got {voice_blend!r}")
+        if voice_hysteresis is not None and not 0.0 <= float(voice_hysteresis) < 1.0:
+            raise EmotalkError(f"voice_hysteresis must be in [0, 1), got {voice_hysteresis!r}")
+        state = {k: v for k, v in (("transition_s", transition_s), ("ease", ease),
+                                   ("emotion_strength", emotion_strength),
+                                   ("max_intensity", max_intensity)) if v is not None}
+        if state and self.state is not None:
+            with self._state_lock:
+                self.state.set_params(**state)          # validates all before applying any
+        if self.idle is not None:
+            if idle_enabled is not None:
+                self.idle.set_enabled(bool(idle_enabled))
+            self.idle.set_scales(blink_scale, gaze_scale, breath_scale)
+        if stale_audio_s is not None:
+            self.stale_audio_s = float(stale_audio_s)
+        if queue_s is not None:
+            self.queue_s = float(queue_s)
+        if voice_blend is not None:
+            self.set_voice_blend(float(voice_blend))
+        if self.voice is not None and (voice_min_segment_s is not None
+                                       or voice_hysteresis is not None):
+            self.voice.set_smoothing(voice_min_segment_s, voice_hysteresis)
+
+    def take_frame(self, now: Optional[float] = None) -> Optional[OutFrame]:
+        """The next frame to publish (oldest first), or None when none is new.
+
+        A backlog above ``max_backlog`` frames is cut by skipping the oldest ones, so
+        latency stays bounded. Records the audio-arrival -> publish latency.
+        """
+        now = self.clock() if now is None else now
+        with self._lock:
+            while len(self._out) > self.max_backlog:
+                self._out.popleft()
+                self.frames_skipped += 1
+            if not self._out:
+                return None
+            f = self._out.popleft()
+            self.frames_out += 1
+            if f.arrival is not None:
+                self._lat_pub.add(now - f.arrival)
+        return f
+
+    def stats(self) -> Dict[str, float]:
+        """Counters and latency/RTF summaries for diagnostics (seconds, counts)."""
+        with self._lock:
+            la, lp, rtf = self._lat_avail.summary(), self._lat_pub.summary(), self._rtf.summary()
+            return {
+                "chunks_in": self.chunks_in, "invalid_chunks": self.invalid_chunks,
+                "dropped_chunks": self.dropped_chunks, "dropped_samples": self.dropped_samples,
+                "queued_samples": self._queued, "silence_s": self.silence_samples
+                / self.predictor.sample_rate,
+                "frames_out": self.frames_out, "frames_skipped": self.frames_skipped,
+                "worker_errors": self.worker_errors,
+                "latency_available_mean_s": la[0], "latency_available_max_s": la[2],
+                "latency_publish_mean_s": lp[0], "latency_publish_p95_s": lp[1],
+                "latency_publish_max_s": lp[2],
+                "rtf_recent": rtf[0],
+                "rtf_total": self._compute_s / self._audio_s if self._audio_s else float("nan"),
+                "audio_time_s": self.audio_time,
+                "lookahead_s": self.predictor.lookahead_s,
+            }
+
+    # -- worker side -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._started_at = self.clock()
+        self._thread = threading.Thread(target=self._run, name="emotalk-animator", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop and join the worker thread."""
+        self._stop.set()
+        with self._lock:
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._queue:
+                    self._wake.wait(0.01)
+            try:
+                self.step()
+            except EmotalkError as exc:     # bad data must never kill the worker
+                with self._lock:
+                    self.worker_errors += 1
+                log.warning("animator worker: %s", exc)
+
+    def step(self, now: Optional[float] = None) -> int:
+        """One worker iteration: process queued audio, or feed silence when stale.
+
+        Returns the number of frames produced. Called by the worker thread; tests may
+        call it directly instead of ``start()``.
+        """
+        now = self.clock() if now is None else now
+        with self._lock:
+            chunks = list(self._queue)
+            self._queue.clear()
+            self._queued = 0
+        produced = 0
+        for x, arrival in chunks:
+            if self._resampler is not None:
+                x = self._resampler.push(x)                          # (M,) at model rate
+            self._last_arrival = arrival
+            if x.size:
+                rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+                self._speaking = rms > 10.0 ** (self.SPEAKING_DBFS / 20.0)
+                produced += self._push(x, arrival, real=True)
+        if not chunks:
+            produced += self._feed_silence(now)
+        return produced
+
+    def _feed_silence(self, now: float) -> int:
+        last = self._started_at if self._last_arrival is None else self._last_arrival
+        if now - last <= self.stale_audio_s:
+            return 0
+        if self._offset is None:
+            self._offset = self._started_at
+        sr = self.predictor.sample_rate
+        target = int((now - self._offset) * sr)        # audio sample index "now"
+        n = min(target - self.predictor.samples_pushed, int(self.MAX_SILENCE_STEP_S * sr))
+        # whole feature hops only: audio that resumes after silence then starts on the hop
+        # grid, so with chunks of whole hops (320 samples = 2 hops) every chunk completes
+        # its feature frames instead of leaving a partial hop for the next chunk (up to one
+        # chunk of extra latency)
+        hop = self.predictor.feature_cfg.hop
+        n -= (self.predictor.samples_pushed + n) % hop
+        if n <= 0:
+            return 0
+        self._speaking = False
+        with self._lock:
+            self.silence_samples += n
+        return self._push(np.zeros(n, np.float32), now, real=False)
+
+    def _emotion_at(self, times: np.ndarray) -> np.ndarray:
+        """times (N,) float64 audio s -> (N, 7) float32 intensities: command, voice, blend."""
+        with self._state_lock:
+            if self.state is None:
+                cmd = np.zeros((times.shape[0], NUM_EXPRESSIVE), np.float32)
+            else:
+                cmd = self._command_at(times)                                          # (N, 7)
+            if self.voice is None:
+                return cmd
+            return mix_voice(cmd, self._voice_at(times), self.blend.at_many(times))   # (N, 7)
+
+    def _push(self, x: np.ndarray, arrival: float, real: bool) -> int:
+        sr = self.predictor.sample_rate
+        if real:
+            new_off = arrival - (self.predictor.samples_pushed + x.size) / sr
+            if self._offset is None or abs(new_off - self._offset) > 0.5:
+                self._offset = new_off
+            else:
+                self._offset += 0.05 * (new_off - self._offset)
+        t0 = time.perf_counter()
+        fr = push_with_voice(self.predictor, x, self._emotion_at, self.voice)
+        values = fr.values                                            # (N, 52)
+        if len(fr) and self.style is not None:
+            values = self.style.apply(values)                         # (N, 52)
+        if len(fr) and self.idle is not None:
+            speaking = np.full(len(fr), self._speaking, dtype=bool)   # (N,)
+            values = self.idle.apply(fr.times, values, speaking)      # (N, 52)
+        values = sanitize(np.asarray(values, np.float32))             # (N, 52) in [0, 1]
+        dt = time.perf_counter() - t0
+        done = self.clock()
+        with self._lock:
+            self._compute_s += dt
+            self._audio_s += x.size / sr
+            self._rtf.add(dt / (x.size / sr))
+            for i in range(len(fr)):
+                t = float(fr.times[i])
+                f = OutFrame(t, t + self._offset, values[i], arrival if real else None)
+                self._out.append(f)
+                if real:
+                    self._lat_avail.add(done - arrival)
+            # never let the buffer grow without bound when nobody takes frames
+            while len(self._out) > 8 * self.max_backlog:
+                self._out.popleft()
+                self.frames_skipped += 1
+        if len(fr) and self.on_frames is not None:
+            self.on_frames()
+        return len(fr)
+
+
+def frames_to_array(frames: List[OutFrame]) -> Tuple[np.ndarray, np.ndarray]:
+    """Helper for tests/tools: list of OutFrame -> (times (N,) float64, values (N, 52) float32)."""
+    if not frames:
+        return np.zeros(0), np.zeros((0, NUM_BLENDSHAPES), np.float32)
+    return (np.array([f.time for f in frames]),
+            np.stack([f.values for f in frames]).astype(np.float32))

@@ -1,0 +1,1 @@
+"""The ``emotalk`` command line: :mod:`.main` dispatches to one thin module per command."""

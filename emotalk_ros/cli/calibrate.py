@@ -1,0 +1,37 @@
+"""``emotalk calibrate``: per-emotion intensity calibration and output smoothing of a
+checkpoint (see :mod:`emotalk_ros.training.calibrate`)."""
+
+import json
+import sys
+
+import numpy as np
+
+from emotalk_ros.core.emotions import EXPRESSIVE
+from emotalk_ros.generator import checkpoint
+from emotalk_ros.training.calibrate import calibrate
+
+
+def add_arguments(p) -> None:
+    p.add_argument("checkpoint", help="trained .pt checkpoint")
+    p.add_argument("-o", "--output", required=True, help="calibrated .pt (may equal the input)")
+    p.add_argument("--smoothing", type=float, default=0.65,
+                   help="run-time causal one-pole output smoothing stored with the model, [0, 1)")
+
+
+def run(args) -> int:
+    ck = calibrate(checkpoint.load(args.checkpoint), args.smoothing)
+    checkpoint.save(args.output, ck)
+    cal = np.asarray(ck["emotion_space"]["calibration"])
+    sys.stdout.write(
+        json.dumps(
+            {
+                "output": args.output,
+                "smoothing": args.smoothing,
+                "calibration_at_0.5": dict(
+                    zip(EXPRESSIVE, np.round(cal[:, cal.shape[1] // 2], 3).tolist())
+                ),
+            }
+        )
+        + "\n"
+    )
+    return 0

@@ -1,0 +1,18 @@
+"""``emotalk export``: a trained checkpoint -> ONNX with its metadata, checked against torch."""
+
+import json
+import sys
+
+from emotalk_ros.training.export import export_onnx
+
+
+def add_arguments(p) -> None:
+    p.add_argument("checkpoint", help="trained .pt checkpoint")
+    p.add_argument("-o", "--output", required=True, help="output .onnx")
+    p.add_argument("--no-check", action="store_true", help="skip the torch/ONNX agreement check")
+
+
+def run(args) -> int:
+    res = export_onnx(args.checkpoint, args.output, check=not args.no_check)
+    sys.stdout.write(json.dumps(res) + "\n")
+    return 0

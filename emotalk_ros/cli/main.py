@@ -1,0 +1,73 @@
+"""The ``emotalk`` command line (also ``python -m emotalk_ros``).
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; this file only dispatches, importing a module when its command
+is used (so ``emotalk render`` never imports torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+from emotalk_ros import __version__
+from emotalk_ros.errors import EmotalkError
+
+# command -> (module in emotalk_ros.cli, one-line help)
+COMMANDS = {
+    "animate": ("animate", "speech wav(s) -> ARKit blendshapes (Live Link CSV, JSON, npy)"),
+    "synth": ("synth", "synthesise paired speech/phoneme/emotion training data"),
+    "train": ("train", "train the generator"),
+    "calibrate": ("calibrate",
+                  "per-emotion intensity calibration + output smoothing of a checkpoint"),
+    "export": ("export", "export a trained model to ONNX with metadata"),
+    "evaluate": ("evaluate", "lip-sync and emotion metrics on held-out voices"),
+    "render": ("render", "render a blendshape CSV on the face mesh to mp4/gif"),
+    "bench": ("bench", "measure per-frame compute, latency, memory"),
+    "fit-rig": ("fit_rig", "fit a rig file from paired blendshape/motor samples"),
+    "fit-style": ("fit_style", "fit a per-person style from Live Link captures"),
+    "train-voice": ("train_voice", "train the voice emotion detector"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emotalk", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"emotalk_ros {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_mod, help_) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        args = top.parse_args(argv)  # handles --help/--version/unknown commands
+        top.print_help()
+        return 2
+    name = argv[0]
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        mod = importlib.import_module(f"emotalk_ros.cli.{COMMANDS[name][0]}")
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(f"emotalk {name}: not available in this build ({exc})\n")
+        return 2
+    sub = argparse.ArgumentParser(prog=f"emotalk {name}", description=COMMANDS[name][1])
+    mod.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    try:
+        return int(mod.run(args) or 0)
+    except EmotalkError as exc:
+        sys.stderr.write(f"emotalk {name}: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

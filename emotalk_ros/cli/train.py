@@ -1,0 +1,48 @@
+"""``emotalk train``: train (or fine-tune) the generator on synthesised corpora
+(:mod:`emotalk_ros.training.train`)."""
+
+import json
+import sys
+
+from emotalk_ros.training.train import TrainConfig, train
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--data", required=True, help="folder of synth shards, or several separated by commas"
+    )
+    p.add_argument("--out", "-o", default="runs/emotalk.pt", help="output checkpoint (.pt)")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--map-steps", type=int, default=TrainConfig.map_steps)
+    p.add_argument("--batch", type=int, default=TrainConfig.batch)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--lookahead-ms", type=float, default=None,
+                   help="0..200 ms of look-ahead (default 80; with --init: the init model's, "
+                        "or re-target the fine-tune to this value)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    p.add_argument("--model-version", default=None)
+    p.add_argument("--w-bilabial", type=float, default=TrainConfig.w_bilabial)
+    p.add_argument("--w-aperture", type=float, default=TrainConfig.w_aperture)
+    p.add_argument("--freq-warp", type=float, default=TrainConfig.freq_warp,
+                   help="vocal-tract-length augmentation: mel axis scaled by up to 1+x (0 = off)")
+    p.add_argument("--tilt", type=float, default=TrainConfig.tilt,
+                   help="spectral tilt augmentation, +-x log10 units across the band (0 = off)")
+    p.add_argument(
+        "--init", default=None, help="fine-tune from this checkpoint (keeps its emotion space)"
+    )
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    cfg = TrainConfig(steps=args.steps, map_steps=args.map_steps, batch=args.batch, lr=args.lr,
+                      seed=args.seed, threads=args.threads, device=args.device,
+                      w_bilabial=args.w_bilabial, w_aperture=args.w_aperture,
+                      freq_warp=args.freq_warp, tilt=args.tilt)
+    info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
+                 progress=not args.no_progress, model_version=args.model_version, init=args.init)
+    sys.stdout.write(
+        json.dumps({k: v for k, v in info.items() if k != "history"}, indent=1, default=str) + "\n"
+    )
+    return 0

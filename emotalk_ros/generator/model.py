@@ -1,0 +1,303 @@
+"""The EditEmoTalk-style generator (torch): content channel, emotion channel, dual-channel decoder,
+and the mapping network used for the emotional consistency loss.
+
+* **Content channel**: per-bin normalised log-mel (100 Hz) -> linear -> a stack of causal
+  dilated residual conv blocks (a TCN). Strictly causal, so it streams with an explicit
+  state: each block keeps its last ``(kernel - 1) * dilation`` inputs. Look-ahead is
+  obtained by training network frame ``i`` to predict the face of frame ``i - L``.
+* **Emotion channel**: the per-frame embedding ``z`` (D,) from the boundary-aware emotion
+  space (:mod:`emotalk_ros.emotion.space`) drives FiLM (scale, shift) in every block and
+  is concatenated into the output head (the dual-channel decoder).
+* **Mapping network**: a window of motion (T, 52) -> z (D,) (+ an intensity head used in
+  pre-training). Frozen while the generator trains; ``||M(generated) - z_target||^2`` is the
+  emotional consistency loss.
+
+Style follows nanoGPT/SAiD: frozen config dataclasses, keyword constructors, no argparse
+inside, configs stored beside the weights, ``strict=True`` loading, nothing downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import List, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from emotalk_ros.core.blendshapes import NUM_BLENDSHAPES
+from emotalk_ros.core.emotions import NUM_EXPRESSIVE
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    n_mels: int = 40
+    channels: int = 128
+    kernel: int = 3
+    dilations: Tuple[int, ...] = (1, 2, 4, 8, 16, 1)
+    emotion_dim: int = 16
+    head_hidden: int = 128
+    lookahead_frames: int = 8          # 80 ms at 100 Hz
+    dropout: float = 0.05
+
+    @property
+    def state_len(self) -> int:
+        """Total carried frames of the streaming state (sum of each block's left context)."""
+        return sum((self.kernel - 1) * d for d in self.dilations)
+
+    @property
+    def receptive_field(self) -> int:
+        return 1 + self.state_len
+
+    def to_dict(self):
+        d = asdict(self)
+        d["dilations"] = list(self.dilations)
+        return d
+
+    @staticmethod
+    def from_dict(d) -> "GeneratorConfig":
+        d = dict(d)
+        d["dilations"] = tuple(d["dilations"])
+        return GeneratorConfig(**d)
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    channels: int = 64
+    emotion_dim: int = 16
+    window: int = 100                  # frames (1 s at 100 Hz)
+    kernels: Tuple[int, ...] = field(default=(5, 5, 5))
+
+    def to_dict(self):
+        d = asdict(self)
+        d["kernels"] = list(self.kernels)
+        return d
+
+    @staticmethod
+    def from_dict(d) -> "MappingConfig":
+        d = dict(d)
+        d["kernels"] = tuple(d["kernels"])
+        return MappingConfig(**d)
+
+
+class CausalBlock(nn.Module):
+    """Causal dilated conv -> FiLM(z) -> GELU -> 1x1 conv, residual. Streams with a (B, C, ctx)
+    state.
+
+    The FiLM parameters of all blocks come from one linear layer in :class:`Generator`
+    (one op instead of one per block: per-call overhead dominates streaming cost).
+    """
+
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        self.kernel, self.dilation = kernel, dilation
+        self.ctx = (kernel - 1) * dilation
+        self.norm = nn.LayerNorm(channels)
+        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation)
+        self.proj = nn.Conv1d(channels, channels, 1)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, state: torch.Tensor
+    ):
+        # x (B, C, T); gamma, beta (B, C, T) from the emotion channel; state (B, C, ctx)
+        T = x.shape[2]
+        h = self.norm(x.transpose(1, 2)).transpose(1, 2)                       # (B, C, T)
+        full = torch.cat([state, h], dim=2)                                    # (B, C, ctx+T)
+        new_state = full[:, :, full.shape[2] - self.ctx:]                      # (B, C, ctx)
+        # The dilated causal conv as one matmul over the k shifted taps: identical to
+        # self.conv(full), but avoids PyTorch's element-wise CPU path for dilated convs.
+        taps = torch.cat([full[:, :, i * self.dilation:i * self.dilation + T]
+                          for i in range(self.kernel)], dim=1)                 # (B, k*C, T)
+        w = self.conv.weight.transpose(1, 2).reshape(self.conv.out_channels, -1)  # (C, k*C)
+        y = torch.matmul(w, taps) + self.conv.bias[:, None]                   # (B, C, T)
+        y = y * (1.0 + gamma) + beta
+        y = torch.matmul(self.proj.weight[:, :, 0], self.drop(F.gelu(y))) + self.proj.bias[:, None]
+        return x + y, new_state
+
+
+class Generator(nn.Module):
+    """feats (B, T, n_mels) + z (B, T, D) + state (B, C, S) -> blendshapes (B, T, 52) in [0, 1],
+    new state."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("feat_mean", torch.zeros(cfg.n_mels))
+        self.register_buffer("feat_std", torch.ones(cfg.n_mels))
+        self.inp = nn.Linear(cfg.n_mels, cfg.channels)
+        self.blocks = nn.ModuleList(
+            CausalBlock(cfg.channels, cfg.kernel, d, cfg.dropout) for d in cfg.dilations)
+        self.film = nn.Linear(cfg.emotion_dim, 2 * cfg.channels * len(cfg.dilations))
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.head = nn.Sequential(
+            nn.Linear(cfg.channels + cfg.emotion_dim, cfg.head_hidden), nn.GELU(),
+            nn.Linear(cfg.head_hidden, NUM_BLENDSHAPES))
+
+    def initial_state(self, batch: int = 1) -> torch.Tensor:
+        return torch.zeros(batch, self.cfg.channels, self.cfg.state_len)
+
+    def forward(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
+        x = (feats - self.feat_mean) / self.feat_std                           # (B, T, F)
+        x = self.inp(x).transpose(1, 2)                                        # (B, C, T)
+        film = self.film(z).transpose(1, 2).chunk(2 * len(self.blocks), dim=1)  # 2*nb x (B, C, T)
+        new_states: List[torch.Tensor] = []
+        off = 0
+        for i, blk in enumerate(self.blocks):
+            s = state[:, :, off:off + blk.ctx]                                 # (B, C, ctx)
+            x, ns = blk(x, film[2 * i], film[2 * i + 1], s)
+            new_states.append(ns)
+            off += blk.ctx
+        h = torch.cat([x.transpose(1, 2), z], dim=2)                           # (B, T, C+D)
+        y = torch.sigmoid(self.head(h))                                        # (B, T, 52)
+        return y, torch.cat(new_states, dim=2)                                 # (B, C, S)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class StreamingGenerator(nn.Module):
+    """Inference-only form of a trained :class:`Generator` for per-frame streaming (B = 1).
+
+    Same function, fewer and cheaper ops: at 1-2 frames per call the cost of the network
+    is the number of tensor ops, not their arithmetic. Built once from the trained weights:
+
+    * the input normalisation is folded into the input linear layer;
+    * the dilated convs keep their taps flattened as one (k*C, C) matrix and gather the
+      k shifted inputs with one ``index_select`` (indices cached per chunk length);
+    * all FiLM parameters *and* the emotion half of the head's first layer come from one
+      matmul on z, with the FiLM scale pre-offset by 1 (so FiLM is one ``addcmul``);
+    * the time-major (T, C) layout needs no transposes, and biases ride in ``addmm``.
+
+    ``forward(feats (T, F), z (T, D), state)`` -> ``(blendshapes (T, 52), new state)``;
+    the state is a tuple of per-block (ctx, C) tensors from :meth:`initial_state`.
+    Equal to ``Generator.forward`` to float rounding (tested).
+    """
+
+    def __init__(self, gen: Generator):
+        super().__init__()
+        cfg = gen.cfg
+        self.cfg = cfg
+        C, nb = cfg.channels, len(cfg.dilations)
+        with torch.no_grad():
+            std = gen.feat_std.detach().clone()
+            w_in = gen.inp.weight.detach() / std[None, :]                           # (C, F)
+            self.register_buffer("w_in", w_in.t().contiguous())                     # (F, C)
+            self.register_buffer("b_in", gen.inp.bias.detach() - w_in @ gen.feat_mean.detach())
+            head0 = gen.head[0]
+            film_b = gen.film.bias.detach().clone()
+            for i in range(nb):  # gamma -> 1 + gamma
+                film_b[2 * i * C:(2 * i + 1) * C] += 1.0
+            w_z = torch.cat(
+                [gen.film.weight.detach(), head0.weight.detach()[:, C:]], 0
+            )  # (2CnB+H, D)
+            self.register_buffer("w_z", w_z.t().contiguous())                       # (D, 2CnB+H)
+            self.register_buffer("b_z", torch.cat([film_b, head0.bias.detach()]))
+            self.register_buffer("w_hx", head0.weight.detach()[:, :C].t().contiguous())   # (C, H)
+            self.register_buffer("w_out", gen.head[2].weight.detach().t().contiguous())   # (H, 52)
+            self.register_buffer("b_out", gen.head[2].bias.detach().clone())
+            self.blocks = []
+            for i, blk in enumerate(gen.blocks):
+                wc = (
+                    blk.conv.weight.detach().transpose(1, 2).reshape(C, -1).t().contiguous()
+                )  # (kC, C)
+                self.blocks.append(
+                    dict(
+                        ln_w=blk.norm.weight.detach().clone(),
+                        ln_b=blk.norm.bias.detach().clone(),
+                        eps=float(blk.norm.eps),
+                        ctx=blk.ctx,
+                        k=blk.kernel,
+                        d=blk.dilation,
+                        wc=wc,
+                        bc=blk.conv.bias.detach().clone(),
+                        wp=blk.proj.weight.detach()[:, :, 0].t().contiguous(),
+                        bp=blk.proj.bias.detach().clone(),
+                        g=slice(2 * i * C, (2 * i + 1) * C),
+                        b=slice((2 * i + 1) * C, (2 * i + 2) * C),
+                    )
+                )
+        self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
+        self._taps: dict = {}
+        self._device = torch.device("cpu")
+
+    def to(self, device):                                                           # noqa: D401
+        """Move every weight (plain tensors in ``blocks`` as well as buffers) to ``device``."""
+        super().to(device)
+        self._device = torch.device(device)
+        for blk in self.blocks:
+            for key, val in blk.items():
+                if isinstance(val, torch.Tensor):
+                    blk[key] = val.to(device)
+        self._taps = {}
+        return self
+
+    def initial_state(self) -> Tuple[torch.Tensor, ...]:
+        return tuple(
+            torch.zeros(b["ctx"], self.cfg.channels, device=self._device) for b in self.blocks
+        )
+
+    def _tap_index(self, i: int, T: int) -> torch.Tensor:
+        key = (i, T)
+        idx = self._taps.get(key)
+        if idx is None:
+            b = self.blocks[i]
+            t = torch.arange(T, device=self._device)[:, None]
+            j = torch.arange(b["k"], device=self._device)[None, :] * b["d"]
+            idx = (t + j).reshape(-1)  # (T*k,) time-major
+            if T <= 64:  # streaming sizes only
+                self._taps[key] = idx
+        return idx
+
+    def forward(self, feats: torch.Tensor, z: torch.Tensor, state: Tuple[torch.Tensor, ...]):
+        T = feats.shape[0]
+        C = self.cfg.channels
+        x = torch.addmm(self.b_in, feats, self.w_in)                                # (T, C)
+        zz = torch.addmm(self.b_z, z, self.w_z)                                     # (T, 2CnB+H)
+        new_state = []
+        for i, b in enumerate(self.blocks):
+            h = F.layer_norm(x, (C,), b["ln_w"], b["ln_b"], b["eps"])
+            full = torch.cat([state[i], h], 0)                                      # (ctx+T, C)
+            new_state.append(full[full.shape[0] - b["ctx"]:])
+            taps = full.index_select(0, self._tap_index(i, T)).view(T, b["k"] * C)  # (T, kC)
+            y = torch.addcmul(zz[:, b["b"]], torch.addmm(b["bc"], taps, b["wc"]), zz[:, b["g"]])
+            x = torch.addmm(b["bp"], F.gelu(y), b["wp"]).add_(x)                    # residual
+        h = F.gelu(torch.addmm(zz[:, self._zh], x, self.w_hx))                      # (T, H)
+        return torch.sigmoid(torch.addmm(self.b_out, h, self.w_out)), tuple(new_state)
+
+
+class MappingNetwork(nn.Module):
+    """Motion window (B, T, 52) -> emotion embedding z (B, D), plus intensity logits (B, 7) for
+    pre-training."""
+
+    def __init__(self, cfg: MappingConfig):
+        super().__init__()
+        self.cfg = cfg
+        layers: List[nn.Module] = []
+        cin = NUM_BLENDSHAPES
+        for i, k in enumerate(cfg.kernels):
+            layers += [
+                nn.Conv1d(cin, cfg.channels, k, padding=k // 2, stride=1 if i == 0 else 2),
+                nn.GELU(),
+            ]
+            cin = cfg.channels
+        self.conv = nn.Sequential(*layers)
+        self.to_z = nn.Linear(2 * cfg.channels, cfg.emotion_dim)
+        self.intensity = nn.Linear(cfg.emotion_dim, NUM_EXPRESSIVE)
+
+    def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        h = self.conv(motion.transpose(1, 2))                                  # (B, C, T')
+        pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)              # (B, 2C)
+        return self.to_z(pooled)                                               # (B, D)
+
+    def predict_alpha(self, z: torch.Tensor) -> torch.Tensor:
+        return self.intensity(z)                                               # (B, 7)
+
+
+def aperture_torch(y: torch.Tensor, index) -> torch.Tensor:
+    """Contract lip aperture of (..., 52) frames -> (...)."""
+    jaw = y[..., index["jawOpen"]] - y[..., index["mouthClose"]]
+    up = 0.5 * (y[..., index["mouthUpperUpLeft"]] + y[..., index["mouthUpperUpRight"]])
+    low = 0.5 * (y[..., index["mouthLowerDownLeft"]] + y[..., index["mouthLowerDownRight"]])
+    return F.relu(jaw) + 0.5 * up + 0.5 * low

@@ -1,0 +1,1 @@
+"""The face mesh (blendshape deformation, shading) and its headless software renderer."""

@@ -1,0 +1,298 @@
+"""ROS 2 node ``face_animator``: speech audio + emotion commands -> 52 ARKit blendshapes.
+
+A thin adapter around :class:`emotalk_ros.animation.runtime.AnimatorRuntime`: messages become
+numpy arrays, a worker thread (never the executor) runs the generator, and the
+executor publishes each frame as soon as the worker signals it (a guard condition),
+so frames come at ``output_rate_hz`` on average with no playout delay; a timer repeats
+the last frame at that rate during stalls.
+
+Subscriptions
+  ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 in [-1, 1] at
+  ``sample_rate``, any chunk size. NaN/Inf, empty or multi-channel chunks are
+  dropped with a throttled warning and counted.
+  ``emotion_target`` (std_msgs/String, qos.COMMANDS): the contract's emotion grammar
+  (``happy:0.6 surprised:0.3 transition=0.8``, ``va:0.6,0.4``, JSON). A malformed
+  command logs one warning naming the problem and the valid names; the state is
+  unchanged. A command during a keyframe performance ends it and eases on from the
+  face's current value.
+  ``emotion_track`` (std_msgs/String, qos.COMMANDS): a keyframe performance starting now,
+  the JSON of ``emotalk animate --emotion-track`` (``[{"t": 0.0, "happy": 0.5}, {"t": 2.5,
+  "surprised": 0.8, "transition_s": 0.4}]``, ``t`` in s relative to the live edge of audio
+  time). It replaces the commanded emotion: the face cross-fades from its current value to
+  the first key over that key's ``transition_s`` (default ``transition_s``), then follows
+  the keys through the same transition logic as the CLI. A malformed track logs one
+  warning and changes nothing.
+
+Publications
+  ``face/blendshapes`` (sensor_msgs/JointState, qos.FACE_STREAM): the 52 ARKit names
+  and values in [0, 1], at ``output_rate_hz``, also during silence.
+  ``header.stamp`` = the moment (node clock) the depicted audio was heard: audio
+  time is mapped through the audio arrival clock (see :mod:`emotalk_ros.animation.runtime`).
+  ``face/emotion_state`` (std_msgs/String JSON, qos.STATE_LATCHED): the blended
+  emotion weights at the depicted time of the last frame, on every change. With the voice
+  detector running it adds ``voice_blend``, ``command_weights`` and ``voice``
+  (``label`` + ``weights``); ``weights`` is then the blend the face shows.
+  ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): latency
+  audio arrival -> publish, real-time factor, dropped/invalid chunks, backend,
+  model version.
+
+Parameters (read-only = structural, set at startup only)
+  ``model.path`` (str, read-only): model file; '' = shipped default; 'baseline' = the
+  amplitude-to-jaw baseline. ``model.backend`` (auto|torch|onnxruntime, read-only).
+  ``model.providers`` (string list, read-only): onnxruntime providers.
+  ``sample_rate`` (int Hz, read-only): rate of incoming audio.
+  ``output_rate_hz`` (float, read-only). ``lookahead_ms`` (float, read-only): expected
+  model look-ahead; -1 accepts the model's, otherwise a mismatch fails at startup.
+  ``idle.seed`` (int, read-only). ``emotion.source`` (command|voice|blend, read-only):
+  where the emotion comes from (voice = detected in the speech). ``voice_emotion.model_path``
+  (str, read-only; '' = shipped ``models/voice_emotion.npz``). ``style.path`` (str,
+  read-only): per-robot style YAML or a shipped name (``subtle``, ``expressive``); '' = none.
+  Live: ``voice_blend`` (blend mode's voice weight, eased over ``transition_s``),
+  ``voice_emotion.min_segment_s``, ``voice_emotion.hysteresis``, ``emotion_strength``,
+  ``max_intensity``,
+  ``transition_s``, ``ease``, ``idle.enabled``, ``idle.blink_scale``,
+  ``idle.gaze_scale``, ``idle.breath_scale``, ``stale_audio_s``, ``queue_s``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Dict, List, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32MultiArray, String
+
+from emotalk_ros.animation.idle import IdleAnimator, IdleConfig
+from emotalk_ros.animation.runtime import AnimatorRuntime, OutFrame
+from emotalk_ros.animation.style import load_style
+from emotalk_ros.animation.voice_mix import blend_weight, load_voice_tracker
+from emotalk_ros.core.blendshapes import NAMES
+from emotalk_ros.emotion.command import (
+    parse_emotion_command,
+)
+from emotalk_ros.emotion.state import EmotionState
+from emotalk_ros.errors import EmotalkError
+from emotalk_ros.generator.loading import load_predictor
+from emotalk_ros.ros import qos
+from emotalk_ros.ros.declare import check_choices, declare_parameters
+from emotalk_ros.ros.messages import audio_from_msg, diagnostic_array, joint_state, stamp_from_ns
+from emotalk_ros.ros.parameters import FACE_ANIMATOR as PARAMETERS
+from emotalk_ros.ros.run import run_node
+
+# live parameter -> keyword of AnimatorRuntime.set_live_params (the others are read-only)
+LIVE_PARAMS = {
+    "transition_s": "transition_s", "ease": "ease", "emotion_strength": "emotion_strength",
+    "max_intensity": "max_intensity", "idle.enabled": "idle_enabled",
+    "idle.blink_scale": "blink_scale", "idle.gaze_scale": "gaze_scale",
+    "idle.breath_scale": "breath_scale", "stale_audio_s": "stale_audio_s",
+    "queue_s": "queue_s", "voice_blend": "voice_blend",
+    "voice_emotion.min_segment_s": "voice_min_segment_s",
+    "voice_emotion.hysteresis": "voice_hysteresis",
+}
+
+
+class FaceAnimatorNode(Node):
+    # frames are published as soon as the worker makes them (guard condition); after this
+    # many output periods without a new frame the timer repeats the last one at the rate
+    STALL_PERIODS = 2.5
+    # frames are drained as soon as they exist, so a burst (a late worker) is caught up by
+    # publishing it; only a backlog older than this is skipped to bound latency
+    MAX_BACKLOG_S = 0.25
+
+    """Audio + emotion -> blendshapes; raises EmotalkError at startup when the model cannot
+    load."""
+
+    def __init__(self, **kwargs):
+        super().__init__("face_animator", **kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        self._params = p
+        predictor = load_predictor(p["model.path"], p["model.backend"], p["output_rate_hz"],
+                                   p["model.providers"] or None)
+        info = predictor.info
+        if p["lookahead_ms"] >= 0 and abs(p["lookahead_ms"] - info.lookahead_ms) > 1.0:
+            raise EmotalkError(f"lookahead_ms={p['lookahead_ms']:g} does not match the model's "
+                               f"look-ahead of {info.lookahead_ms:g} ms; set -1 to accept it")
+        self._info = info
+        state = EmotionState(transition_s=p["transition_s"], ease=p["ease"],
+                             emotion_strength=p["emotion_strength"],
+                             max_intensity=p["max_intensity"])
+        idle = IdleAnimator(IdleConfig(enabled=p["idle.enabled"], seed=p["idle.seed"],
+                                       blink_scale=p["idle.blink_scale"],
+                                       gaze_scale=p["idle.gaze_scale"],
+                                       breath_scale=p["idle.breath_scale"]))
+        source = p["emotion.source"]
+        tracker = None
+        if source != "command":
+            tracker = load_voice_tracker(p["voice_emotion.model_path"],
+                                         p["voice_emotion.min_segment_s"],
+                                         p["voice_emotion.hysteresis"])
+        style = load_style(p["style.path"])
+        self.runtime = AnimatorRuntime(predictor, state, idle, input_rate=p["sample_rate"],
+                                       queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"],
+                                       voice=tracker,
+                                       voice_blend=blend_weight(source, p["voice_blend"]),
+                                       style=style, max_backlog_s=self.MAX_BACKLOG_S)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
+        self._pub_state = self.create_publisher(String, "face/emotion_state", qos.STATE_LATCHED)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        self.create_subscription(Float32MultiArray, "audio", self._on_audio, qos.AUDIO)
+        self.create_subscription(String, "emotion_target", self._on_emotion, qos.COMMANDS)
+        self.create_subscription(String, "emotion_track", self._on_track, qos.COMMANDS)
+
+        self._last: Optional[OutFrame] = None
+        self._last_stamp_ns = 0
+        self._repeats = 0
+        self._published = 0
+        self._bad_commands = 0
+        self._state_json = ""
+        self._tick = 0
+        self._prev_drops = 0
+        self._names: List[str] = list(NAMES)
+        self._last_new_mono = -1e9
+        self._period = 1.0 / p["output_rate_hz"]
+        self._guard = self.create_guard_condition(self._on_frames_ready)
+        self.runtime.on_frames = self._guard.trigger
+        self.runtime.start()
+        self._publish_state(0.0)
+        self.create_timer(self._period, self._on_output)
+        self.create_timer(1.0, self._on_diagnostics)
+        self.get_logger().info(
+            f"face_animator: backend={info.backend} model={info.model_version} "
+            f"look-ahead={info.lookahead_ms:g} ms, audio {p['sample_rate']} Hz -> "
+            f"{p['output_rate_hz']:g} fps, emotion source {source}"
+            + (f", style {style.name or p['style.path']}" if style is not None else ""))
+
+    # -- callbacks (executor thread; no inference here) ---------------------------------------
+    def _on_audio(self, msg: Float32MultiArray) -> None:
+        try:
+            x = audio_from_msg(msg).copy()                   # (N,) float32
+        except EmotalkError as exc:
+            self.runtime.count_invalid()
+            self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
+            return
+        try:
+            self.runtime.submit(x)
+        except EmotalkError as exc:
+            self.get_logger().warning(f"{exc} (invalid chunks so far: "
+                                      f"{self.runtime.invalid_chunks})",
+                                      throttle_duration_sec=1.0)
+
+    def _on_emotion(self, msg: String) -> None:
+        try:
+            cmd = parse_emotion_command(msg.data, max_intensity=self.runtime.max_intensity)
+            self.runtime.command(cmd)
+        except EmotalkError as exc:
+            self._bad_commands += 1
+            self.get_logger().warning(f"emotion_target {msg.data[:80]!r} ignored: {exc}")
+
+    def _on_track(self, msg: String) -> None:
+        try:
+            n = self.runtime.play_track(msg.data)
+        except EmotalkError as exc:
+            self._bad_commands += 1
+            self.get_logger().warning(f"emotion_track {msg.data[:80]!r} ignored: {exc}")
+            return
+        self.get_logger().info(f"emotion_track: playing {n} keys")
+
+    def _on_frames_ready(self) -> None:
+        """Guard condition (triggered by the worker): publish every new frame at once."""
+        now_mono = time.monotonic()
+        while True:
+            f = self.runtime.take_frame(now_mono)
+            if f is None:
+                return
+            self._publish_frame(f, now_mono)
+
+    def _on_output(self) -> None:
+        """Timer at ``output_rate_hz``: keeps the output going at that rate while no new frame
+        has come for a few periods (a stall before silence feeding starts), by taking a
+        pending frame or repeating the last one with its stamp."""
+        now_mono = time.monotonic()
+        if now_mono - self._last_new_mono < self.STALL_PERIODS * self._period:
+            return
+        f = self.runtime.take_frame(now_mono)
+        if f is not None:
+            self._publish_frame(f, now_mono)
+            return
+        if self._last is None:
+            return
+        self._repeats += 1
+        self._emit(self._last, self._last_stamp_ns, now_mono)
+
+    def _publish_frame(self, f: OutFrame, now_mono: float) -> None:
+        self._last_new_mono = now_mono
+        ros_now = self.get_clock().now().nanoseconds
+        stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
+        stamp_ns = max(stamp_ns, self._last_stamp_ns)     # stamps never run backwards
+        self._emit(f, stamp_ns, now_mono)
+
+    def _emit(self, f: OutFrame, stamp_ns: int, now_mono: float) -> None:
+        self._last, self._last_stamp_ns = f, stamp_ns
+        self._pub_face.publish(joint_state(self._names, f.values, stamp_ns))
+        self._published += 1
+        self._tick += 1
+        if self._tick % 3 == 0:
+            self._publish_state(f.time)
+
+    def _publish_state(self, t: float) -> None:
+        js = self.runtime.emotion_json(t)
+        if js != self._state_json:
+            self._state_json = js
+            self._pub_state.publish(String(data=js))
+
+    def _on_diagnostics(self) -> None:
+        s = self.runtime.stats()
+        drops = s["dropped_samples"]
+        level, message = DiagnosticStatus.OK, "ok"
+        if drops > self._prev_drops:
+            level, message = DiagnosticStatus.WARN, "audio queue overflow: oldest audio dropped"
+        elif s["rtf_recent"] == s["rtf_recent"] and s["rtf_recent"] > 1.0:
+            level, message = DiagnosticStatus.WARN, "slower than real time"
+        self._prev_drops = drops
+        values: Dict[str, object] = {
+            "backend": self._info.backend, "model_version": self._info.model_version,
+            "lookahead_ms": self._info.lookahead_ms,
+            "sample_rate": self._params["sample_rate"],
+            "output_rate_hz": self._params["output_rate_hz"],
+            "frames_published": self._published, "frames_repeated": self._repeats,
+            "bad_emotion_commands": self._bad_commands,
+        }
+        values.update(s)
+        self._pub_diag.publish(diagnostic_array(
+            stamp_from_ns(self.get_clock().now().nanoseconds), "face_animator: runtime",
+            self.get_fully_qualified_name(), level, message, values))
+
+    def _on_set_parameters(self, params: List[Parameter]) -> SetParametersResult:
+        res = check_choices(PARAMETERS, params)
+        if not res.successful:
+            return res
+        changes = {LIVE_PARAMS[p.name]: p.value for p in params if p.name in LIVE_PARAMS}
+        if "voice_blend" in changes and self._params["emotion.source"] != "blend":
+            del changes["voice_blend"]             # only blend mode has a voice weight to move
+        try:
+            self.runtime.set_live_params(**changes)
+        except EmotalkError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._params.update({p.name: p.value for p in params})
+        return SetParametersResult(successful=True)
+
+    def destroy_node(self) -> None:
+        self.runtime.stop()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown
+    (ros_util.run_node)."""
+    return run_node(FaceAnimatorNode, "face_animator", args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

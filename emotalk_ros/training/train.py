@@ -1,0 +1,570 @@
+"""Training the generator (``emotalk train``): EditEmoTalk with a procedural teacher.
+
+Pipeline (all deterministic for a seed):
+
+1. **Data.** Shards from ``emotalk synth`` (log-mel, per-frame emotion intensities,
+   phone timings) or real captures (:mod:`emotalk_ros.captures`). Targets come from the
+   procedural teacher (:mod:`emotalk_ros.training.teacher`) rendered from the phones and the
+   clip's emotion track; a second "alt" target per clip re-renders it with a random
+   emotion, which decorrelates the commanded emotion from the voice's prosody.
+2. **Mapping network** pre-trained on teacher motion windows (1 s) to regress the
+   window's intensities from an embedding z (and classify the dominant emotion).
+3. **Emotion space**: linear boundaries neutral-vs-k and k-vs-l in z; unit normals and
+   calibration (:func:`emotalk_ros.emotion.space.fit_emotion_space`).
+4. **Generator** trained with: L1 reconstruction weighted by phonetic context (frames
+   whose articulation changes weigh more), velocity, bilabial-closure emphasis, and
+   the emotional consistency loss ||M(generated window) - z_target||^2 with M frozen.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from emotalk_ros.core.blendshapes import INDEX, NAMES
+from emotalk_ros.core.emotions import EXPRESSIVE, NUM_EXPRESSIVE
+from emotalk_ros.core.phones import BILABIALS, PHONE_INDEX
+from emotalk_ros.errors import EmotalkError
+
+log = logging.getLogger(__name__)
+
+MOUTH = np.array([i for i, n in enumerate(NAMES)
+                  if n.startswith(("jaw", "mouth", "cheekPuff", "tongue"))], np.int64)
+BILABIAL_IDS = np.array([PHONE_INDEX[p] for p in sorted(BILABIALS)], np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class TrainData:
+    """Concatenated frames of all clips (100 Hz) and per-clip index arrays."""
+
+    mel: np.ndarray            # (N, 40) float16
+    alpha: np.ndarray          # (N, 7) float16 (the clip's own emotion track)
+    target: np.ndarray         # (N, 52) float16 teacher with the clip's emotion
+    alt_alpha: np.ndarray      # (n_clips, 7) float32 random constant emotion per clip
+    alt_target: np.ndarray     # (N, 52) float16 teacher with alt_alpha
+    phone: np.ndarray          # (N,) int16 phone id per frame
+    offsets: np.ndarray        # (n_clips + 1,) int64
+    speaker: np.ndarray        # (n_clips,) int32
+
+    @property
+    def n_clips(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+
+def _data_dirs(path: str) -> List[str]:
+    """``DIR`` or ``DIR1,DIR2,...`` (several corpora, e.g. two synthesis engines)."""
+    return [d for d in (p.strip() for p in path.split(",")) if d]
+
+
+def _shard_paths(path: str) -> List[str]:
+    out: List[str] = []
+    for d in _data_dirs(path):
+        paths = sorted(glob.glob(os.path.join(d, "shard_*.npz")))
+        if not paths:
+            raise EmotalkError(f"{d}: no shard_*.npz files (make them with `emotalk synth`)")
+        out += paths
+    return out
+
+
+def phone_frames(
+    start: np.ndarray, end: np.ndarray, pid: np.ndarray, n: int, rate: float = 100.0
+) -> np.ndarray:
+    """Phone id per frame (n,) int16; frame j depicts t = j / rate."""
+    t = np.arange(n) / rate
+    k = np.searchsorted(np.asarray(end, np.float64), t, side="right")
+    k = np.clip(k, 0, len(pid) - 1)
+    out = np.asarray(pid, np.int16)[k]
+    out[t >= (end[-1] if len(end) else 0)] = PHONE_INDEX["sil"]
+    return out
+
+
+def random_alpha(rng: np.random.Generator) -> np.ndarray:
+    """A random emotion for decorrelation: 20% neutral, 60% one emotion U(0.3, 1), 20% a mix of
+    two."""
+    a = np.zeros(NUM_EXPRESSIVE, np.float32)
+    u = rng.random()
+    if u < 0.2:
+        return a
+    if u < 0.8:
+        a[rng.integers(NUM_EXPRESSIVE)] = rng.uniform(0.3, 1.0)
+        return a
+    i, j = rng.choice(NUM_EXPRESSIVE, 2, replace=False)
+    a[i], a[j] = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)
+    return a
+
+
+def _render_clip(args):
+    from emotalk_ros.training import teacher
+
+    ps, pe, pid, alpha = args
+    return teacher.render(ps, pe, pid, alpha, rate=100.0).astype(np.float16)
+
+
+def _teacher_hash() -> str:
+    from emotalk_ros.training import teacher
+
+    with open(teacher.__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+
+
+def load_training_data(
+    path: str, seed: int = 0, workers: int = 2, progress: bool = True
+) -> TrainData:
+    """Load synth shards and render (or load cached) teacher targets."""
+
+    mel, alpha, speaker, offsets, phones = [], [], [], [0], []
+    for p in _shard_paths(path):
+        with np.load(p, allow_pickle=False) as z:
+            mo = z["mel_offsets"]
+            po = z["phone_offsets"]
+            mel.append(z["mel"])
+            alpha.append(z["alpha"])
+            speaker.append(z["speaker"])
+            for c in range(len(mo) - 1):
+                offsets.append(offsets[-1] + int(mo[c + 1] - mo[c]))
+                sl = slice(int(po[c]), int(po[c + 1]))
+                phones.append(
+                    (
+                        z["phone_start"][sl].astype(np.float64),
+                        z["phone_end"][sl].astype(np.float64),
+                        z["phone_id"][sl].astype(np.int64),
+                    )
+                )
+    mel_a = np.concatenate(mel)
+    alpha_a = np.concatenate(alpha).astype(np.float16)
+    off = np.asarray(offsets, np.int64)
+    n_clips = len(off) - 1
+    rng = np.random.default_rng(seed + 7)
+    alt = np.stack([random_alpha(rng) for _ in range(n_clips)]).astype(np.float32)
+
+    dirs = _data_dirs(path)
+    tag = "" if len(dirs) == 1 else "_" + hashlib.sha256(",".join(dirs).encode()).hexdigest()[:8]
+    cache = os.path.join(dirs[0], f"targets_{_teacher_hash()}_s{seed}{tag}.npz")
+    if os.path.exists(cache):
+        with np.load(cache) as z:
+            target, alt_target = z["target"], z["alt_target"]
+    else:
+        jobs = []
+        for c in range(n_clips):
+            n = int(off[c + 1] - off[c])
+            ps, pe, pid = phones[c]
+            jobs.append((ps, pe, pid, alpha_a[off[c]:off[c + 1]].astype(np.float32)))
+            jobs.append((ps, pe, pid, np.broadcast_to(alt[c], (n, NUM_EXPRESSIVE)).copy()))
+        outs = _parallel_map(_render_clip, jobs, workers, progress, "teacher targets")
+        target = np.concatenate(outs[0::2])
+        alt_target = np.concatenate(outs[1::2])
+        np.savez(cache, target=target, alt_target=alt_target)
+    pf = np.concatenate(
+        [phone_frames(*phones[c], int(off[c + 1] - off[c])) for c in range(n_clips)]
+    )
+    if target.shape[0] != mel_a.shape[0]:
+        raise EmotalkError(
+            "teacher targets do not align with features; delete the targets_*.npz cache"
+        )
+    return TrainData(
+        mel_a, alpha_a, target, alt, alt_target, pf, off, np.concatenate(speaker).astype(np.int32)
+    )
+
+
+def _parallel_map(fn, jobs, workers: int, progress: bool, desc: str):
+    from tqdm import tqdm
+
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            return list(tqdm(pool.imap(fn, jobs, chunksize=8), total=len(jobs), desc=desc,
+                             disable=not progress, file=sys.stderr))
+    return [fn(j) for j in tqdm(jobs, desc=desc, disable=not progress, file=sys.stderr)]
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000
+    map_steps: int = 800
+    batch: int = 24
+    crop: int = 256                 # frames with loss
+    warmup: int = 64                # extra context frames before the crop (>= receptive field)
+    lr: float = 2e-3
+    alt_fraction: float = 0.35      # crops using the random-emotion alt target
+    w_vel: float = 0.5
+    w_bilabial: float = 2.0
+    w_consistency: float = 0.5
+    w_aperture: float = 0.0         # L1 on the contract lip aperture (opening as well as closing)
+    output_smoothing: float = 0.3  # run-time causal one-pole smoothing stored with the model
+    freq_warp: float = 0.0  # speaker augmentation: mel axis scaled by a factor in [1/(1+x), 1+x]
+    tilt: float = 0.0               # spectral tilt augmentation: +-x log10 units across the band
+    val_fraction: float = 0.03
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"
+
+
+def _batch(data: TrainData, clips: np.ndarray, cfg: TrainConfig, L: int, rng: np.random.Generator):
+    """Random crops -> mel (B, W, F), alpha_in (B, W, 7), target (B, W, 52), phone (B, W), valid
+    (B, W).
+
+    Network frame i of a crop predicts target frame i - L; arrays are aligned so index i
+    holds the target for network frame i (shifted). ``valid`` masks the warm-up and edges.
+    """
+    W = cfg.crop + cfg.warmup
+    B = cfg.batch
+    mel = np.zeros((B, W, data.mel.shape[1]), np.float32)
+    alpha = np.zeros((B, W, NUM_EXPRESSIVE), np.float32)
+    tgt = np.zeros((B, W, 52), np.float32)
+    ph = np.full((B, W), PHONE_INDEX["sil"], np.int64)
+    valid = np.zeros((B, W), np.float32)
+    for b in range(B):
+        c = int(clips[rng.integers(len(clips))])
+        s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+        n = s1 - s0
+        start = int(rng.integers(-cfg.warmup, max(1, n - cfg.crop // 2)))
+        idx = start + np.arange(W)                                  # network frame indices in clip
+        ok = (idx >= 0) & (idx < n)
+        mel[b, ok] = data.mel[s0 + idx[ok]]
+        mel[b, ~ok] = data.mel[s0:s1].min(axis=0)                   # silence-like padding
+        j = idx - L                                                 # target frame for net frame
+        okj = (j >= 0) & (j < n)
+        use_alt = rng.random() < cfg.alt_fraction
+        if use_alt:
+            alpha[b] = data.alt_alpha[c]
+            tgt[b, okj] = data.alt_target[s0 + j[okj]]
+        else:
+            jj = np.clip(j, 0, n - 1)
+            alpha[b] = data.alpha[s0 + jj]
+            tgt[b, okj] = data.target[s0 + j[okj]]
+        ph[b, okj] = data.phone[s0 + j[okj]]
+        valid[b, okj] = 1.0
+        valid[b, :cfg.warmup] = 0.0
+        # gain augmentation in the log10 mel domain (+-8 dB)
+        mel[b] += rng.uniform(-0.8, 0.8)
+        if cfg.freq_warp > 0.0 or cfg.tilt > 0.0:
+            mel[b] = spectral_augment(mel[b], rng, cfg.freq_warp, cfg.tilt)
+    return mel, alpha, tgt, ph, valid
+
+
+def spectral_augment(
+    mel: np.ndarray, rng: np.random.Generator, warp: float, tilt: float
+) -> np.ndarray:
+    """Vocal-tract-length and channel augmentation of one crop's log-mel (W, F) -> (W, F).
+
+    ``warp``: the mel-bin axis is scaled about bin 0 by a log-uniform factor in
+    [1/(1+warp), 1+warp] (linear interpolation, edge bins held), which moves the formants
+    the way a longer or shorter vocal tract does. ``tilt``: a linear spectral slope of up to
+    +-``tilt`` log10 units from the lowest to the highest band (a different microphone or
+    voice quality). Both are drawn only when non-zero, so a zero setting leaves the random
+    stream, and thus older recipes, unchanged.
+    """
+    out = mel
+    n_bins = mel.shape[1]
+    pos = np.arange(n_bins, dtype=np.float32)                            # (F,)
+    if warp > 0.0:
+        f = math.exp(rng.uniform(-math.log1p(warp), math.log1p(warp)))
+        src = np.clip(pos / f, 0.0, n_bins - 1.0)                        # (F,) source bins
+        lo = np.floor(src).astype(np.int64)
+        hi = np.minimum(lo + 1, n_bins - 1)
+        frac = (src - lo).astype(np.float32)
+        out = out[:, lo] * (1.0 - frac) + out[:, hi] * frac              # (W, F)
+    if tilt > 0.0:
+        slope = rng.uniform(-tilt, tilt)
+        out = out + (slope * (pos / max(n_bins - 1, 1) - 0.5)).astype(np.float32)
+    return out.astype(np.float32)
+
+
+def _windows(data: TrainData, clips: np.ndarray, n: int, win: int, rng: np.random.Generator):
+    """n teacher-motion windows (n, win, 52) and their mean intensities (n, 7)."""
+    X = np.zeros((n, win, 52), np.float32)
+    A = np.zeros((n, NUM_EXPRESSIVE), np.float32)
+    for i in range(n):
+        c = int(clips[rng.integers(len(clips))])
+        s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+        if s1 - s0 < win:
+            c = int(clips[0])
+            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+        st = s0 + int(rng.integers(0, max(1, s1 - s0 - win)))
+        m = min(win, s1 - st)
+        if rng.random() < 0.5:
+            X[i, :m] = data.alt_target[st:st + m]
+            A[i] = data.alt_alpha[c]
+        else:
+            X[i, :m] = data.target[st:st + m]
+            A[i] = data.alpha[st:st + m].astype(np.float32).mean(axis=0)
+    return X, A
+
+
+def _pretrain_mapping(mapper, mcfg, data, train_clips, val_clips, cfg, rng, device, progress):
+    """Pre-train the mapping network on teacher motion windows, then fit the emotion space."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from emotalk_ros.emotion.space import fit_emotion_space
+
+    opt = torch.optim.AdamW(mapper.parameters(), lr=2e-3, weight_decay=1e-4)
+    cls_head = torch.nn.Linear(mcfg.emotion_dim, NUM_EXPRESSIVE + 1).to(device)
+    opt.add_param_group({"params": cls_head.parameters()})
+    bar = tqdm(range(cfg.map_steps), desc="mapping net", disable=not progress, file=sys.stderr)
+    for step in bar:
+        X, A = _windows(data, train_clips, 64, mcfg.window, rng)
+        X += rng.normal(0, 0.02, X.shape).astype(np.float32)
+        xt, at = torch.from_numpy(X).to(device), torch.from_numpy(A).to(device)
+        z = mapper(xt)
+        cls = torch.where(
+            at.max(dim=1).values < 0.15,
+            torch.zeros_like(at[:, 0], dtype=torch.long),
+            at.argmax(dim=1) + 1,
+        )
+        loss = F.mse_loss(mapper.predict_alpha(z), at) * 10 + 0.2 * F.cross_entropy(
+            cls_head(z), cls
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    mapper.eval()
+    with torch.no_grad():
+        X, A = _windows(data, train_clips, 6000, mcfg.window, rng)
+        Z = (
+            torch.cat(
+                [
+                    mapper(torch.from_numpy(X[i : i + 500]).to(device))
+                    for i in range(0, len(X), 500)
+                ]
+            )
+            .cpu()
+            .numpy()
+        )
+        Xv, Av = _windows(data, val_clips, 400, mcfg.window, rng)
+        map_val = float(F.mse_loss(mapper.predict_alpha(mapper(torch.from_numpy(Xv).to(device))),
+                                   torch.from_numpy(Av).to(device)).sqrt())
+    return fit_emotion_space(Z, A), map_val
+
+
+def train(
+    data_path: str,
+    out_path: str,
+    cfg: TrainConfig = TrainConfig(),
+    lookahead_ms: Optional[float] = None,
+    progress: bool = True,
+    model_version: Optional[str] = None,
+    init: Optional[str] = None,
+) -> Dict:
+    """Train (or, with ``init``, fine-tune from a checkpoint: its mapping network, emotion
+    space, feature statistics and generator weights are kept and only the generator trains).
+
+    ``lookahead_ms``: None keeps the init checkpoint's look-ahead when fine-tuning and
+    means 80 ms otherwise; a value given with ``init`` re-targets the fine-tune to that
+    look-ahead (same network, the targets are re-aligned by whole 10 ms frames)."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from emotalk_ros.core.audio import FeatureConfig
+    from emotalk_ros.emotion.space import EmotionSpace
+    from emotalk_ros.generator import checkpoint
+    from emotalk_ros.generator.model import (
+        Generator,
+        GeneratorConfig,
+        MappingConfig,
+        MappingNetwork,
+        aperture_torch,
+    )
+
+    if lookahead_ms is not None and not (0.0 <= lookahead_ms <= 200.0):
+        raise EmotalkError(f"lookahead_ms must be in [0, 200], got {lookahead_ms}")
+    t_start = time.time()
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if cfg.device == "auto" else cfg.device))
+    rng = np.random.default_rng(cfg.seed)
+    data = load_training_data(data_path, seed=cfg.seed, workers=cfg.threads, progress=progress)
+    order = rng.permutation(data.n_clips)
+    n_val = max(1, int(cfg.val_fraction * data.n_clips))
+    val_clips, train_clips = order[:n_val], order[n_val:]
+    hours = float(data.offsets[-1]) / 100.0 / 3600.0
+    log.info("training data: %d clips, %.2f h, device %s", data.n_clips, hours, device)
+
+    # ---- 1. mapping network ---------------------------------------------------------------
+    mcfg = MappingConfig()
+    mapper = MappingNetwork(mcfg).to(device)
+    init_ck = checkpoint.load(init) if init else None
+    if init_ck is not None:
+        mcfg = MappingConfig.from_dict(init_ck["mapping_config"])
+        mapper = MappingNetwork(mcfg).to(device)
+        mapper.load_state_dict(init_ck["mapping"], strict=True)
+        space = EmotionSpace.from_dict(init_ck["emotion_space"])
+        map_val = float(init_ck["train"].get("mapping_val_rmse", float("nan")))
+    else:
+        space, map_val = _pretrain_mapping(
+            mapper, mcfg, data, train_clips, val_clips, cfg, rng, device, progress
+        )
+    mapper.eval()
+    for p in mapper.parameters():
+        p.requires_grad_(False)
+    log.info(
+        "mapping net val RMSE(alpha)=%.3f; emotion scales %s", map_val, np.round(space.scales, 2)
+    )
+
+    # ---- 2. generator -----------------------------------------------------------------------
+    L = int(round((80.0 if lookahead_ms is None else lookahead_ms) / 10.0))
+    gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim)
+    gen = Generator(gcfg)
+    if init_ck is not None:
+        gcfg = GeneratorConfig.from_dict(init_ck["generator_config"])
+        if lookahead_ms is not None and L != gcfg.lookahead_frames:
+            log.info(
+                "fine-tune re-targets the look-ahead: %d -> %d frames", gcfg.lookahead_frames, L
+            )
+            gcfg = replace(gcfg, lookahead_frames=L)
+        L = gcfg.lookahead_frames
+        gen = Generator(gcfg)
+        gen.load_state_dict(init_ck["generator"], strict=True)
+    else:
+        m = data.mel.astype(np.float32)
+        gen.feat_mean.copy_(torch.from_numpy(m.mean(axis=0)))
+        gen.feat_std.copy_(torch.from_numpy(m.std(axis=0) + 1e-3))
+        del m
+    gen = gen.to(device)
+    opt = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
+        ),
+    )
+    dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32)).to(
+        device
+    )  # (7, D)
+    zn = torch.from_numpy(space.z_neutral).to(device)
+    mouth = torch.from_numpy(MOUTH).to(device)
+    bil = torch.from_numpy(BILABIAL_IDS).to(device)
+    state0 = gen.initial_state(cfg.batch).to(device)
+    history = []
+    bar = tqdm(range(cfg.steps), desc="generator", disable=not progress, file=sys.stderr)
+    gen.train()
+    for step in bar:
+        mel, alpha, tgt, ph, valid = (
+            torch.from_numpy(a).to(device) for a in _batch(data, train_clips, cfg, L, rng)
+        )
+        z = zn + alpha @ dirs                                                    # (B, W, D)
+        y, _ = gen(mel, z, state0)                                               # (B, W, 52)
+        d_t = torch.zeros_like(tgt[..., 0])
+        d_t[:, 1:-1] = (tgt[:, 2:, :][..., mouth] - tgt[:, :-2, :][..., mouth]).abs().sum(-1)
+        w = valid * (1.0 + 2.0 * d_t / (d_t[valid > 0].mean() + 1e-6))          # phonetic context
+        rec = ((y - tgt).abs().mean(-1) * w).sum() / w.sum()
+        vmask = valid[:, 1:] * valid[:, :-1]
+        vel = (
+            ((y[:, 1:] - y[:, :-1]) - (tgt[:, 1:] - tgt[:, :-1])).abs().mean(-1) * vmask
+        ).sum() / vmask.sum()
+        is_bil = torch.isin(ph, bil).float() * valid
+        ap = aperture_torch(y, INDEX)
+        ap_t = aperture_torch(tgt, INDEX)
+        bil_loss = (
+            (
+                (ap - ap_t).clamp(min=0)
+                + (y[..., INDEX["mouthClose"]] - tgt[..., INDEX["mouthClose"]]).abs()
+            )
+            * is_bil
+        ).sum() / (is_bil.sum() + 1.0)
+        yw = y[:, cfg.warmup:cfg.warmup + 2 * mcfg.window].reshape(-1, mcfg.window, 52)
+        zw = (
+            z[:, cfg.warmup : cfg.warmup + 2 * mcfg.window]
+            .reshape(-1, mcfg.window, z.shape[-1])
+            .mean(1)
+        )
+        cons = F.mse_loss(mapper(yw), zw)
+        ap_loss = ((ap - ap_t).abs() * valid).sum() / valid.sum()
+        loss = (rec + cfg.w_vel * vel + cfg.w_bilabial * bil_loss + cfg.w_consistency * cons
+                + cfg.w_aperture * ap_loss)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 25 == 0:
+            rec_v = dict(
+                step=step,
+                loss=loss.item(),
+                rec=rec.item(),
+                vel=vel.item(),
+                bil=bil_loss.item(),
+                cons=cons.item(),
+            )
+            history.append(rec_v)
+            bar.set_postfix(
+                rec=f"{rec.item():.4f}", bil=f"{bil_loss.item():.3f}", cons=f"{cons.item():.3f}"
+            )
+    gen.eval()
+    # validation
+    vrng = np.random.default_rng(cfg.seed + 1)
+    with torch.no_grad():
+        vals = []
+        for _ in range(8):
+            mel, alpha, tgt, ph, valid = (
+                torch.from_numpy(a).to(device) for a in _batch(data, val_clips, cfg, L, vrng)
+            )
+            y, _ = gen(mel, zn + alpha @ dirs, state0)
+            vals.append(float(((y - tgt).abs().mean(-1) * valid).sum() / valid.sum()))
+    train_s = time.time() - t_start
+    ckpt = {
+        "format": checkpoint.FORMAT,
+        "format_version": checkpoint.FORMAT_VERSION,
+        "model_version": model_version or time.strftime("emotalk-%Y%m%d"),
+        "generator_config": gcfg.to_dict(),
+        "mapping_config": mcfg.to_dict(),
+        "feature_config": checkpoint.feature_config_to_dict(FeatureConfig()),
+        "blendshapes": list(NAMES),
+        "emotions": list(EXPRESSIVE),
+        "emotion_space": space.to_dict(),
+        "output_smoothing": cfg.output_smoothing,
+        "generator": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
+        "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
+        "train": {
+            "data": [os.path.abspath(d) for d in _data_dirs(data_path)],
+            "hours": hours,
+            "clips": data.n_clips,
+            "config": cfg.__dict__,
+            "lookahead_ms": 10.0 * L,
+            "seconds": train_s,
+            "val_l1": float(np.mean(vals)),
+            "mapping_val_rmse": map_val,
+            "init": init,
+            "params": gen.num_parameters(),
+            "history": history[-40:],
+        },
+    }
+    checkpoint.save(out_path, ckpt)
+    log.info(
+        "saved %s (%d params, val L1 %.4f, %.0f s)",
+        out_path,
+        gen.num_parameters(),
+        np.mean(vals),
+        train_s,
+    )
+    return ckpt["train"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+

@@ -1,0 +1,190 @@
+"""Shared helpers for the real-DDS tests: node processes, a probe node, message arrays.
+
+``RosProc`` starts a node as ``python -m module --ros-args ...`` in its own process (output to
+a file); ``Probe`` is a test-side node in its own rclpy context and domain that records the
+face, emotion-state, diagnostics and audio topics and calls parameter services.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import rclpy
+from conftest import ROOT, ros_env
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, ListParameters, SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
+
+from emotalk_ros.core.blendshapes import INDEX
+from emotalk_ros.ros import qos
+
+PY = sys.executable
+JAW = INDEX["jawOpen"]
+
+
+def new_domain(exclude=()):
+    """A random ROS domain id (1..99) for one multi-process test."""
+    while True:
+        d = random.randint(1, 99)
+        if d not in exclude and str(d) != os.environ.get("ROS_DOMAIN_ID"):
+            return d
+
+
+class RosProc:
+    """A node started as ``python -m module --ros-args ...`` in its own process (output to a
+    file)."""
+
+    def __init__(self, module, ros_args=(), domain=None, log_dir=None, name=None):
+        self.name = name or module.rsplit(".", 1)[-1]
+        self.log_path = os.path.join(
+            log_dir or "/tmp", f"{self.name}-{os.getpid()}-{id(self)}.log"
+        )
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([PY, "-m", module, "--ros-args", *ros_args], cwd=ROOT,
+                                     env=ros_env(domain), stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def interrupt(self, timeout=10.0):
+        """SIGINT, then wait; returns (exit code, seconds it took)."""
+        t0 = time.monotonic()
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        return rc, time.monotonic() - t0
+
+    def close(self):
+        if self.alive():
+            self.interrupt(5.0)
+        self._log.close()
+
+
+class Probe:
+    """Test-side node in its own rclpy context and domain: records topics, calls services."""
+
+    def __init__(self, domain, namespace=""):
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=domain)
+        self.node = Node("probe", namespace=namespace, context=self.ctx)
+        self.exe = SingleThreadedExecutor(context=self.ctx)
+        self.exe.add_node(self.node)
+        self.face = []      # (receive monotonic time, JointState)
+        self.state = []     # (receive time, dict)
+        self.diag = []      # DiagnosticArray
+        self.audio = []     # (receive time, np.ndarray)
+        self.node.create_subscription(JointState, "face/blendshapes",
+                                      lambda m: self.face.append((time.monotonic(), m)),
+                                      qos.FACE_STREAM)
+        self.node.create_subscription(String, "face/emotion_state",
+                                      lambda m: self.state.append((time.monotonic(),
+                                                                   json.loads(m.data))),
+                                      qos.STATE_LATCHED)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                      lambda m: self.diag.append(m), qos.DIAGNOSTICS)
+        self.node.create_subscription(
+            Float32MultiArray, "audio",
+            lambda m: self.audio.append((time.monotonic(), np.array(m.data, np.float32))),
+            qos.AUDIO)
+        self.pub_audio = self.node.create_publisher(Float32MultiArray, "audio", qos.AUDIO)
+        self.pub_emotion = self.node.create_publisher(String, "emotion_target", qos.COMMANDS)
+
+    def spin(self, seconds):
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            self.exe.spin_once(timeout_sec=0.01)
+
+    def wait_for(self, cond, timeout, what):
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if cond():
+                return
+            self.exe.spin_once(timeout_sec=0.02)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def call(self, srv_type, name, request, timeout=10.0):
+        cli = self.node.create_client(srv_type, name)
+        try:
+            self.wait_for(cli.service_is_ready, timeout, f"service {name}")
+            fut = cli.call_async(request)
+            self.wait_for(fut.done, timeout, f"reply from {name}")
+            return fut.result()
+        finally:
+            self.node.destroy_client(cli)
+
+    def list_parameters(self, node_path):
+        return list(self.call(ListParameters, f"{node_path}/list_parameters",
+                              ListParameters.Request()).result.names)
+
+    def set_parameter(self, node_path, name, value):
+        v = ParameterValue()
+        if isinstance(value, bool):
+            v.type, v.bool_value = ParameterType.PARAMETER_BOOL, value
+        elif isinstance(value, int):
+            v.type, v.integer_value = ParameterType.PARAMETER_INTEGER, value
+        elif isinstance(value, float):
+            v.type, v.double_value = ParameterType.PARAMETER_DOUBLE, value
+        else:
+            v.type, v.string_value = ParameterType.PARAMETER_STRING, str(value)
+        req = SetParameters.Request(parameters=[ParameterMsg(name=name, value=v)])
+        return self.call(SetParameters, f"{node_path}/set_parameters", req).results[0]
+
+    def get_parameter(self, node_path, name):
+        res = self.call(GetParameters, f"{node_path}/get_parameters",
+                        GetParameters.Request(names=[name]))
+        return res.values[0]
+
+    def send_audio(self, samples, layout=None):
+        msg = Float32MultiArray()
+        if layout is not None:
+            msg.layout.dim = [
+                MultiArrayDimension(label=lab, size=s, stride=s) for lab, s in layout
+            ]
+        msg.data = np.asarray(samples, np.float32)
+        self.pub_audio.publish(msg)
+
+    def diag_values(self, status_name):
+        for arr in reversed(self.diag):
+            for st in arr.status:
+                if st.name == status_name:
+                    return {kv.key: kv.value for kv in st.values}
+        return None
+
+    def close(self):
+        self.exe.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.ctx)
+
+
+def face_array(msgs):
+    """[(t, JointState)] -> (receive times (N,), stamps (N,) s, values (N, 52))."""
+    t = np.array([r for r, _ in msgs])
+    st = np.array([m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for _, m in msgs])
+    v = np.array([m.position for _, m in msgs], dtype=np.float64)
+    return t, st, v
+
+
+def wav_duration(path):
+    from emotalk_ros.core.audio import load_audio
+    return load_audio(path).size / 16000
+
+

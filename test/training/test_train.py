@@ -1,0 +1,161 @@
+"""`emotalk train` end to end on a tiny synthetic corpus (two folders), then load, export and
+fine-tune."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conftest import ROOT
+
+from emotalk_ros.core.phones import PHONES
+from emotalk_ros.generator import checkpoint
+
+
+def fake_shard(path, n_clips, seed):
+    rng = np.random.default_rng(seed)
+    mels, alphas, mo, ps, pe, pid, po = [], [], [0], [], [], [], [0]
+    for c in range(n_clips):
+        n = int(rng.integers(150, 260))
+        mels.append(rng.normal(-3, 1, (n, 40)).astype(np.float16))
+        a = np.zeros((n, 7), np.float16)
+        a[:, c % 7] = 0.0 if c % 4 == 0 else rng.uniform(0.3, 1.0)   # neutral and pure clips
+        alphas.append(a)
+        mo.append(mo[-1] + n)
+        t, end = 0.0, n / 100
+        while t < end - 1e-6:
+            d = min(rng.uniform(0.05, 0.15), end - t)
+            ps.append(t)
+            pe.append(t + d)
+            pid.append(int(rng.integers(len(PHONES))))
+            t += d
+        po.append(len(ps))
+    os.makedirs(path, exist_ok=True)
+    np.savez(
+        os.path.join(path, "shard_00000.npz"),
+        mel=np.concatenate(mels),
+        mel_offsets=np.array(mo),
+        alpha=np.concatenate(alphas),
+        phone_start=np.array(ps, np.float32),
+        phone_end=np.array(pe, np.float32),
+        phone_id=np.array(pid, np.int16),
+        phone_offsets=np.array(po),
+        speaker=np.zeros(n_clips, np.int32),
+        clip_meta=np.array(["{}"] * n_clips),
+    )
+
+
+def emotalk(*args):
+    r = subprocess.run(
+        [sys.executable, "-m", "emotalk_ros", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_spectral_augment_warps_and_tilts():
+    from emotalk_ros.training.train import spectral_augment
+
+    rng = np.random.default_rng(0)
+    mel = np.zeros((5, 40), np.float32)
+    mel[:, 10] = 1.0                                                  # one "formant" at bin 10
+    peaks = set()
+    for _ in range(40):
+        out = spectral_augment(mel, rng, 0.2, 0.0)
+        assert out.shape == mel.shape and out.dtype == np.float32
+        peaks.add(int(np.argmax(out[0])))
+    assert min(peaks) <= 9 and max(peaks) >= 11                       # moved both ways
+    assert max(peaks) <= 12 and min(peaks) >= 8                       # by at most ~20 %
+    flat = spectral_augment(np.zeros((3, 40), np.float32), rng, 0.0, 0.5)
+    slope = flat[0, -1] - flat[0, 0]
+    assert 0 < abs(slope) <= 0.5 and np.allclose(
+        flat[0], flat[2]
+    )  # a linear tilt, same every frame
+    assert np.array_equal(spectral_augment(mel, rng, 0.0, 0.0), mel)
+
+
+def test_train_export_and_finetune(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    fake_shard(a, 70, 0)
+    fake_shard(b, 30, 1)
+    out = str(tmp_path / "m.pt")
+    emotalk(
+        "train",
+        "--data",
+        f"{a},{b}",
+        "--out",
+        out,
+        "--steps",
+        "4",
+        "--map-steps",
+        "4",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--no-progress",
+    )
+    ck = checkpoint.load(out)
+    assert ck["train"]["clips"] == 100 and len(ck["train"]["data"]) == 2
+    assert np.isfinite(ck["train"]["val_l1"]) and ck["output_smoothing"] == pytest.approx(0.3)
+    assert len(ck["emotion_space"]["normals"]) == 7
+    emotalk("export", out, "-o", str(tmp_path / "m.onnx"))
+    # fine-tuning keeps the emotion space (the generator is conditioned on it)
+    ft = str(tmp_path / "ft.pt")
+    emotalk("train", "--data", a, "--out", ft, "--steps", "3", "--batch", "4", "--threads", "1",
+            "--init", out, "--w-aperture", "1.0", "--no-progress")
+    ck2 = checkpoint.load(ft)
+    assert ck2["emotion_space"]["normals"] == ck["emotion_space"]["normals"]
+    assert ck2["train"]["init"] == out
+    assert (
+        ck2["generator_config"]["lookahead_frames"]
+        == ck["generator_config"]["lookahead_frames"]
+        == 8
+    )
+    # a fine-tune can re-target the look-ahead, with the speaker/channel augmentation on
+    ft70 = str(tmp_path / "ft70.pt")
+    emotalk(
+        "train",
+        "--data",
+        a,
+        "--out",
+        ft70,
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--init",
+        out,
+        "--lookahead-ms",
+        "70",
+        "--freq-warp",
+        "0.1",
+        "--tilt",
+        "0.3",
+        "--no-progress",
+    )
+    ck3 = checkpoint.load(ft70)
+    assert (
+        ck3["generator_config"]["lookahead_frames"] == 7 and ck3["train"]["lookahead_ms"] == 70.0
+    )
+    with pytest.raises(AssertionError):
+        emotalk(
+            "train",
+            "--data",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "x.pt"),
+            "--steps",
+            "1",
+        )
