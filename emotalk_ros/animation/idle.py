@@ -18,7 +18,7 @@
 * **Breathing**, only while not speaking (fading in over 0.8 s after speech ends,
   off at once when speech starts): a slow sinusoid (period about 4 s) that adds
   at most 0.015 to ``jawOpen`` *and the same* to ``mouthClose`` (the lips stay as
-  closed as they were: the contract's aperture ``jawOpen - mouthClose`` does not
+  closed as they were: the lip aperture ``jawOpen - mouthClose`` does not
   change), plus tiny ``noseSneer*`` (nostrils on the inhale) and ``browInnerUp``.
 
 Everything is a function of the frame times, the ``speaking`` flags and the seed:

@@ -6,7 +6,7 @@ flush: the same code path as the node), optionally styled (``--style``, a per-ro
 :class:`~emotalk_ros.animation.style.Style`, applied before idle exactly as the node's
 ``style.path``), optionally driven by the emotion heard in the voice (``--emotion-source
 voice|blend``, the node's ``emotion.source``), optionally overlaid with the seeded idle
-behaviour, and written as Live Link Face CSV (contract section 2), JSON or npy. A bad
+behaviour, and written as Live Link Face CSV (docs/INTERFACE.md, Files), JSON or npy. A bad
 input gets a clear message and a non-zero exit status, and the other inputs are
 still processed.
 """

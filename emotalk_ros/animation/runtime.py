@@ -36,7 +36,7 @@ When no audio arrived for more than ``stale_audio_s``, the worker feeds zeros in
 real time (audio time follows ``clock - offset``), so frames keep coming, the mouth
 eases closed and the emotion/idle layers keep animating.
 
-Emotion sources (issue 6)
+Emotion sources
 -------------------------
 The emotion handed to the predictor is ``blend(command(t), voice(t), b(t))``
 (:func:`emotalk_ros.emotion.voice.blend_emotion`, a straight line in the emotion space):

@@ -43,7 +43,7 @@ NUM_BLENDSHAPES = len(NAMES)
 assert NUM_BLENDSHAPES == 52
 INDEX: Dict[str, int] = {n: i for i, n in enumerate(NAMES)}
 
-# Live Link Face CSV: header exactly as the app writes it (contract section 2).
+# Live Link Face CSV: header exactly as the app writes it (docs/INTERFACE.md, Files).
 LIVE_LINK_BLENDSHAPE_COLUMNS: Tuple[str, ...] = (
     "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
     "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight",
@@ -118,7 +118,7 @@ def sanitize(frames: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def format_timecode(t: float, fps: float) -> str:
-    """Seconds -> ``HH:MM:SS:FF.mmm`` where FF counts frames at ``fps`` (contract section 2)."""
+    """Seconds -> ``HH:MM:SS:FF.mmm`` where FF counts frames at ``fps`` (INTERFACE.md, Files)."""
     if t < 0 or not math.isfinite(t):
         raise EmotalkError(f"timecode must be a finite non-negative time, got {t}")
     whole = int(math.floor(t + 1e-9))
@@ -252,7 +252,7 @@ def check_frames(frames) -> np.ndarray:
 
 
 def aperture(frames) -> np.ndarray:
-    """Lip aperture per frame (contract section 6): frames (T, 52) -> (T,) float64."""
+    """Lip aperture per frame (docs/INTERFACE.md, Metrics): frames (T, 52) -> (T,) float64."""
     f = check_frames(frames)
     jaw = f[:, INDEX["jawOpen"]] - f[:, INDEX["mouthClose"]]
     up = 0.5 * (f[:, INDEX["mouthUpperUpLeft"]] + f[:, INDEX["mouthUpperUpRight"]])

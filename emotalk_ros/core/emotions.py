@@ -1,6 +1,6 @@
 """Emotion names, aliases and FACS-based blendshape groups (pure constants and helpers).
 
-``EMOTIONS`` is the contract's list with ``neutral`` first. Intensity vectors used
+``EMOTIONS`` is the list of docs/INTERFACE.md with ``neutral`` first. Intensity vectors used
 throughout the code ("alpha") have shape (..., 7) over ``EXPRESSIVE`` = the seven
 non-neutral emotions; the zero vector is neutral.
 
@@ -31,7 +31,7 @@ ALIASES: Dict[str, str] = {
     "disgust": "disgusted", "contemptuous": "contempt", "calm": "neutral", "none": "neutral",
 }
 
-# FACS prototype groups over ARKit names (contract section 6 "emotion response").
+# FACS prototype groups over ARKit names (docs/INTERFACE.md, Metrics: emotion response).
 FACS_GROUPS: Dict[str, Tuple[str, ...]] = {
     # AU6 cheek raiser + AU12 lip corner puller
     "happy": ("cheekSquintLeft", "cheekSquintRight", "mouthSmileLeft", "mouthSmileRight"),

@@ -20,7 +20,7 @@ NUM_PHONES = len(PHONES)
 
 VOWELS = frozenset(("aa", "ae", "ah", "ao", "aw", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy",
                     "uh", "uw"))
-OPEN_VOWELS = frozenset(("aa", "ae", "ah", "ao", "aw", "ay"))       # contract section 6
+OPEN_VOWELS = frozenset(("aa", "ae", "ah", "ao", "aw", "ay"))       # INTERFACE.md, Metrics
 MID_VOWELS = frozenset(("eh", "er", "ey", "ow", "oy"))
 CLOSE_VOWELS = frozenset(("ih", "iy", "uh", "uw"))
 BILABIALS = frozenset(("p", "b", "m"))
@@ -29,9 +29,8 @@ VOICELESS_STOPS = frozenset(("p", "t", "k"))
 
 
 def openness(phone: str) -> float:
-    """Contract section 6 phone openness: open vowels 1, mid 0.7, close 0.45, other consonants
-    0.25,
-    bilabials and silence 0."""
+    """Phone openness (docs/INTERFACE.md, Metrics): open vowels 1, mid 0.7, close 0.45,
+    other consonants 0.25, bilabials and silence 0."""
     if phone in OPEN_VOWELS:
         return 1.0
     if phone in MID_VOWELS:

@@ -1,4 +1,6 @@
-"""The emotion command grammar (contract section 4): text or JSON -> :class:`EmotionCommand`.
+"""The emotion command grammar: text or JSON -> :class:`EmotionCommand`.
+
+The grammar is described for users in docs/INTERFACE.md (Emotion commands).
 
 Accepted forms (case-insensitive; aliases such as ``joy`` -> ``happy`` via
 :func:`emotalk_ros.core.emotions.canonical_emotion`):

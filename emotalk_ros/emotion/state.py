@@ -14,7 +14,7 @@ command time give the value at that command time. The output is the blended valu
 times ``emotion_strength``, clipped to [0, max_intensity]. It can be handed to a
 predictor as its emotion callable: ``predictor.push(x, emotion=state.at_many)``.
 
-:class:`EmotionTrack` is a scripted performance (issue 6): keys
+:class:`EmotionTrack` is a scripted performance: keys
 ``[{"t": 0.0, "happy": 0.5}, {"t": 2.5, "surprised": 0.8, "transition_s": 0.4}]``
 replayed through an :class:`EmotionState`, so a track and a live state fed the same
 commands at the same times agree exactly.

@@ -296,7 +296,7 @@ class MappingNetwork(nn.Module):
 
 
 def aperture_torch(y: torch.Tensor, index) -> torch.Tensor:
-    """Contract lip aperture of (..., 52) frames -> (...)."""
+    """The lip aperture (docs/INTERFACE.md, Metrics) of (..., 52) frames -> (...)."""
     jaw = y[..., index["jawOpen"]] - y[..., index["mouthClose"]]
     up = 0.5 * (y[..., index["mouthUpperUpLeft"]] + y[..., index["mouthUpperUpRight"]])
     low = 0.5 * (y[..., index["mouthLowerDownLeft"]] + y[..., index["mouthLowerDownRight"]])

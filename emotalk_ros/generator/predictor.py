@@ -240,7 +240,7 @@ class StreamingPredictor(ABC):
 class AmplitudeJawBaseline(StreamingPredictor):
     """BASELINE, not the generator: speech loudness drives ``jawOpen`` and nothing else.
 
-    This is the contract's amplitude-to-jaw baseline (section 6): frame energy in dB
+    This is the amplitude-to-jaw baseline of docs/INTERFACE.md (Metrics): frame energy in dB
     above a floor, mapped linearly to jawOpen in [0, 0.6] with causal one-pole
     smoothing. It closes the mouth in silence but cannot articulate /b m/.
     """

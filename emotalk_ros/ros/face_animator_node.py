@@ -10,7 +10,7 @@ Subscriptions
   ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 in [-1, 1] at
   ``sample_rate``, any chunk size. NaN/Inf, empty or multi-channel chunks are
   dropped with a throttled warning and counted.
-  ``emotion_target`` (std_msgs/String, qos.COMMANDS): the contract's emotion grammar
+  ``emotion_target`` (std_msgs/String, qos.COMMANDS): the emotion grammar of docs/INTERFACE.md
   (``happy:0.6 surprised:0.3 transition=0.8``, ``va:0.6,0.4``, JSON). A malformed
   command logs one warning naming the problem and the valid names; the state is
   unchanged. A command during a keyframe performance ends it and eases on from the

@@ -1,4 +1,4 @@
-"""Quality metrics of contract section 6: lip sync, emotion response, continuity and jitter.
+"""Quality metrics (docs/INTERFACE.md, Metrics): lip sync, emotion response, continuity and jitter.
 
 All functions take blendshape frames (T, 52) in the canonical streaming order, frame j
 depicting t = j / fps. Lip-sync metrics use the lip aperture
@@ -92,7 +92,7 @@ def _pearson(stats: Sequence[float]) -> Optional[float]:
 
 
 def lip_sync_metrics(frames, fps: float, phones: Sequence[Phone]) -> Dict[str, object]:
-    """Contract section 6 lip-sync metrics of one utterance.
+    """The lip-sync metrics of one utterance (docs/INTERFACE.md, Metrics).
 
     frames: (T, 52), frame j depicts j / fps; phones: [(start_s, end_s, phone), ...] with
     ARPAbet names from ``emotalk_ros.core.phones`` ('sil' for pauses).

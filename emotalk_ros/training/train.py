@@ -207,7 +207,7 @@ class TrainConfig:
     w_vel: float = 0.5
     w_bilabial: float = 2.0
     w_consistency: float = 0.5
-    w_aperture: float = 0.0         # L1 on the contract lip aperture (opening as well as closing)
+    w_aperture: float = 0.0         # L1 on the lip aperture, opening as well as closing
     output_smoothing: float = 0.3  # run-time causal one-pole smoothing stored with the model
     freq_warp: float = 0.0  # speaker augmentation: mel axis scaled by a factor in [1/(1+x), 1+x]
     tilt: float = 0.0               # spectral tilt augmentation: +-x log10 units across the band

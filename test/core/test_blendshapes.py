@@ -8,7 +8,7 @@ import pytest
 from emotalk_ros.core import blendshapes as bs
 from emotalk_ros.errors import EmotalkError
 
-CONTRACT_HEADER = (
+LIVE_LINK_HEADER = (
     "Timecode,BlendShapeCount,EyeBlinkLeft,EyeLookDownLeft,EyeLookInLeft,EyeLookOutLeft,"
     "EyeLookUpLeft,EyeSquintLeft,EyeWideLeft,EyeBlinkRight,EyeLookDownRight,EyeLookInRight,"
     "EyeLookOutRight,EyeLookUpRight,EyeSquintRight,EyeWideRight,JawForward,JawRight,JawLeft,"
@@ -45,7 +45,7 @@ def test_parse_raw_arkit_forms():
 def test_csv_header_is_live_link_faces():
     f = io.StringIO()
     bs.write_live_link_csv(f, np.zeros((2, 52)), fps=60)
-    assert f.getvalue().splitlines()[0] == CONTRACT_HEADER
+    assert f.getvalue().splitlines()[0] == LIVE_LINK_HEADER
 
 
 def test_csv_round_trip_by_name():
@@ -58,7 +58,7 @@ def test_csv_round_trip_by_name():
     np.testing.assert_allclose(t, np.arange(75) / 60, atol=1e-6)
     # jawLeft must come back under its own name although the CSV swaps the columns
     row = f.getvalue().splitlines()[1].split(",")
-    assert float(row[CONTRACT_HEADER.split(",").index("JawLeft")]) == pytest.approx(
+    assert float(row[LIVE_LINK_HEADER.split(",").index("JawLeft")]) == pytest.approx(
         frames[0, bs.INDEX["jawLeft"]], abs=1e-6)
 
 

@@ -1,4 +1,4 @@
-"""Audio front end and the streaming predictor contract (chunk-size invariance, stamps)."""
+"""Audio front end and the streaming predictor interface (chunk-size invariance, stamps)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Contract section 6 metrics on hand-built frames with known answers."""
+"""The quality metrics (docs/INTERFACE.md) on hand-built frames with known answers."""
 
 import numpy as np
 import pytest
