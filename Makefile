@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out/demo
 
-.PHONY: setup demo test model bench lint clean
+.PHONY: setup demo test model bench lint docs clean
 
 setup:
 	@bash tools/install.sh
@@ -21,7 +21,11 @@ bench: setup
 	$(PY) -m emotalk_ros bench
 
 lint: setup
-	$(VENV)/bin/ruff check --target-version py310 emotalk_ros launch test
+	$(VENV)/bin/ruff check emotalk_ros test tools launch setup.py
+	$(PY) tools/gen_docs.py --check
+
+docs: setup
+	$(PY) tools/gen_docs.py
 
 clean:
 	rm -rf $(VENV) build install log out .pytest_cache

@@ -44,15 +44,18 @@ class RosProc:
     """A node started as ``python -m module --ros-args ...`` in its own process (output to a
     file)."""
 
-    def __init__(self, module, ros_args=(), domain=None, log_dir=None, name=None):
+    def __init__(self, module, ros_args=(), domain=None, log_dir=None, name=None,
+                 extra_env=None):
         self.name = name or module.rsplit(".", 1)[-1]
         self.log_path = os.path.join(
             log_dir or "/tmp", f"{self.name}-{os.getpid()}-{id(self)}.log"
         )
         self._log = open(self.log_path, "w")
+        env = ros_env(domain)
+        for k, v in (extra_env or {}).items():       # PYTHONPATH entries go first
+            env[k] = v + os.pathsep + env[k] if k == "PYTHONPATH" else v
         self.proc = subprocess.Popen([PY, "-m", module, "--ros-args", *ros_args], cwd=ROOT,
-                                     env=ros_env(domain), stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+                                     env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self):
         with open(self.log_path) as f:

@@ -132,11 +132,14 @@ class FaceAnimatorNode(Node):
                                          p["voice_emotion.min_segment_s"],
                                          p["voice_emotion.hysteresis"])
         style = load_style(p["style.path"])
+        # the worker triggers this guard condition when frames exist; the executor publishes
+        self._guard = self.create_guard_condition(self._on_frames_ready)
         self.runtime = AnimatorRuntime(predictor, state, idle, input_rate=p["sample_rate"],
                                        queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"],
                                        voice=tracker,
                                        voice_blend=blend_weight(source, p["voice_blend"]),
-                                       style=style, max_backlog_s=self.MAX_BACKLOG_S)
+                                       style=style, max_backlog_s=self.MAX_BACKLOG_S,
+                                       on_frames=self._guard.trigger)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
@@ -157,8 +160,6 @@ class FaceAnimatorNode(Node):
         self._names: List[str] = list(NAMES)
         self._last_new_mono = -1e9
         self._period = 1.0 / p["output_rate_hz"]
-        self._guard = self.create_guard_condition(self._on_frames_ready)
-        self.runtime.on_frames = self._guard.trigger
         self.runtime.start()
         self._publish_state(0.0)
         self.create_timer(self._period, self._on_output)

@@ -3,10 +3,10 @@
 Pipeline (all deterministic for a seed):
 
 1. **Data.** Shards from ``emotalk synth`` (log-mel, per-frame emotion intensities,
-   phone timings) or real captures (:mod:`emotalk_ros.captures`). Targets come from the
-   procedural teacher (:mod:`emotalk_ros.training.teacher`) rendered from the phones and the
-   clip's emotion track; a second "alt" target per clip re-renders it with a random
-   emotion, which decorrelates the commanded emotion from the voice's prosody.
+   phone timings). Targets come from the procedural teacher
+   (:mod:`emotalk_ros.training.teacher`) rendered from the phones and the clip's emotion
+   track; a second "alt" target per clip re-renders it with a random emotion, which
+   decorrelates the commanded emotion from the voice's prosody.
 2. **Mapping network** pre-trained on teacher motion windows (1 s) to regress the
    window's intensities from an embedding z (and classify the dominant emotion).
 3. **Emotion space**: linear boundaries neutral-vs-k and k-vs-l in z; unit normals and
