@@ -233,6 +233,7 @@ class AnimatorRuntime:
 
     @property
     def queued_samples(self) -> int:
+        """Samples (at ``input_rate``) waiting in the audio queue."""
         with self._lock:
             return self._queued
 
@@ -477,6 +478,7 @@ class AnimatorRuntime:
 
     @property
     def running(self) -> bool:
+        """True while the worker thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:

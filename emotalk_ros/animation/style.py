@@ -134,6 +134,7 @@ class Style:
     # -- construction ------------------------------------------------------------------------
     @staticmethod
     def identity(name: str = "identity") -> "Style":
+        """The no-op style: gains 1, offsets 0, a flat amplitude profile."""
         return Style(np.ones(NUM_BLENDSHAPES, np.float32), np.zeros(NUM_BLENDSHAPES, np.float32),
                      name=name)
 
@@ -222,6 +223,7 @@ class Style:
         return d
 
     def save(self, path: str, fit: Optional[Dict] = None) -> None:
+        """Write :meth:`to_dict` (with ``fit``) as YAML to ``path``, creating its folder."""
         import yaml
 
         d = os.path.dirname(os.path.abspath(path))

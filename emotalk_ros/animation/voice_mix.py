@@ -41,6 +41,7 @@ class VoiceEmotion:
         self._lock = threading.Lock()
 
     def reset(self) -> None:
+        """Clear the log-mel stream and the tracker (a new stream)."""
         with self._lock:
             self._mel.reset()
             self.tracker.reset()
@@ -69,6 +70,7 @@ class VoiceEmotion:
 
     @property
     def label(self) -> str:
+        """The tracker's current stable label (an EMOTIONS name)."""
         with self._lock:
             return self.tracker.label
 

@@ -22,6 +22,8 @@ FORMATS = ("csv", "json", "npy")
 
 
 def write_frames(path: str, frames: Frames, fps: float, fmt: str, meta: dict) -> None:
+    """Write ``frames`` as Live Link CSV, ``.npy`` (T, 52) float32 or JSON (times s, frames,
+    ``meta``); raises :class:`EmotalkError` when the folder is missing or the write fails."""
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise EmotalkError(f"cannot write {path}: folder {d} does not exist")
@@ -47,6 +49,7 @@ def write_frames(path: str, frames: Frames, fps: float, fmt: str, meta: dict) ->
 
 
 def add_arguments(p) -> None:
+    """Register the ``animate`` options on ``p``."""
     p.add_argument(
         "inputs", nargs="+", metavar="IN.wav", help="speech audio (any rate / channels)"
     )
@@ -90,6 +93,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Animate each input wav and write its frames; 1 when any input failed, else 0."""
     from emotalk_ros.generator.loading import load_predictor
 
     if args.output and len(args.inputs) > 1:

@@ -9,6 +9,7 @@ from emotalk_ros.generator.bench import run_bench
 
 
 def add_arguments(p) -> None:
+    """Register the ``bench`` options on ``p``."""
     p.add_argument("--model", default=None, help="model file (default: shipped)")
     p.add_argument("--seconds", type=float, default=20.0, help="audio streamed per backend")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -24,6 +25,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Run the benchmarks (plus ``--ros`` / ``--mesh``), print the JSON results; 0."""
     res = run_bench(args.model, args.seconds, include_startup=not args.no_startup)
     if args.ros:
         from emotalk_ros.ros.bench import run_ros_bench

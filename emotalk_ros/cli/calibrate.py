@@ -12,6 +12,7 @@ from emotalk_ros.training.calibrate import calibrate
 
 
 def add_arguments(p) -> None:
+    """Register the ``calibrate`` options on ``p``."""
     p.add_argument("checkpoint", help="trained .pt checkpoint")
     p.add_argument("-o", "--output", required=True, help="calibrated .pt (may equal the input)")
     p.add_argument("--smoothing", type=float, default=0.65,
@@ -19,6 +20,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Calibrate the checkpoint, write it, print the warp at intensity 0.5 as JSON; 0."""
     ck = calibrate(checkpoint.load(args.checkpoint), args.smoothing)
     checkpoint.save(args.output, ck)
     cal = np.asarray(ck["emotion_space"]["calibration"])

@@ -15,6 +15,7 @@ from emotalk_ros.training import evaluate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Register the ``evaluate`` options on ``p``."""
     p.add_argument("--data", required=True, help="held-out corpus directory (saved with audio)")
     p.add_argument("--model", default=None,
                    help="model file (.onnx/.pt), 'baseline', or empty for the shipped default")

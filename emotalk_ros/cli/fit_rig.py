@@ -14,6 +14,7 @@ from emotalk_ros.retarget.rig import Rig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``fit-rig`` options on ``parser``."""
     parser.add_argument("samples", help="CSV of paired samples: blendshape columns (any spelling) "
                         "and motor columns ('motor:NAME' or listed with --motors)")
     parser.add_argument("-o", "--output", required=True, help="rig YAML to write")

@@ -12,6 +12,7 @@ from emotalk_ros.training.fit_style import default_reference, fit_style, style_d
 
 
 def add_arguments(p) -> None:
+    """Register the ``fit-style`` options on ``p``."""
     p.add_argument("captures", nargs="+", metavar="CAPTURE.csv",
                    help="Live Link Face CSV captures of the person speaking (>= 5 s in total)")
     p.add_argument("-o", "--output", required=True, help="style YAML to write")
@@ -38,6 +39,7 @@ def _read_csvs(paths: Sequence[str]) -> List[Tuple[np.ndarray, float]]:
 
 
 def run(args) -> int:
+    """Fit a style from the captures (all at one fps), write the YAML, print the fit; 0."""
     caps = _read_csvs(args.captures)
     fps = caps[0][1]
     for (_, f), path in zip(caps, args.captures):

@@ -34,6 +34,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level ``emotalk`` parser: --version, -v and one stub sub-parser per command."""
     p = argparse.ArgumentParser(prog="emotalk", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"emotalk_ros {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """``emotalk COMMAND ...``: dispatch to the command's module -> exit status (2 usage,
+    1 :class:`EmotalkError`, 130 Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     top = build_parser()
     if not argv or argv[0] not in COMMANDS:

@@ -8,6 +8,7 @@ from emotalk_ros.training.train import TrainConfig, train
 
 
 def add_arguments(p) -> None:
+    """Register the ``train`` options on ``p`` (defaults from :class:`TrainConfig`)."""
     p.add_argument(
         "--data", required=True, help="folder of synth shards, or several separated by commas"
     )
@@ -36,6 +37,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Train the generator and print the run summary (history left out) as JSON; 0."""
     cfg = TrainConfig(steps=args.steps, map_steps=args.map_steps, batch=args.batch, lr=args.lr,
                       seed=args.seed, threads=args.threads, device=args.device,
                       w_bilabial=args.w_bilabial, w_aperture=args.w_aperture,

@@ -8,6 +8,7 @@ from emotalk_ros.training.voice_train import train_voice_emotion
 
 
 def add_arguments(p) -> None:
+    """Register the ``train-voice`` options on ``p``."""
     p.add_argument("data", nargs="+", help="shard directories (emotalk synth) and/or labelled "
                    "folders (wavs + labels.csv: file,label[,start,end])")
     p.add_argument("-o", "--out", required=True, help="output model (.npz)")
@@ -18,6 +19,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Train the voice emotion detector, print its metrics as JSON; 0."""
     if not (0.0 <= args.holdout_speakers < 1.0):
         raise EmotalkError("--holdout-speakers must be in [0, 1)")
     info = train_voice_emotion(args.data, args.out, steps=args.steps, seed=args.seed,

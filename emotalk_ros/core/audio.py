@@ -91,11 +91,14 @@ class StreamResampler:
         self.reset()
 
     def reset(self) -> None:
+        """Forget all carried input; the next push starts a new stream at sample 0."""
         self._buf = np.zeros(0, np.float32)   # input samples not yet fully consumed
         self._buf_start = 0                   # absolute index of _buf[0]
         self._next_out = 0                    # absolute index of the next output sample
 
     def push(self, x: np.ndarray) -> np.ndarray:
+        """Chunk (N,) at ``sr_in`` Hz -> (M,) float32 at ``sr_out`` Hz: every output sample that
+        is computable so far (linear interpolation)."""
         x = np.asarray(x, np.float32).reshape(-1)
         self._buf = np.concatenate([self._buf, x])
         n_in = self._buf_start + self._buf.size
@@ -201,10 +204,13 @@ class LogMelStream:
         self.reset()
 
     def reset(self) -> None:
+        """Forget carried samples (left context back to zeros) and ``frames_emitted``."""
         self._buf = np.zeros(self.cfg.win - self.cfg.hop, np.float32)  # left context (zeros)
         self.frames_emitted = 0
 
     def push(self, samples: np.ndarray) -> np.ndarray:
+        """Samples (N,) float32 at ``cfg.sample_rate`` -> (F, n_mels) float32 log10 mel power,
+        one frame per complete hop."""
         cfg = self.cfg
         x = np.asarray(samples, np.float32).reshape(-1)
         buf = np.concatenate([self._buf, x]) if x.size else self._buf

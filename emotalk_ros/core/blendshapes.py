@@ -245,6 +245,8 @@ def check_names(names: Sequence[str]) -> np.ndarray:
 
 
 def check_frames(frames) -> np.ndarray:
+    """Frames -> (T, 52) float64; raises :class:`EmotalkError` on any other shape
+    (values are not checked)."""
     f = np.asarray(frames, np.float64)
     if f.ndim != 2 or f.shape[1] != NUM_BLENDSHAPES:
         raise EmotalkError(f"frames must be (T, {NUM_BLENDSHAPES}), got {f.shape}")

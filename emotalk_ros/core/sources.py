@@ -154,6 +154,7 @@ class MicSource:
         return out
 
     def stop(self) -> None:
+        """Stop and close the input stream (idempotent)."""
         if self._stream is not None:
             try:
                 self._stream.stop()
@@ -192,17 +193,21 @@ class FileSource:
 
     @property
     def duration_s(self) -> float:
+        """Length of one pass of the file in s."""
         return self.samples.size / self.sample_rate
 
     def start(self) -> None:
+        """Start playing from the beginning, paced from the clock's current time."""
         self._t0 = self._clock()
         self._pos = 0
 
     def stop(self) -> None:
+        """Stop playing; :meth:`read` raises until :meth:`start` is called again."""
         self._t0 = None
 
     @property
     def done(self) -> bool:
+        """True once a non-looping file has emitted every sample."""
         return not self.loop and self._pos >= self.samples.size
 
     def _take(self, n: int) -> np.ndarray:

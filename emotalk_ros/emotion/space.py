@@ -61,6 +61,7 @@ class EmotionSpace:
 
     @property
     def dim(self) -> int:
+        """Embedding size D."""
         return int(self.z_neutral.shape[0])
 
     def embed(self, alpha: np.ndarray) -> np.ndarray:
@@ -84,6 +85,7 @@ class EmotionSpace:
         return a.reshape(np.asarray(z).shape[:-1] + (NUM_EXPRESSIVE,)).astype(np.float32)
 
     def to_dict(self) -> Dict:
+        """JSON-able mapping (nested lists); pair_normals and calibration only when set."""
         d = {"emotions": list(EXPRESSIVE), "z_neutral": self.z_neutral.tolist(),
              "normals": self.normals.tolist(), "scales": self.scales.tolist()}
         if self.pair_normals is not None:
@@ -93,10 +95,13 @@ class EmotionSpace:
         return d
 
     def to_json(self) -> str:
+        """The :meth:`to_dict` mapping as a JSON string."""
         return json.dumps(self.to_dict())
 
     @staticmethod
     def from_dict(d: Dict) -> "EmotionSpace":
+        """Parse :meth:`to_dict` output (arrays as float32); raises
+        :class:`ModelMismatchError` when the emotion names differ."""
         if list(d.get("emotions", [])) != list(EXPRESSIVE):
             raise ModelMismatchError(f"model emotion names {d.get('emotions')} do not match this "
                                      f"code's {list(EXPRESSIVE)}")

@@ -89,6 +89,7 @@ class EmotionState:
     # -- live parameters ---------------------------------------------------------------------
     @property
     def transition_s(self) -> float:
+        """Default transition duration (s) for commands that give none."""
         return self._transition_s
 
     @transition_s.setter
@@ -97,6 +98,7 @@ class EmotionState:
 
     @property
     def ease(self) -> str:
+        """Default easing (one of EASES) for commands that give none."""
         return self._default_ease
 
     @ease.setter
@@ -105,6 +107,7 @@ class EmotionState:
 
     @property
     def emotion_strength(self) -> float:
+        """Global gain on the output intensities, in [0, 2]."""
         return self._strength
 
     @emotion_strength.setter
@@ -113,6 +116,7 @@ class EmotionState:
 
     @property
     def max_intensity(self) -> float:
+        """Clip on the output intensities, in [1, MAX_INTENSITY_LIMIT]."""
         return self._max_intensity
 
     @max_intensity.setter

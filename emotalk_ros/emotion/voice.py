@@ -77,6 +77,8 @@ class VoiceEmotionConfig:
         return 2 * self.frame_dim + 1
 
     def validate(self) -> None:
+        """Raise :class:`EmotalkError` when hop, look-ahead, shape bands or window (<= 1 s) are
+        out of range."""
         if not (1 <= self.hop_frames <= self.window_frames):
             raise EmotalkError("hop_frames must be in [1, window_frames]")
         if not (0 <= self.lookahead_frames < self.window_frames):
@@ -184,6 +186,7 @@ class WindowFeatureStream:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the history (zero-weight rows, as at the stream start) and ``frames_seen``."""
         cfg = self.cfg
         self._ff.reset()
         self._buf = np.zeros((cfg.window_frames - 1, cfg.frame_dim))       # (W-1, D) history
@@ -191,6 +194,8 @@ class WindowFeatureStream:
         self.frames_seen = 0
 
     def push(self, mel: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """mel (N, n_mels) log-mel -> (depicted frame index (M,) int64, pooled inputs
+        (M, input_dim) float64), one per hop whose window is complete."""
         cfg = self.cfg
         mel = np.asarray(mel, np.float32)
         if mel.ndim != 2 or mel.shape[1] != cfg.n_mels:
@@ -238,11 +243,13 @@ class VoiceEmotionModel:
     meta: Optional[Dict] = None
 
     def expected_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        """Shape of every weight array for this config (D = input_dim, H = hidden)."""
         d, h = self.cfg.input_dim, self.cfg.hidden
         return {"mu": (d,), "sd": (d,), "w1": (d, h), "b1": (h,), "w2": (h, h), "b2": (h,),
                 "w3": (h, NUM_CLASSES + 1), "b3": (NUM_CLASSES + 1,)}
 
     def check(self) -> None:
+        """Raise :class:`ModelMismatchError` on a wrong shape or a NaN/Inf weight."""
         for k, shp in self.expected_shapes().items():
             a = getattr(self, k)
             if tuple(a.shape) != shp:
@@ -350,20 +357,26 @@ class VoiceEmotionDetector:
 
     @staticmethod
     def from_file(path: str) -> "VoiceEmotionDetector":
+        """Load a ``.npz`` voice emotion model strictly and wrap it."""
         return VoiceEmotionDetector(VoiceEmotionModel.load(path))
 
     @property
     def lookahead_s(self) -> float:
+        """How far past a depicted time (s) its window reaches (80 ms by default)."""
         return self.cfg.lookahead_frames / self.cfg.frame_rate
 
     @property
     def step_s(self) -> float:
+        """Time between outputs in s (20 ms by default)."""
         return self.cfg.hop_frames / self.cfg.frame_rate
 
     def reset(self) -> None:
+        """Clear the feature stream (a new utterance)."""
         self._stream.reset()
 
     def push_features(self, feats: np.ndarray, return_activity: bool = False):
+        """feats (N, n_mels) 100 Hz log-mel -> (times (M,) float64 s, probs (M, 8) float32,
+        intensity (M,) float32[, speech fraction (M,) float32])."""
         j, x = self._stream.push(feats)                                    # (M,), (M, D)
         probs, inten = self.model.forward(x)
         times = j / self.cfg.frame_rate
@@ -430,6 +443,7 @@ class DiarizationSmoother:
         self.reset()
 
     def reset(self) -> None:
+        """Back to the start: neutral, zero intensity, no speech seen, no switches."""
         self.probs = np.zeros(NUM_CLASSES)
         self.probs[0] = 1.0                                # start neutral
         self.intensity = 0.0
@@ -507,6 +521,7 @@ class VoiceEmotionTracker:
         self.reset()
 
     def reset(self) -> None:
+        """Reset the detector and the smoother and drop the output history."""
         self.detector.reset()
         self.smoother.reset()
         self._times = np.zeros(0)

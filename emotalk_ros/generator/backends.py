@@ -63,6 +63,7 @@ class TorchPredictor(StreamingPredictor):
 
     @property
     def info(self) -> PredictorInfo:
+        """Backend ('torch-cpu' / 'torch-cuda'), model version and look-ahead (ms)."""
         return PredictorInfo(backend=f"torch-{self.device.type}", model_version=self.model_version,
                              lookahead_ms=1000.0 * self.lookahead_s)
 
@@ -128,6 +129,7 @@ class OnnxPredictor(StreamingPredictor):
 
     @property
     def info(self) -> PredictorInfo:
+        """Backend ('onnxruntime-<first provider>'), model version and look-ahead (ms)."""
         return PredictorInfo(
             backend="onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower(),
             model_version=self.model_version,
@@ -147,4 +149,5 @@ class OnnxPredictor(StreamingPredictor):
 
 
 def feature_config_from(meta: Dict) -> FeatureConfig:
+    """The FeatureConfig stored in model metadata (``meta['feature_config']``), unchecked."""
     return FeatureConfig(**meta["feature_config"])

@@ -50,6 +50,8 @@ def per_frame_compute(predictor, seconds: float = 20.0, fps: float = 60.0) -> Di
 
 
 def offline_speed(predictor, seconds: float = 60.0) -> Dict[str, float]:
+    """Time ``predictor.animate`` on ``seconds`` of speech-like audio after a 1 s warm-up
+    -> seconds_audio, wall_s and x_realtime (multiple of real time)."""
     x = speech_like_signal(seconds, seed=1)
     predictor.animate(x[:16000])
     t0 = time.perf_counter()
@@ -89,6 +91,7 @@ def startup(backend: str, model: Optional[str]) -> Dict[str, float]:
 
 
 def machine() -> str:
+    """One line about this machine: CPU model, core count, Python version."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -104,6 +107,8 @@ def machine() -> str:
 def run_bench(
     model: Optional[str] = None, seconds: float = 20.0, include_startup: bool = True
 ) -> Dict:
+    """Baseline, torch and onnxruntime (+ CUDA when available): per-frame compute at
+    60 fps (ms), offline speed and start-up time -> a JSON-able dict."""
     import torch
 
     from emotalk_ros.generator.loading import load_predictor

@@ -27,6 +27,7 @@ FORMAT_VERSION = 1
 
 
 def feature_config_to_dict(cfg: FeatureConfig) -> Dict[str, Any]:
+    """FeatureConfig -> the plain dict stored in checkpoints and ONNX metadata."""
     return dataclasses.asdict(cfg)
 
 
@@ -58,6 +59,8 @@ def check_metadata(meta: Dict[str, Any], source: str) -> FeatureConfig:
 
 
 def save(path: str, ckpt: Dict[str, Any]) -> None:
+    """Write ``ckpt`` with ``torch.save`` atomically (``.tmp`` then rename); creates the
+    folder."""
     import torch
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -67,6 +70,8 @@ def save(path: str, ckpt: Dict[str, Any]) -> None:
 
 
 def load(path: str) -> Dict[str, Any]:
+    """Read a checkpoint (``weights_only=True``) and check its metadata; raises
+    :class:`EmotalkError` / :class:`ModelMismatchError`."""
     import torch
 
     if not os.path.exists(path):

@@ -31,6 +31,9 @@ from emotalk_ros.core.emotions import NUM_EXPRESSIVE
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """Generator architecture (stored beside the weights); frames are 100 Hz feature
+    frames."""
+
     n_mels: int = 40
     channels: int = 128
     kernel: int = 3
@@ -47,15 +50,18 @@ class GeneratorConfig:
 
     @property
     def receptive_field(self) -> int:
+        """Input frames (100 Hz) that one output frame depends on: ``1 + state_len``."""
         return 1 + self.state_len
 
     def to_dict(self):
+        """Plain dict (dilations as a list) for the checkpoint."""
         d = asdict(self)
         d["dilations"] = list(self.dilations)
         return d
 
     @staticmethod
     def from_dict(d) -> "GeneratorConfig":
+        """Inverse of :meth:`to_dict`."""
         d = dict(d)
         d["dilations"] = tuple(d["dilations"])
         return GeneratorConfig(**d)
@@ -63,18 +69,22 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class MappingConfig:
+    """Mapping network architecture; ``window`` in 100 Hz frames (1 s)."""
+
     channels: int = 64
     emotion_dim: int = 16
     window: int = 100                  # frames (1 s at 100 Hz)
     kernels: Tuple[int, ...] = field(default=(5, 5, 5))
 
     def to_dict(self):
+        """Plain dict (kernels as a list) for the checkpoint."""
         d = asdict(self)
         d["kernels"] = list(self.kernels)
         return d
 
     @staticmethod
     def from_dict(d) -> "MappingConfig":
+        """Inverse of :meth:`to_dict`."""
         d = dict(d)
         d["kernels"] = tuple(d["kernels"])
         return MappingConfig(**d)
@@ -100,6 +110,8 @@ class CausalBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, state: torch.Tensor
     ):
+        """x (B, C, T), gamma, beta (B, C, T), state (B, C, ctx) -> (residual output
+        (B, C, T), new state (B, C, ctx))."""
         # x (B, C, T); gamma, beta (B, C, T) from the emotion channel; state (B, C, ctx)
         T = x.shape[2]
         h = self.norm(x.transpose(1, 2)).transpose(1, 2)                       # (B, C, T)
@@ -136,9 +148,12 @@ class Generator(nn.Module):
             nn.Linear(cfg.head_hidden, NUM_BLENDSHAPES))
 
     def initial_state(self, batch: int = 1) -> torch.Tensor:
+        """Zero streaming state (batch, C, state_len)."""
         return torch.zeros(batch, self.cfg.channels, self.cfg.state_len)
 
     def forward(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
+        """feats (B, T, n_mels) raw log-mel, z (B, T, D), state (B, C, S) -> (blendshapes
+        (B, T, 52) in [0, 1], new state (B, C, S))."""
         x = (feats - self.feat_mean) / self.feat_std                           # (B, T, F)
         x = self.inp(x).transpose(1, 2)                                        # (B, C, T)
         film = self.film(z).transpose(1, 2).chunk(2 * len(self.blocks), dim=1)  # 2*nb x (B, C, T)
@@ -154,6 +169,7 @@ class Generator(nn.Module):
         return y, torch.cat(new_states, dim=2)                                 # (B, C, S)
 
     def num_parameters(self) -> int:
+        """Number of parameters (buffers excluded)."""
         return sum(p.numel() for p in self.parameters())
 
 
@@ -234,6 +250,7 @@ class StreamingGenerator(nn.Module):
         return self
 
     def initial_state(self) -> Tuple[torch.Tensor, ...]:
+        """Zero streaming state: one (ctx, C) tensor per block, on the module's device."""
         return tuple(
             torch.zeros(b["ctx"], self.cfg.channels, device=self._device) for b in self.blocks
         )
@@ -251,6 +268,8 @@ class StreamingGenerator(nn.Module):
         return idx
 
     def forward(self, feats: torch.Tensor, z: torch.Tensor, state: Tuple[torch.Tensor, ...]):
+        """feats (T, n_mels), z (T, D), state tuple -> (blendshapes (T, 52) in [0, 1], new
+        state tuple)."""
         T = feats.shape[0]
         C = self.cfg.channels
         x = torch.addmm(self.b_in, feats, self.w_in)                                # (T, C)
@@ -287,11 +306,13 @@ class MappingNetwork(nn.Module):
         self.intensity = nn.Linear(cfg.emotion_dim, NUM_EXPRESSIVE)
 
     def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        """motion (B, T, 52) -> z (B, D)."""
         h = self.conv(motion.transpose(1, 2))                                  # (B, C, T')
         pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)              # (B, 2C)
         return self.to_z(pooled)                                               # (B, D)
 
     def predict_alpha(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, D) -> (B, 7) intensity estimates (linear head, trained with MSE)."""
         return self.intensity(z)                                               # (B, 7)
 
 

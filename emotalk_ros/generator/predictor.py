@@ -54,10 +54,12 @@ class Frames:
 
     @staticmethod
     def empty() -> "Frames":
+        """No frames: times (0,) float64, values (0, 52) float32."""
         return Frames(np.zeros(0, np.float64), np.zeros((0, NUM_BLENDSHAPES), np.float32))
 
     @staticmethod
     def concat(parts) -> "Frames":
+        """Concatenate Frames in order (empty parts skipped)."""
         parts = [p for p in parts if len(p)]
         if not parts:
             return Frames.empty()
@@ -140,9 +142,11 @@ class StreamingPredictor(ABC):
 
     @property
     def samples_pushed(self) -> int:
+        """Samples (at ``sample_rate``) pushed since the last reset."""
         return self._samples_pushed
 
     def reset(self) -> None:
+        """Clear all state (features, network, smoothing, output position)."""
         self._mel.reset()
         self._reset_network()
         self._net_count = 0                       # network frames computed so far
@@ -154,6 +158,8 @@ class StreamingPredictor(ABC):
         self._smooth_y: Optional[np.ndarray] = None  # (52,) last smoothed target frame
 
     def push(self, samples, emotion: EmotionLike = None) -> Frames:
+        """Chunk (N,) float32 mono at ``sample_rate`` -> the Frames (at ``fps``) that became
+        computable; raises :class:`EmotalkError` on bad samples or after :meth:`flush`."""
         x = validate_samples(samples)
         if self._end_time is not None:
             raise EmotalkError("predictor was flushed; call reset() before pushing more audio")
@@ -254,6 +260,7 @@ class AmplitudeJawBaseline(StreamingPredictor):
 
     @property
     def info(self) -> PredictorInfo:
+        """Backend 'baseline-amplitude', model version 'baseline', no look-ahead."""
         return PredictorInfo(
             backend="baseline-amplitude", model_version="baseline", lookahead_ms=0.0
         )

@@ -66,10 +66,12 @@ class FaceMesh:
 
     @property
     def num_vertices(self) -> int:
+        """Number of vertices V."""
         return int(self.vertices.shape[0])
 
     @property
     def num_triangles(self) -> int:
+        """Number of triangles F."""
         return int(self.triangles.shape[0])
 
     @staticmethod

@@ -331,6 +331,7 @@ class Rig:
 
     @property
     def motor_names(self) -> List[str]:
+        """Motor names in command order."""
         return [m.name for m in self.motors]
 
     def __len__(self) -> int:
@@ -341,34 +342,42 @@ class Rig:
 
     @property
     def lower(self) -> np.ndarray:
+        """(M,) float64 lower limits in motor units."""
         return self._vec("min")
 
     @property
     def upper(self) -> np.ndarray:
+        """(M,) float64 upper limits in motor units."""
         return self._vec("max")
 
     @property
     def neutral(self) -> np.ndarray:
+        """(M,) float64 neutral positions in motor units."""
         return self._vec("neutral")
 
     @property
     def max_velocity(self) -> np.ndarray:
+        """(M,) float64 velocity limits in motor units/s."""
         return self._vec("max_velocity")
 
     @property
     def max_acceleration(self) -> np.ndarray:
+        """(M,) float64 acceleration limits in motor units/s^2."""
         return self._vec("max_acceleration")
 
     @property
     def deadband(self) -> np.ndarray:
+        """(M,) float64 deadbands in motor units (smaller target changes are ignored)."""
         return self._vec("deadband")
 
     @property
     def offset(self) -> np.ndarray:
+        """(M,) float64 offsets added to the weighted blendshape sum (input units, not motor)."""
         return self._vec("offset")
 
     @property
     def weights(self) -> np.ndarray:
+        """(M, 52) float64 blendshape weights in canonical streaming order."""
         w = np.zeros((len(self.motors), NUM_BLENDSHAPES), dtype=np.float64)  # (M, 52)
         for i, m in enumerate(self.motors):
             for name, wt in m.weights:

@@ -193,6 +193,7 @@ class Retargeter:
 
     @property
     def exiting(self) -> bool:
+        """True in exit mode (input ignored, easing to neutral) until :meth:`resume`."""
         return self._exiting
 
     @property

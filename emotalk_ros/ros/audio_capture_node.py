@@ -128,6 +128,7 @@ class AudioCaptureNode(Node):
             self.get_fully_qualified_name(), level, message, values))
 
     def destroy_node(self) -> None:
+        """Stop the audio source, then destroy the node."""
         self.source.stop()
         super().destroy_node()
 

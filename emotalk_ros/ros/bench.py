@@ -46,6 +46,9 @@ def _proc_rss_mb(pid: int) -> float:
 
 
 def run_one(model: str, backend: str, seconds: float = 12.0, chunk: int = 320) -> Dict:
+    """Run a face_animator process with ``model``/``backend`` and stream ``seconds`` of audio
+    in ``chunk``-sample (16 kHz) messages in real time -> start-up (s), latencies (ms),
+    rate (Hz), CPU (fraction of one core), RSS (MB)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
@@ -145,6 +148,8 @@ def run_one(model: str, backend: str, seconds: float = 12.0, chunk: int = 320) -
 
 
 def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0, chunk: int = CHUNK) -> Dict:
+    """The DDS benchmark on a private localhost domain: the baseline, then onnxruntime and
+    torch with ``model`` (default: shipped) -> results per backend."""
     import rclpy
 
     from emotalk_ros.generator.loading import default_model_path

@@ -40,6 +40,7 @@ COMMANDS = [(1.5, "happy:0.8 transition=0.6"), (4.5, "surprised:0.7 transition=0
 
 
 def log(msg: str) -> None:
+    """Write a ``[demo]`` progress line to stderr."""
     sys.stderr.write(f"[demo] {msg}\n")
     sys.stderr.flush()
 
@@ -60,6 +61,8 @@ def synth_speech(text: str, path: str) -> None:
 
 
 def node_cmd(module: str, params: Dict[str, object], params_file: str) -> List[str]:
+    """Command line running ``emotalk_ros.ros.<module>`` with ``params_file`` and ``-p``
+    overrides."""
     cmd = [
         sys.executable,
         "-m",
@@ -74,6 +77,7 @@ def node_cmd(module: str, params: Dict[str, object], params_file: str) -> List[s
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the demo (see the module docstring); returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo")
     ap.add_argument(
@@ -251,6 +255,8 @@ def _audio_offset(x: np.ndarray, t: np.ndarray, jaw: np.ndarray) -> float:
 def write_outputs(
     out: str, wav: Optional[str], rec, motor_names, sent, t0: float, model: str
 ) -> int:
+    """Write blendshapes.csv, motor_commands.csv, latency.json, blendshapes.png and
+    preview.mp4 (when rendering works) from the recordings; 1 when no frame arrived."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -97,15 +97,15 @@ LIVE_PARAMS = {
 
 
 class FaceAnimatorNode(Node):
+    """Audio + emotion -> blendshapes; raises EmotalkError at startup when the model cannot
+    load."""
+
     # frames are published as soon as the worker makes them (guard condition); after this
     # many output periods without a new frame the timer repeats the last one at the rate
     STALL_PERIODS = 2.5
     # frames are drained as soon as they exist, so a burst (a late worker) is caught up by
     # publishing it; only a backlog older than this is skipped to bound latency
     MAX_BACKLOG_S = 0.25
-
-    """Audio + emotion -> blendshapes; raises EmotalkError at startup when the model cannot
-    load."""
 
     def __init__(self, **kwargs):
         super().__init__("face_animator", **kwargs)
@@ -285,6 +285,7 @@ class FaceAnimatorNode(Node):
         return SetParametersResult(successful=True)
 
     def destroy_node(self) -> None:
+        """Stop the runtime's worker thread, then destroy the node."""
         self.runtime.stop()
         super().destroy_node()
 

@@ -164,6 +164,7 @@ class FaceMeshNode(Node):
         return m
 
     def destroy_node(self):
+        """Log the frame, mesh and drop counts, then destroy the node."""
         self.get_logger().info(f"face_mesh: {self.frames_in} frames in, {self.published} meshes "
                                f"published, {self.dropped} messages dropped")
         return super().destroy_node()

@@ -92,6 +92,7 @@ class MarkerWire:
 
     @property
     def nbytes(self) -> int:
+        """Size of one serialised Marker in bytes."""
         return len(self._template)
 
     def encode(self, sec: int, nanosec: int, points: np.ndarray,

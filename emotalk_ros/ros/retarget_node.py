@@ -189,6 +189,7 @@ class RetargetNode(Node):
             raise KeyboardInterrupt
 
     def install_signal_handlers(self) -> None:
+        """Route SIGINT and SIGTERM to :meth:`request_exit` (ease to neutral, then exit)."""
         signal.signal(signal.SIGINT, self.request_exit)
         signal.signal(signal.SIGTERM, self.request_exit)
 
@@ -268,6 +269,7 @@ def _spin_until_eased(node: "RetargetNode") -> None:
 
 
 def main(args=None) -> int:
+    """Run the retarget node until its exit ease has finished; returns the exit status."""
     # Our own SIGINT/SIGTERM handlers: the context must stay up while we ease to neutral.
     return run_node(RetargetNode, "retarget", args, spin=_spin_until_eased,
                     signal_handler_options=SignalHandlerOptions.NO)

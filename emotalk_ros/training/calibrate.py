@@ -63,6 +63,8 @@ def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID) ->
 
 
 def calibrate(ckpt: Dict, smoothing: float) -> Dict:
+    """Checkpoint -> a copy with the intensity calibration (7, GRID) measured and
+    ``output_smoothing`` set (one-pole coefficient in [0, 1))."""
     out = dict(ckpt)
     space = EmotionSpace.from_dict(ckpt["emotion_space"])
     cal = intensity_calibration(ckpt)

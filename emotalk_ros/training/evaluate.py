@@ -72,10 +72,12 @@ class Utterance:
 
     @property
     def duration(self) -> float:
+        """Length of the audio in s."""
         return self.audio.shape[0] / 16000.0
 
     @property
     def phones(self) -> List[Tuple[float, float, str]]:
+        """(start s, end s, phone name) per phone."""
         return [(float(s), float(e), PHONES[int(p)])
                 for s, e, p in zip(self.phone_start, self.phone_end, self.phone_id, strict=True)]
 

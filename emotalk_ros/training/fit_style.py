@@ -24,6 +24,8 @@ from emotalk_ros.errors import EmotalkError
 
 
 def check_capture(frames, i: int, fps: float) -> np.ndarray:
+    """Capture ``i`` (0-based) -> (N, 52) float64 clipped to [0, 1]; raises
+    :class:`EmotalkError` on a wrong shape or NaN/Inf."""
     f = np.asarray(frames, np.float64)
     if f.ndim != 2 or f.shape[1] != NUM_BLENDSHAPES:
         raise EmotalkError(

@@ -61,6 +61,7 @@ class TrainData:
 
     @property
     def n_clips(self) -> int:
+        """Number of clips."""
         return int(self.offsets.shape[0] - 1)
 
 
@@ -197,6 +198,9 @@ def _parallel_map(fn, jobs, workers: int, progress: bool, desc: str):
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Training hyper-parameters: steps, batch, crop and warm-up in 100 Hz frames, loss
+    weights, augmentation, run-time smoothing."""
+
     steps: int = 3000
     map_steps: int = 800
     batch: int = 24
