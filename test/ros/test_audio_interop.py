@@ -136,8 +136,17 @@ def test_an_existing_audio_stack_feeds_the_animator_through_the_bridge(speech_wa
         play(probe, lambda c: stack.publish(UInt8MultiArray(data=c.tobytes())), pcm)
         probe.spin(1.0)
         assert jaw_max(probe) > 0.2, "the stack's speech opened the mouth"
-        got = np.concatenate([a for _, a in probe.audio])
-        assert got.size == pcm.size and np.allclose(got, pcm / 32768.0, atol=1e-6)
+        # every forwarded chunk is exactly one of the stack's chunks, in order (best-effort
+        # delivery may lose a few under load, never alter or reorder them)
+        sent = [pcm[i:i + CHUNK] for i in range(0, pcm.size, CHUNK)]
+        k = 0
+        for n, (_, a) in enumerate(probe.audio):
+            back = np.round(a * 32768.0).astype("<i2")
+            while k < len(sent) and not np.array_equal(sent[k], back):
+                k += 1                                   # (chunks lost on the way)
+            assert k < len(sent), f"forwarded chunk {n} is none of the stack's, in order"
+            k += 1
+        assert len(probe.audio) >= 0.8 * len(sent), (len(probe.audio), len(sent))
         probe.spin(1.2)
         d = probe.diag_values("face_audio_bridge: input")
         assert d is not None and d["messages_dropped"] == "0"
