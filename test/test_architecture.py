@@ -350,6 +350,8 @@ def test_live_path_runs_without_torch(tmp_path, speech_wav):
                        "-p", "file.wait_subscribers:=2"], dom, str(tmp_path), extra_env=extra)
         procs.append(cap)
         n0 = len(probe.face)
+        # (a loaded machine takes seconds to start the capture process: wait for its audio)
+        probe.wait_for(lambda: len(probe.audio) > 0, 30, "audio from face_audio_capture")
         probe.spin(4.0)
         _, _, v = face_array(probe.face[n0:])
         for p in procs:
