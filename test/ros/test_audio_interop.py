@@ -203,3 +203,15 @@ def test_the_deprecated_audio_capture_name_still_works(speech_wav, tmp_path):
         probe.close()
     out = (tmp_path / "alias.log").read_text()
     assert "the executable and node name 'audio_capture' are deprecated" in out
+
+
+def test_an_unsupported_audio_qos_is_one_line_naming_the_parameter(tmp_path):
+    anim = animator(new_domain(), tmp_path, "-p", "audio.qos:=sensor")
+    try:
+        rc = anim.proc.wait(30)
+    finally:
+        anim.close()
+    out = anim.output()
+    assert rc == 1 and len(own_lines(out)) == 1, out
+    assert "parameter audio.qos='sensor' is invalid; valid values: reliable, best_effort" in out
+    assert "Traceback" not in out
