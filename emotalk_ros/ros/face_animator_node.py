@@ -276,7 +276,7 @@ class FaceAnimatorNode(Node):
                 problems.append(
                     f"{who} publishes {info.topic_type} on {topic}, but the animator takes "
                     f"{AUDIO_TYPE}: it hears nothing from it; convert it with "
-                    "face_audio_bridge (README: 'Feeding the face from an audio stack')")
+                    "face_audio_bridge (README: 'Feeding the face from an existing audio stack')")
             elif self._audio_qos == "reliable" and \
                     info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT:
                 problems.append(
