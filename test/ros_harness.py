@@ -105,10 +105,10 @@ class Probe:
         self.node.create_subscription(DiagnosticArray, "/diagnostics",
                                       lambda m: self.diag.append(m), qos.DIAGNOSTICS)
         self.node.create_subscription(
-            Float32MultiArray, "audio",
+            Float32MultiArray, "face/audio",
             lambda m: self.audio.append((time.monotonic(), np.array(m.data, np.float32))),
             qos.AUDIO)
-        self.pub_audio = self.node.create_publisher(Float32MultiArray, "audio", qos.AUDIO)
+        self.pub_audio = self.node.create_publisher(Float32MultiArray, "face/audio", qos.AUDIO)
         self.pub_emotion = self.node.create_publisher(String, "emotion_target", qos.COMMANDS)
 
     def spin(self, seconds):

@@ -2,7 +2,7 @@
 
 Starts ``face_animator``, ``retarget`` and ``face_mesh`` as separate ROS 2 processes
 (talking over DDS on a private domain, localhost only), waits until the animator's
-output flows, then starts ``audio_capture`` playing a speech wav in real time (or
+output flows, then starts ``face_audio_capture`` playing a speech wav in real time (or
 capturing from the microphone with ``--mic``). A recorder node in this process sends
 emotion commands mid-utterance and records every topic. Results written to ``--out``:
 
@@ -173,7 +173,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         DiagnosticArray, "/diagnostics", lambda m: rec["diag"].append(m), qos.DIAGNOSTICS
     )
     # arrival time of the first audio chunk: places the waveform on the plot's time axis
-    node.create_subscription(Float32MultiArray, "audio", lambda m: rec["audio0"].append(
+    node.create_subscription(Float32MultiArray, "face/audio", lambda m: rec["audio0"].append(
         (time.time(), len(m.data))) if not rec["audio0"] else None, qos.AUDIO)
     cmd_pub = node.create_publisher(String, "emotion_target", qos.COMMANDS)
     ex = SingleThreadedExecutor()
@@ -194,7 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             spin_for(0.1)
             if time.time() - t_boot > 60 or any(p.poll() is not None for p in procs):
                 raise RuntimeError("the animator did not start; see nodes.log")
-        log(f"graph up in {time.time() - t_boot:.1f} s; starting audio_capture")
+        log(f"graph up in {time.time() - t_boot:.1f} s; starting face_audio_capture")
         spin_for(1.0)
         rec["face"].clear()
         rec["motor"].clear()
@@ -204,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.mic
             else {"source": "file", "file.path": wav, "file.wait_subscribers": 2}
         )
-        start("audio_capture_node", src)
+        start("face_audio_capture_node", src)
         t0 = time.time()
         pending = list(COMMANDS)
         sent = []
@@ -348,7 +348,7 @@ def write_outputs(
     axes[2].set_ylabel("expression")
     axes[2].legend(loc="upper right", fontsize=7, ncol=5)
     axes[2].set_xlabel(
-        "seconds since audio_capture started (frames at the time their audio was heard)"
+        "seconds since face_audio_capture started (frames at the time their audio was heard)"
     )
     fig.suptitle(f"emotalk_ros demo: face/blendshapes over DDS ({model}); "
                  f"latency p50 {summary['latency_ms_heard_to_received']['p50']:.0f} ms")

@@ -30,7 +30,7 @@ def animator_args(*extra):
 
 
 # ---------------------------------------------------------------------------------------------
-# end-to-end graph: audio_capture (file) -> face_animator (baseline) -> probe
+# end-to-end graph: face_audio_capture (file) -> face_animator (baseline) -> probe
 # ---------------------------------------------------------------------------------------------
 def test_graph_file_to_blendshapes(speech_wav, tmp_path):
     dom = new_domain()
@@ -46,11 +46,11 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
         probe.wait_for(lambda: len(probe.face) > 10, 20, "blendshapes from face_animator")
         assert len(probe.state) >= 1 and probe.state[-1][1]["weights"]["neutral"] == 1.0
         probe.face.clear()
-        cap = RosProc("emotalk_ros.ros.audio_capture_node",
+        cap = RosProc("emotalk_ros.ros.face_audio_capture_node",
                       ["-p", "source:=file", "-p", f"file.path:={speech_wav}",
                        "-p", "file.wait_subscribers:=2"], dom, str(tmp_path))   # animator + probe
         dur = wav_duration(speech_wav)
-        probe.wait_for(lambda: len(probe.audio) > 0, 20, "audio from audio_capture")
+        probe.wait_for(lambda: len(probe.audio) > 0, 20, "audio from face_audio_capture")
         t_audio0 = probe.audio[0][0]
         probe.spin(dur + 1.5)
         t, stamps, v = face_array(probe.face)
@@ -77,7 +77,7 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
         assert d is not None and d["backend"] == "baseline-amplitude"
         assert float(d["latency_publish_mean_s"]) < 0.25
         assert float(d["rtf_total"]) < 1.0
-        c = probe.diag_values("audio_capture: source")
+        c = probe.diag_values("face_audio_capture: source")
         assert c is not None and c["finished"] == "True" and int(c["overflows"]) == 0
         assert int(c["samples_published"]) == round(dur * 16000)   # the whole file, once
     finally:
@@ -203,7 +203,7 @@ def test_startup_failures_are_clear(tmp_path):
     dom = new_domain()
     bad_model = RosProc("emotalk_ros.ros.face_animator_node",
                         ["-p", "model.path:=/nonexistent/model.onnx"], dom, str(tmp_path))
-    bad_dev = RosProc("emotalk_ros.ros.audio_capture_node",
+    bad_dev = RosProc("emotalk_ros.ros.face_audio_capture_node",
                       ["-p", "source:=mic", "-p", "device:=no-such-mic-xyz"], dom, str(tmp_path))
     for p, text in ((bad_model, "model file not found"), (bad_dev, "available input devices")):
         try:
@@ -219,7 +219,7 @@ def test_sigint_shuts_down_cleanly(speech_wav, tmp_path):
     probe = Probe(dom)
     anim = RosProc("emotalk_ros.ros.face_animator_node", animator_args(), dom, str(tmp_path))
     cap = RosProc(
-        "emotalk_ros.ros.audio_capture_node",
+        "emotalk_ros.ros.face_audio_capture_node",
         ["-p", "source:=file", "-p", f"file.path:={speech_wav}", "-p", "file.loop:=true"],
         dom,
         str(tmp_path),
