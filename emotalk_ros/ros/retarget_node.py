@@ -13,6 +13,18 @@ Subscriptions
   last value (0 before any). Unknown names are skipped and NaN/Inf values ignored
   (throttled warning); a message whose names and positions differ in length, or that
   names no blendshape, is dropped with a throttled warning.
+  ``face/blendshapes_ahead`` (sensor_msgs/JointState, qos.FACE_AHEAD; with
+  ``input_best_effort`` qos.FACE_AHEAD_BEST_EFFORT): the animator's frames as soon as they
+  are computed (the robot's own speech: before their stamps). A frame here replaces the
+  frames with later stamps received before it; a frame on ``face/blendshapes`` with a stamp
+  already received is a duplicate and ignored.
+
+Motor lag compensation: frames are kept by ``header.stamp`` (the time the depicted sound is
+heard; 0 = on arrival) and each motor is driven by the face at now + its ``latency_ms`` from
+the rig file (interpolated between frames). When frames arrive ahead of their stamps, each
+motor's command is thus sent early by its own latency; when they arrive late (the microphone
+path) every motor follows the newest frame as it arrives. ``/diagnostics`` says which case
+applies (``timing``: ahead or late, and by how much).
 
 Publications (at ``control_rate_hz``)
   ``face/motor_commands`` (std_msgs/Float64MultiArray, qos.MOTOR_COMMANDS: reliable,
@@ -26,7 +38,9 @@ Publications (at ``control_rate_hz``)
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, every
   ``diagnostics_period_s``): input age, stale flag, exit state, messages received and
   dropped, and the safety stage's counters (saturated inputs, clamped / non-finite
-  targets, limited steps), in total and per motor.
+  targets, limited steps), in total and per motor; ``timing`` (ahead / late / none),
+  ``frame_lead_ms`` (median stamp minus arrival of recent frames), the motors' latencies,
+  frames replaced and duplicates ignored.
 
 Parameters
   ``rig_file`` (string, read-only): rig YAML path or example rig name; the default is the
@@ -73,6 +87,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from emotalk_ros.core.blendshapes import NAMES, NUM_BLENDSHAPES
 from emotalk_ros.errors import EmotalkError
+from emotalk_ros.retarget.lag import LagScheduler
 from emotalk_ros.retarget.rig import Rig
 from emotalk_ros.retarget.safety import Retargeter, merge_named
 from emotalk_ros.ros import qos
@@ -117,7 +132,7 @@ class RetargetNode(Node):
         self.finished = Future()
 
         self._blendshapes = np.zeros(NUM_BLENDSHAPES)  # (52,) latest merged input
-        self._pending: Optional[np.ndarray] = None  # (M,) newest target, not yet stepped
+        self.sched = LagScheduler(self.rig.latency_s)  # frames by stamp -> per-motor targets
         self._last_input: Optional[float] = None  # monotonic s
         self._received = 0
         self._dropped = 0
@@ -136,6 +151,10 @@ class RetargetNode(Node):
         in_qos = qos.FACE_STREAM_BEST_EFFORT if self.config.input_best_effort else qos.FACE_STREAM
         self.sub = self.create_subscription(JointState, "face/blendshapes", self._on_blendshapes,
                                             in_qos)
+        ahead_qos = (qos.FACE_AHEAD_BEST_EFFORT if self.config.input_best_effort
+                     else qos.FACE_AHEAD)
+        self.sub_ahead = self.create_subscription(JointState, "face/blendshapes_ahead",
+                                                  self._on_ahead, ahead_qos)
         # Humble's rclpy has only the on-set hook (the pre/post-set hooks came with Iron). rclpy
         # has checked types, ranges and read-only flags before it calls this, and the node's
         # only other on-set callback (rclpy's time source) judges use_sim_time alone, so
@@ -164,7 +183,10 @@ class RetargetNode(Node):
         return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- input
-    def _on_blendshapes(self, msg: JointState) -> None:
+    def _on_ahead(self, msg: JointState) -> None:
+        self._on_blendshapes(msg, ahead=True)
+
+    def _on_blendshapes(self, msg: JointState, ahead: bool = False) -> None:
         names = list(msg.name)
         if not names and len(msg.position) == NUM_BLENDSHAPES:
             names = list(NAMES)
@@ -183,7 +205,9 @@ class RetargetNode(Node):
             self.get_logger().warning(f"face/blendshapes: {bad} NaN/Inf value(s) ignored",
                                       throttle_duration_sec=WARN_THROTTLE_S)
         self._blendshapes = vec
-        self._pending = self.rt.map(vec)  # (M,)
+        stamp_s = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        if not self.sched.add(stamp_s, vec, self.get_clock().now().nanoseconds * 1e-9, ahead):
+            return                                  # the on-time copy of an early frame
         self._last_input = time.monotonic()
         self._received += 1
 
@@ -210,7 +234,7 @@ class RetargetNode(Node):
             self.get_logger().info(
                 f"shutting down: easing to neutral over {self.rt.exit_ease_s:g} s"
             )
-        target, self._pending = self._pending, None
+        target = self.sched.targets(self.get_clock().now().nanoseconds * 1e-9, self.rt.map)
         cmd = self.rt.step(target, dt)  # (M,)
         self._publish(cmd)
         if self.rt.exiting and not self.finished.done():
@@ -252,15 +276,32 @@ class RetargetNode(Node):
             "stale": stale, "exiting": self.rt.exiting,
             "messages_received": self._received, "messages_dropped": self._dropped,
             "unknown_names": ",".join(sorted(self._unknown)[:10]),
+            "timing": self.sched.mode,
+            "frame_lead_ms": round(1000.0 * self.sched.lead_s, 1),
+            "frames_replaced": self.sched.replaced,
+            "frames_duplicate": self.sched.duplicates,
         }
+        for name, lat in zip(self.names, self.rig.latency_s):
+            if lat > 0:
+                values[f"latency_ms.{name}"] = round(1000.0 * float(lat), 1)
         for key, counts in self.rt.counts.items():
             values[f"{key}_total"] = int(counts.sum())
         for key, counts in self.rt.counts.items():
             for i in np.flatnonzero(counts):
                 values[f"{key}.{self.names[i]}"] = int(counts[i])
         level = DiagnosticStatus.WARN if (stale or self.rt.exiting) else DiagnosticStatus.OK
+        lead_ms = 1000.0 * self.sched.lead_s
+        compensating = bool(np.any(self.rig.latency_s > 0))
+        if self.sched.mode == "ahead":
+            timing = (f"frames {lead_ms:.0f} ms ahead: motors commanded early by their latency"
+                      if compensating else f"frames {lead_ms:.0f} ms ahead")
+        elif self.sched.mode == "late":
+            timing = (f"frames {-lead_ms:.0f} ms late: commands follow them as they arrive"
+                      + (" (no lag compensation possible)" if compensating else ""))
+        else:
+            timing = "no frames yet"
         msg = ("input stale: holding neutral" if stale else
-               "exiting: easing to neutral" if self.rt.exiting else "tracking")
+               "exiting: easing to neutral" if self.rt.exiting else f"tracking; {timing}")
         self.pub_diag.publish(diagnostic_array(self.get_clock().now().to_msg(),
                                                f"{self.get_fully_qualified_name()}: retarget",
                                                self.rig.name,
