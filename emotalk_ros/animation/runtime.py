@@ -802,37 +802,51 @@ class AnimatorRuntime:
             tr = self._track
             if tr is None or (tr.cancelled_at is not None and tr.cancelled_at <= now):
                 return []
-            with self._lock:
-                future = [f for f in self._out if f.source == "speech" and f.clock_time > now]
-                if future:
-                    self._out = collections.deque(
-                        f for f in self._out if not (f.source == "speech" and f.clock_time > now))
-                    self._ahead = collections.deque(
-                        f for f in self._ahead
-                        if not (f.source == "speech" and f.clock_time > now))
-            sent_until = max((f.clock_time for f in future), default=-math.inf)
             dropped = tr.cancel(now)
-            if future:
-                t_first = min(f.clock_time for f in future)
-                snap = None
-                while self._snaps and self._snaps[-1][0] > t_first + 1e-9:
-                    self._snaps.pop()
-                if self._snaps:
-                    snap = self._snaps.pop()
-                if snap is not None:
-                    _, idle, state, cp, last_base, idle_t, seq = snap
-                    self.idle = idle
-                    with self._state_lock:
-                        self._restore_state(state, seq)
-                    tr.restore(cp, keep_end_at_least=sent_until + 1e-6)
-                    self._last_base = last_base
-                    self._idle_last_t = idle_t
-                    self._reemit_after = now
-                    with self._lock:
-                        self.speech_rerendered += len(future)
-                        self._last_out_clock = max((f.clock_time for f in self._out),
-                                                   default=-math.inf)
+            self._rollback(tr, now)
             return dropped
+
+    def retime_speech(self, tag: Any, drift_s: float, now: Optional[float] = None) -> bool:
+        """The loudspeaker plays piece ``tag`` ``drift_s`` later than scheduled (an underrun):
+        its frames move with it; frames computed past ``now`` are computed again. False when
+        no such piece is in the running track."""
+        now = self.clock() if now is None else float(now)
+        with self._speech_lock:
+            tr = self._track
+            if tr is None or not tr.retime(tag, drift_s):
+                return False
+            self._rollback(tr, now)
+            return True
+
+    def _rollback(self, tr: SpeechTrack, now: float) -> None:
+        """Drop the speech frames after ``now`` that are not out yet and roll the render back
+        to before them, so they are computed again (under the speech lock)."""
+        with self._lock:
+            future = [f for f in self._out if f.source == "speech" and f.clock_time > now]
+            if future:
+                self._out = collections.deque(
+                    f for f in self._out if not (f.source == "speech" and f.clock_time > now))
+                self._ahead = collections.deque(
+                    f for f in self._ahead if not (f.source == "speech" and f.clock_time > now))
+        if not future:
+            return
+        sent_until = max(f.clock_time for f in future)
+        t_first = min(f.clock_time for f in future)
+        while self._snaps and self._snaps[-1][0] > t_first + 1e-9:
+            self._snaps.pop()
+        if not self._snaps:
+            return
+        _, idle, state, cp, last_base, idle_t, seq = self._snaps.pop()
+        self.idle = idle
+        with self._state_lock:
+            self._restore_state(state, seq)
+        tr.restore(cp, keep_end_at_least=sent_until + 1e-6)
+        self._last_base = last_base
+        self._idle_last_t = idle_t
+        self._reemit_after = now
+        with self._lock:
+            self.speech_rerendered += len(future)
+            self._last_out_clock = max((f.clock_time for f in self._out), default=-math.inf)
 
     def _state_snapshot(self) -> Any:
         """The emotion side, to roll back to (under the state lock)."""

@@ -274,7 +274,7 @@ class SpeechTrack:
     @property
     def done(self) -> bool:
         """True once every frame up to :attr:`end` has been rendered."""
-        return self.edge >= self._end - 1e-9
+        return self.time_of(self._edge_k + 1) > self._end + 1e-9
 
     @property
     def speaking_until(self) -> float:
@@ -313,6 +313,22 @@ class SpeechTrack:
         self._held = None
         self._end = min(self._end, at + self.cancel_ease_s + self.dt)
         return dropped
+
+    def retime(self, tag: Any, drift_s: float) -> bool:
+        """The piece ``tag`` is heard ``drift_s`` later than scheduled (the player moves each
+        clip it shifts, and says so for each): move it and its marks. Frames already rendered
+        past the new times must be rendered again (:meth:`restore`). Returns False when there
+        is no such piece."""
+        piece = next((p for p in self.pieces if p.tag == tag), None)
+        if piece is None:
+            return False
+        piece.start += float(drift_s)
+        self._marks = sorted(((p.start + max(0.0, float(t)), c) for p in self.pieces
+                              for t, c in p.marks), key=lambda m: m[0])
+        self._marks_done = min(self._marks_done, len(self._marks))
+        if self.cancelled_at is None:
+            self._end = max(p.end for p in self.pieces) + self.tail_s
+        return True
 
     def checkpoint(self) -> TrackCheckpoint:
         """The render state, to :meth:`restore` later."""

@@ -7,16 +7,23 @@ callback learns when its buffer will be heard from PortAudio (``outputBufferDacT
 ``currentTime``: the stream's output latency, including a sound server's own buffering as the
 driver reports it) and places every clip's samples on that timeline:
 
+* PortAudio's per-callback DAC times are noisy (a sound server reports its latency in steps
+  of tens of ms), so the player keeps the DAC time of the stream's first sample (DAC time of
+  a buffer minus the samples written before it) as the median of the last ``SMOOTH_N``
+  callbacks: steady through the noise, and it follows a real step (an underrun) within half
+  that window.
 * A clip starts in the buffer that contains its start time, at the right sample.
-* Then it advances sample by sample (no clicks); when the DAC timeline and the clip position
-  disagree by more than ``resync_s`` (an underrun, a device that stalled), the clip jumps to
-  where it should be, so the sound stays in sync with whatever was scheduled on the same
-  clock (the face), and the jump is counted (``resyncs``).
+* Then it plays on sample by sample: no sound is ever skipped. When the DAC timeline and the
+  clip disagree by more than ``resync_s`` for two callbacks in a row (an underrun, a sound
+  server that grew its buffer), the clip and every clip scheduled after it are moved to where
+  they are really heard, and a ``shifted`` event says by how much, so whatever was scheduled
+  on the same clock (the face) can follow (``resyncs`` counts them).
 * :meth:`cancel` fades a playing clip out over ``fade_s`` and drops it; a clip that has not
   started is dropped at once. Silence then reaches the DAC after the output latency.
 
 The callback only copies samples and appends events to a queue: ``started``, ``finished``,
-``cancelled``, each with the clock time at which it happens at the DAC (:meth:`events`).
+``cancelled``, each with the clock time at which it happens at the DAC, and ``shifted`` with
+the new start time of the clip that moved (:meth:`events`).
 
 :class:`ClockPlayer` has the same interface without a sound device (``device: none``): clips
 "play" on the clock alone, for robots without a loudspeaker, simulation and tests.
@@ -79,7 +86,7 @@ def resolve_output_device(device: Union[str, int, None]) -> Optional[Union[int, 
 @dataclass
 class PlayerEvent:
     """``kind`` (started | finished | cancelled) of clip ``tag`` at clock time ``time`` (s) at
-    the DAC."""
+    the DAC; for ``shifted``, ``time`` is the clip's new start."""
 
     kind: str
     tag: Any
@@ -87,7 +94,7 @@ class PlayerEvent:
 
 
 class _Clip:
-    __slots__ = ("samples", "start", "tag", "pos", "cancel", "fade_left")
+    __slots__ = ("samples", "start", "tag", "pos", "cancel", "fade_left", "off_count")
 
     def __init__(self, samples: np.ndarray, start: float, tag: Any):
         self.samples = samples
@@ -96,6 +103,7 @@ class _Clip:
         self.pos: Optional[int] = None      # next sample to play; None before the start
         self.cancel = False
         self.fade_left = -1                 # samples of fade-out left (-1: not fading)
+        self.off_count = 0                  # callbacks in a row off the timeline
 
 
 class AudioPlayer:
@@ -108,9 +116,11 @@ class AudioPlayer:
     e.g. Bluetooth); ``clock``: the caller's clock (s).
     """
 
+    SMOOTH_N = 7           # callbacks in the median of the stream's DAC origin
+
     def __init__(self, device: Union[str, int, None] = "", sample_rate: int = 48000,
                  block_size: int = 240, latency_s: float = 0.03, extra_latency_s: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, resync_s: float = 0.010,
+                 clock: Callable[[], float] = time.monotonic, resync_s: float = 0.015,
                  fade_s: float = 0.005):
         if sample_rate <= 0 or block_size <= 0 or latency_s <= 0:
             raise EmotalkError(f"invalid playback settings: sample_rate={sample_rate}, "
@@ -128,6 +138,8 @@ class AudioPlayer:
         self._events: Deque[PlayerEvent] = collections.deque(maxlen=1000)
         self._stream = None
         self._dac_lead: Optional[float] = None   # DAC time - callback time (s), smoothed
+        self._origins: Deque[float] = collections.deque(maxlen=self.SMOOTH_N)
+        self._written = 0                        # samples handed to the stream so far
         self.underflows = 0
         self.resyncs = 0
         self.callbacks = 0
@@ -215,6 +227,18 @@ class AudioPlayer:
             ends = [c.start + c.samples.size / self.sample_rate for c in self._clips]
         return max(ends) if ends else -math.inf
 
+    def _shift(self, clip: _Clip, drift: float) -> None:
+        """Move ``clip`` and every clip scheduled at or after its start by ``drift`` s (audio
+        thread); a ``shifted`` event per clip."""
+        with self._lock:
+            first = clip.start
+            for c in self._clips:
+                if c is clip or (c.pos is None and c.start >= first):
+                    c.start += drift
+                    c.off_count = 0
+                    self._events.append(PlayerEvent("shifted", c.tag, c.start))
+        self.resyncs += 1
+
     # -- audio thread -------------------------------------------------------------------------
     def _on_audio(self, outdata, frames, time_info, status) -> None:
         now = self.clock()
@@ -226,10 +250,11 @@ class AudioPlayer:
         lead = float(time_info.outputBufferDacTime - time_info.currentTime)
         if not (math.isfinite(lead) and 0.0 <= lead < 2.0):     # a host that reports no times
             lead = self.latency_s
-        self._dac_lead = lead if self._dac_lead is None else \
-            self._dac_lead + 0.1 * (lead - self._dac_lead)
-        dac = now + lead + self.extra_latency_s               # when out[0] is heard
         sr = self.sample_rate
+        self._origins.append(now + lead + self.extra_latency_s - self._written / sr)
+        dac = float(np.median(self._origins)) + self._written / sr   # when out[0] is heard
+        self._written += frames
+        self._dac_lead = dac - now - self.extra_latency_s
         with self._lock:
             clips = list(self._clips)
         done = []
@@ -239,15 +264,16 @@ class AudioPlayer:
                 k = int(round((c.start - dac) * sr))
                 if k >= frames:
                     continue
-                if k < 0:
+                if k < -self._resync_n:             # late (a stall): start whole, move it
                     self.late_starts += 1
-                off, c.pos = max(k, 0), max(-k, 0)
+                    self._shift(c, dac - c.start)
+                off, c.pos = max(k, 0), 0
                 self._events.append(PlayerEvent("started", c.tag, dac + off / sr))
             else:
-                expect = int(round((dac - c.start) * sr))
-                if abs(expect - c.pos) > self._resync_n:
-                    c.pos = max(expect, 0)
-                    self.resyncs += 1
+                drift = (dac - c.start) - c.pos / sr       # > 0: heard later than scheduled
+                c.off_count = c.off_count + 1 if abs(drift) * sr > self._resync_n else 0
+                if c.off_count >= 2:
+                    self._shift(c, drift)
             n = max(0, min(frames - off, c.samples.size - c.pos))
             if c.cancel:
                 if c.fade_left < 0:

@@ -32,8 +32,9 @@ Publications
   dialogue system: ``{"id": "u3", "state": "queued"|"started"|"speaking"|"finished"|
   "cancelled"|"error"|"rejected", "progress": 0..1, "elapsed_s": ...}`` (``queued`` adds
   ``text`` and ``queue_length``; ``error``/``rejected`` add ``error``). ``started`` and
-  ``finished`` are sent when the sound starts and ends at the loudspeaker; ``speaking``
-  reports progress every ``state_period_s``.
+  ``finished`` are sent when the sound starts and ends at the loudspeaker and carry
+  ``stamp``: that moment in the node's clock (seconds, the clock of ``header.stamp``);
+  ``speaking`` reports progress every ``state_period_s``.
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): engine, voice,
   articulation, device, utterances, cancels, errors, queue, request-to-sound delay, output
   latency, underflows and resyncs of the output stream.
@@ -59,6 +60,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from typing import Any, Dict, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -79,6 +81,7 @@ from emotalk_ros.speech.tts import make_engine
 
 WARN_THROTTLE_S = 2.0
 POLL_PERIOD_S = 0.02
+SWITCH_INTERVAL_S = 0.001
 _RATE_LABEL = re.compile(r"rate\s*=\s*(\d+)")
 
 
@@ -168,7 +171,13 @@ class FaceSpeechNode(Node):
         self._pub_state.publish(String(data=json.dumps(event, separators=(",", ":"))))
 
     def _on_poll(self) -> None:
-        for ev in self.controller.poll():
+        events = self.controller.poll()
+        if any("at" in ev for ev in events):
+            ros_now, mono_now = self.get_clock().now().nanoseconds * 1e-9, time.monotonic()
+            for ev in events:
+                if "at" in ev:
+                    ev["stamp"] = round(ros_now + (ev.pop("at") - mono_now), 6)
+        for ev in events:
             if ev.get("state") == "error":
                 self.get_logger().warning(f"speech {ev.get('id')}: {ev.get('error')}")
             self._publish_state(ev)
@@ -199,6 +208,9 @@ class FaceSpeechNode(Node):
 
 def _build() -> FaceSpeechNode:
     """The animator, then the speech node on its runtime (the animator goes if speech fails)."""
+    # the sound card's callback is Python: let it get the interpreter within a millisecond
+    # while the animator's threads run (the default hand-over interval is 5 ms)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     animator = FaceAnimatorNode()
     try:
         return FaceSpeechNode(animator)

@@ -13,8 +13,11 @@
    computes the face for that clock time ahead of the sound.
 3. :meth:`poll` (the node's timer) turns what the loudspeaker did into speaking-state events:
    ``queued``, ``started``, ``speaking`` (progress, every ``state_period_s``), ``finished``,
-   ``cancelled``, ``error``; each is a dict with ``id``, ``state``, ``progress`` (0-1, by
-   characters of text or seconds of audio) and ``elapsed_s``.
+   ``cancelled`` (``reason``: cancelled or interrupted), ``error``; each is a dict with
+   ``id``, ``state``, ``progress`` (0-1, by characters of text or seconds of audio) and
+   ``elapsed_s``; ``started`` and ``finished`` add ``at``: the clock time the sound started
+   or ended at the loudspeaker. When the loudspeaker plays a piece later than scheduled (an
+   output stall), the face is moved with it (:meth:`AnimatorRuntime.retime_speech`).
 
 Articulation: ``teacher`` (the procedural teacher on the engine's exact phone timings) or
 ``generator`` (the generator on the synthesised audio). Ready-made audio and engines without
@@ -127,6 +130,7 @@ class SpeechController:
         self.utterances = 0
         self.cancelled = 0
         self.errors = 0
+        self.shifts = 0                               # pieces moved after an output stall
         self.synth_s = 0.0
         self.first_sound_s: Deque[float] = collections.deque(maxlen=100)
 
@@ -220,7 +224,7 @@ class SpeechController:
             queued = [u for u in self._queue if u.uid == uid]
             if queued:
                 self._queue.remove(queued[0])
-                self._emit(queued[0], "cancelled", 0.0)
+                self._emit(queued[0], "cancelled", 0.0, reason="cancelled")
                 self.cancelled += 1
                 return [uid]
             speaking = uid in self._playing
@@ -230,8 +234,9 @@ class SpeechController:
 
     def _stop_scheduled(self, reason: str, target: Optional[str] = None) -> List[str]:
         """Stop all scheduled sound and speech frames now. Utterance ``target`` (default: the
-        one being heard; '*' = all) ends with ``reason``; the others that had pieces scheduled
-        go back to the front of the queue (synthesised again when their turn comes)."""
+        one being heard; '*' = all) is cancelled (``reason``: cancelled or interrupted); the
+        others that had pieces scheduled go back to the front of the queue (synthesised again
+        when their turn comes)."""
         now = self.clock()
         with self._lock:
             self._drain_player(now)                          # 'started' before 'cancelled'
@@ -244,7 +249,7 @@ class SpeechController:
             out = []
             for u in reversed(playing):
                 if target == "*" or u.uid == target:
-                    self._emit(u, reason, self._progress(u, now))
+                    self._emit(u, "cancelled", self._progress(u, now), reason=reason)
                     out.insert(0, u.uid)
                     self.cancelled += 1
                 else:
@@ -266,7 +271,7 @@ class SpeechController:
         ids = self._stop_scheduled(reason, target="*") if busy else []
         with self._lock:
             for u in queued:
-                self._emit(u, reason, 0.0)
+                self._emit(u, "cancelled", 0.0, reason=reason)
                 ids.append(u.uid)
                 self.cancelled += 1
         return ids
@@ -306,6 +311,9 @@ class SpeechController:
         """Turn the player's events that are due by ``now`` into state events (under the
         lock)."""
         for ev in self.player.events():
+            if ev.kind == "shifted":
+                self._shifted(ev.tag, ev.time)
+                continue
             self._pending.append((ev.time, ev.kind, ev.tag))
         self._pending.sort(key=lambda e: e[0])
         while self._pending and self._pending[0][0] <= now:
@@ -315,7 +323,7 @@ class SpeechController:
             u = self._playing[tag[0]]
             if kind == "started" and not u.started:
                 u.started, u.start_time = True, t
-                self._emit(u, "started", 0.0)
+                self._emit(u, "started", 0.0, at=t)
                 u.last_progress = now
             elif kind == "finished":
                 s, e, n = u.scheduled.pop(tag[1], (0.0, 0.0, 0))
@@ -324,7 +332,23 @@ class SpeechController:
                     del self._playing[u.uid]
                     if self._current is u:
                         self._current = None
-                    self._emit(u, "finished", 1.0)
+                    self._emit(u, "finished", 1.0, at=t)
+
+    def _shifted(self, tag: Any, start: float) -> None:
+        """The player moved clip ``tag`` to ``start`` (it is heard later or earlier than
+        scheduled): the face follows (under the lock)."""
+        if not isinstance(tag, tuple) or tag[0] not in self._playing:
+            return
+        u = self._playing[tag[0]]
+        if tag[1] not in u.scheduled:
+            return
+        s, e, n = u.scheduled[tag[1]]
+        drift = start - s
+        u.scheduled[tag[1]] = (start, e + drift, n)
+        self._sched_end = max(e for v in self._playing.values() for _, e, _ in
+                              v.scheduled.values())
+        self.shifts += 1
+        self.runtime.retime_speech(tag, drift, self.clock())
 
     @property
     def busy(self) -> bool:
@@ -342,6 +366,7 @@ class SpeechController:
                 "synthesis_s_total": round(self.synth_s, 3),
                 "request_to_sound_ms_p50": round(1000 * float(np.median(fs)), 1) if fs else "n/a",
                 "player_underflows": self.player.underflows,
+                "speech_shifted": self.shifts,
                 "player_resyncs": self.player.resyncs,
                 "player_output_latency_ms": round(1000 * self.player.output_latency_s, 1)}
 
