@@ -21,9 +21,12 @@ driver reports it) and places every clip's samples on that timeline:
 * :meth:`cancel` fades a playing clip out over ``fade_s`` and drops it; a clip that has not
   started is dropped at once. Silence then reaches the DAC after the output latency.
 
-The callback only copies samples and appends events to a queue: ``started``, ``finished``,
-``cancelled``, each with the clock time at which it happens at the DAC, and ``shifted`` with
-the new start time of the clip that moved (:meth:`events`).
+The callback asks for real-time scheduling of its own thread once (``SCHED_FIFO``, which
+needs root, ``CAP_SYS_NICE`` or an ``rtprio`` limit; skipped otherwise, ``realtime`` says
+which), so a busy machine delays it less. It only copies samples and appends events to a
+queue: ``started``, ``finished``, ``cancelled``, each with the clock time at which it
+happens at the DAC, and ``shifted`` with the new start time of the clip that moved
+(:meth:`events`).
 
 :class:`ClockPlayer` has the same interface without a sound device (``device: none``): clips
 "play" on the clock alone, for robots without a loudspeaker, simulation and tests.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +50,7 @@ from emotalk_ros.errors import EmotalkError
 log = logging.getLogger(__name__)
 
 NO_DEVICE = "none"
+REALTIME_PRIORITY = 20            # SCHED_FIFO priority asked for the audio callback thread
 
 
 def list_output_devices() -> List[str]:
@@ -144,6 +149,7 @@ class AudioPlayer:
         self.resyncs = 0
         self.callbacks = 0
         self.late_starts = 0
+        self.realtime: Optional[bool] = None     # whether the callback thread got SCHED_FIFO
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -240,7 +246,17 @@ class AudioPlayer:
         self.resyncs += 1
 
     # -- audio thread -------------------------------------------------------------------------
+    def _realtime(self) -> None:
+        """Ask once for real-time scheduling of the calling (audio) thread."""
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+            self.realtime = True
+        except (AttributeError, OSError):
+            self.realtime = False
+
     def _on_audio(self, outdata, frames, time_info, status) -> None:
+        if self.realtime is None:
+            self._realtime()
         now = self.clock()
         out = outdata[:, 0]
         out.fill(0.0)

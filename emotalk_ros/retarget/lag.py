@@ -2,12 +2,14 @@
 its own actuation latency (core, no rclpy).
 
 A frame's stamp is the time the sound it depicts is heard. A motor that takes ``latency_s``
-to act on a command should get the frame for ``now + latency_s`` now. :class:`LagScheduler`
-keeps the frames received (by stamp) and, on each control tick, picks for every motor the face
-at ``now + latency_s`` (interpolated between the two frames around it):
+to act on a command should get the frame for ``now + latency_s`` now. The retarget stage's
+own smoothing filter delays every command too (``processing_s``: its nominal delay, see
+:attr:`emotalk_ros.retarget.safety.Retargeter.filter_delay_s`). :class:`LagScheduler` keeps
+the frames received (by stamp) and, on each control tick, picks for every motor the face at
+``now + processing_s + latency_s`` (interpolated between the two frames around it):
 
 * **Frames ahead of their stamps** (the robot's own speech): the motor is commanded early by
-  its latency, so the motion and the sound meet.
+  its latency (plus the filter's delay), so the motion and the sound meet.
 * **Frames late** (the microphone path: a frame arrives after its sound was heard): nothing
   can be early; every motor follows the newest frame as it arrives, as without compensation.
 
@@ -39,15 +41,20 @@ AHEAD_THRESHOLD_S = 0.002  # a frame received this long before its stamp counts 
 class LagScheduler:
     """Frames by stamp -> per-motor targets, each motor ``latencies_s[m]`` early.
 
-    ``latencies_s`` (M,) float seconds (>= 0); ``keep_s``: frames older than this behind the
-    latest query are forgotten; ``max_frames`` bounds the store.
+    ``latencies_s`` (M,) float seconds (>= 0); ``processing_s`` (s, >= 0): added to every
+    motor's latency (the delay of the stage the targets go through); ``keep_s``: frames older
+    than this behind the latest query are forgotten; ``max_frames`` bounds the store.
     """
 
-    def __init__(self, latencies_s, keep_s: float = 1.0, max_frames: int = 1024):
+    def __init__(self, latencies_s, processing_s: float = 0.0, keep_s: float = 1.0,
+                 max_frames: int = 1024):
         lat = np.asarray(latencies_s, np.float64).reshape(-1)
         if lat.size == 0 or not np.all(np.isfinite(lat)) or np.any(lat < 0):
             raise EmotalkError(f"motor latencies must be finite and >= 0 s, got {lat}")
+        if not (math.isfinite(processing_s) and processing_s >= 0):
+            raise EmotalkError(f"processing delay must be finite and >= 0 s, got {processing_s}")
         self.latencies_s = lat
+        self.processing_s = float(processing_s)
         self.keep_s = float(keep_s)
         self.max_frames = int(max_frames)
         self._stamps: List[float] = []
@@ -108,7 +115,8 @@ class LagScheduler:
 
     def targets(self, now_s: float, mapper: Callable[[np.ndarray], np.ndarray]
                 ) -> Optional[np.ndarray]:
-        """(M,) targets at ``now_s``: motor m gets ``mapper(frame at now_s + latency_m)[m]``.
+        """(M,) targets at ``now_s``: motor m gets ``mapper(frame at now_s + processing_s +
+        latency_m)[m]``.
         None when there are no frames, or when nothing changed since the last call (no new
         input for the watchdog)."""
         if not self._stamps:
@@ -116,7 +124,7 @@ class LagScheduler:
         keys = []
         picks: Dict[float, np.ndarray] = {}
         for lat in self._groups:
-            key, frame = self._at(now_s + lat)
+            key, frame = self._at(now_s + self.processing_s + lat)
             keys.append(key)
             picks[lat] = frame
         key = tuple(keys)

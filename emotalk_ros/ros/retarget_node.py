@@ -21,10 +21,11 @@ Subscriptions
 
 Motor lag compensation: frames are kept by ``header.stamp`` (the time the depicted sound is
 heard; 0 = on arrival) and each motor is driven by the face at now + its ``latency_ms`` from
-the rig file (interpolated between frames). When frames arrive ahead of their stamps, each
-motor's command is thus sent early by its own latency; when they arrive late (the microphone
-path) every motor follows the newest frame as it arrives. ``/diagnostics`` says which case
-applies (``timing``: ahead or late, and by how much).
+the rig file + the nominal delay of the rig's smoothing filter (interpolated between frames).
+When frames arrive ahead of their stamps, each motor's command is thus sent early by its own
+latency and the filter's delay; when they arrive late (the microphone path) every motor
+follows the newest frame as it arrives. ``/diagnostics`` says which case applies (``timing``:
+ahead or late, and by how much; ``filter_delay_ms``).
 
 Publications (at ``control_rate_hz``)
   ``face/motor_commands`` (std_msgs/Float64MultiArray, qos.MOTOR_COMMANDS: reliable,
@@ -132,7 +133,8 @@ class RetargetNode(Node):
         self.finished = Future()
 
         self._blendshapes = np.zeros(NUM_BLENDSHAPES)  # (52,) latest merged input
-        self.sched = LagScheduler(self.rig.latency_s)  # frames by stamp -> per-motor targets
+        # frames by stamp -> per-motor targets, early by the latency and the filter's delay
+        self.sched = LagScheduler(self.rig.latency_s, processing_s=self.rt.filter_delay_s)
         self._last_input: Optional[float] = None  # monotonic s
         self._received = 0
         self._dropped = 0
@@ -278,6 +280,7 @@ class RetargetNode(Node):
             "unknown_names": ",".join(sorted(self._unknown)[:10]),
             "timing": self.sched.mode,
             "frame_lead_ms": round(1000.0 * self.sched.lead_s, 1),
+            "filter_delay_ms": round(1000.0 * self.sched.processing_s, 1),
             "frames_replaced": self.sched.replaced,
             "frames_duplicate": self.sched.duplicates,
         }

@@ -25,8 +25,9 @@ Measured (printed, and written as JSON with ``--json``):
   difference is how far a frame missed the sound it depicts;
 * **jaw command lead**: the same onsets of the jaw motor's command (fraction of its range)
   against the sound, with 40 ms latency and without;
-* ``say`` published -> first sound; cancel published -> silence;
-* blinks per minute during the speech.
+* ``say`` published -> first sound (the first sample above -50 dBFS); cancel published ->
+  silence (the last sample above -50 dBFS);
+* blinks per minute during the speech (and, with ``--long-s``, during one long utterance).
 """
 
 from __future__ import annotations
@@ -62,6 +63,22 @@ MIC_TEXTS = [
 ]
 LONG_TEXT = ("This is a long sentence that will be stopped somewhere in the middle, because the "
              "dialogue system changed its mind about what the robot should say next.")
+LONG_SENTENCES = [
+    "Once upon a time there was a little boat that lived in a quiet harbour by the sea.",
+    "Every morning the fishermen walked down to the water, and the boat watched them go.",
+    "It dreamed of the open ocean, of islands and storms, and of whales singing at night.",
+    "One day a strong wind came, and the rope that held the boat to the pier broke.",
+    "At first the boat was afraid, because the waves were high and the sky was grey.",
+    "But soon it found that it could ride the waves, up and down, like a gull in the wind.",
+    "By noon the harbour was gone, and there was only water in every direction.",
+    "A family of dolphins came to play, jumping over the bow and laughing in the spray.",
+    "Where are you going, little boat, they asked, and the boat said it did not know.",
+    "Then come with us, they said, and they led it to a small island with a white beach.",
+    "There the boat rested in the warm sand while the sun went down behind the hills.",
+    "In the evening a lighthouse keeper found it, and he smiled and patted its wooden side.",
+    "He painted it blue and yellow, and he gave it a new name and a brand new sail.",
+    "And from that day on, the little boat sailed with him to every island in the bay.",
+]
 JAW_HI, JAW_LO = 0.15, 0.08         # jaw-opening onsets: rise through 0.15 after <= 0.08
 SOUND_BELOW_PEAK_DB = 10.0          # syllable onsets: the level rising to 10 dB below its peak
 PAIR_WINDOW_S = 0.1
@@ -107,9 +124,28 @@ class MonitorRecorder:
         now = time.monotonic()
         self.blocks.append((now + (ti.inputBufferAdcTime - ti.currentTime), indata[:, 0].copy()))
 
-    def start(self) -> None:
-        """Start recording."""
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start recording once the capture times are steady. (A PulseAudio monitor delivers
+        nothing for about 2 s after the stream opens, then a burst whose ADC times advance
+        faster than its samples: those blocks are dropped.)"""
         self._stream.start()
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            blocks = list(self.blocks)
+            if len(blocks) < 80:
+                continue
+            r = self._residuals(blocks[-60:])
+            if abs(float(np.median(r[30:]) - np.median(r[:30]))) < 0.002:
+                break
+        self.blocks.clear()
+
+    def _residuals(self, blocks) -> np.ndarray:
+        """Capture time of each block minus its place on the sample grid (s)."""
+        starts = np.array([t for t, _ in blocks])
+        sizes = np.array([b.size for _, b in blocks])
+        idx = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return starts - idx / self.sample_rate
 
     def stop(self) -> None:
         """Stop recording."""
@@ -117,19 +153,15 @@ class MonitorRecorder:
         self._stream.close()
 
     def signal(self):
-        """(times (N,) s, samples (N,)): the recording on the monotonic clock (each block placed
-        at its capture time; the regular grid of the first block is kept across blocks)."""
+        """(times (N,) s, samples (N,)): the recording on the monotonic clock: a regular sample
+        grid placed at the median of the blocks' capture times (this removes the callback
+        jitter of single blocks; the ADC clock of a null sink is the system clock)."""
         if not self.blocks:
             return np.zeros(0), np.zeros(0)
-        x = np.concatenate([b for _, b in self.blocks])
-        starts = np.array([t for t, _ in self.blocks])
-        sizes = np.array([b.size for _, b in self.blocks])
-        idx = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        # a straight line through the block times (the ADC clock is regular; this removes the
-        # callback jitter of single blocks)
-        a, b = np.polyfit(idx / self.sample_rate, starts, 1)
-        t = b + a * np.arange(x.size) / self.sample_rate
-        return t, x
+        blocks = list(self.blocks)
+        x = np.concatenate([b for _, b in blocks])
+        t0 = float(np.median(self._residuals(blocks)))
+        return t0 + np.arange(x.size) / self.sample_rate, x
 
 
 def _stats(v: np.ndarray) -> Dict[str, Any]:
@@ -266,7 +298,7 @@ def analyse(rec, face, motors, segments, starts, clips, fps: float = 60.0) -> Di
 
 def run(args) -> Dict[str, Any]:
     """Start the graph, speak, play, cancel, record; returns the figures."""
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(201, 230)))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ["PYTHONUNBUFFERED"] = "1"
     os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
@@ -394,6 +426,22 @@ def run(args) -> Dict[str, Any]:
             spin_for(1.2)
             log(f"cancel {i + 1}/{args.cancels}")
         spin_for(0.5)
+        # long speech: blinks per minute while the robot talks on and on
+        if args.long_s > 0:
+            text, n = [], 0
+            while n < args.long_s * 15.0:          # about 15 characters per second
+                sentence = LONG_SENTENCES[len(text) % len(LONG_SENTENCES)]
+                text.append(sentence)
+                n += len(sentence)
+            uid = f"u{args.trials + args.cancels + 1}"
+            t0 = time.monotonic()
+            say.publish(String(data=" ".join(text)))
+            ok = wait_state(lambda s, u=uid: s["state"] == "finished" and s.get("id") == u,
+                            args.long_s * 3 + 30)
+            segments.append(("long", t0, time.monotonic()))
+            log(f"long speech: {'ok' if ok else 'no finished state'} "
+                f"({time.monotonic() - t0:.0f} s)")
+        spin_for(0.5)
     finally:
         if rec is not None:
             rec.stop()
@@ -410,7 +458,6 @@ def run(args) -> Dict[str, Any]:
         rclpy.try_shutdown()
         logs.close()
         sink.stop()
-    from emotalk_ros.core.sync import envelope_db
     from emotalk_ros.speech.marks import parse_marked_text
     from emotalk_ros.speech.tts import make_engine
 
@@ -424,19 +471,37 @@ def run(args) -> Dict[str, Any]:
     motors = {k: (np.array([t for t, _ in v]), (np.array([x for _, x in v]) - 1100.0) / 800.0)
               for k, v in motor.items()}
     res = analyse((ta, xa), face, motors, segments, starts, clips)
-    te, env = envelope_db(ta, xa)
-    s_on = sound_onsets(te, env)
+    # first sound and silence by sample: the first / last sample above SILENCE_DB
+    loud = np.abs(xa) > 10 ** (SILENCE_DB / 20.0)
     first = []
     for t_pub in firsts:
-        later = s_on[s_on > t_pub]
-        if later.size:
-            first.append(float(later[0] - t_pub))
+        k = np.flatnonzero(loud & (ta > t_pub) & (ta < t_pub + 2.0))
+        if k.size:
+            first.append(float(ta[k[0]] - t_pub))
     res["say_to_first_sound"] = _stats(np.array(first))
     silence = []
     for t_c in cancels:
-        m = (te > t_c) & (te < t_c + 1.0) & (env > SILENCE_DB)
-        silence.append(float(te[np.flatnonzero(m)[-1]] - t_c) if m.any() else 0.0)
+        k = np.flatnonzero(loud & (ta > t_c) & (ta < t_c + 1.0))
+        silence.append(float(ta[k[-1]] - t_c) if k.size else 0.0)
     res["cancel_to_silence"] = _stats(np.array(silence))
+    long_segs = [(a, b) for k, a, b in segments if k == "long"]
+    if long_segs:
+        from emotalk_ros.core.blendshapes import INDEX
+        from emotalk_ros.core.sync import blinks_per_minute
+
+        recv = np.array([r for r, _, _ in face])
+        vals = np.array([v for _, _, v in face])
+        a, b = long_segs[0]
+        m = (recv >= a) & (recv <= b)
+        # while speaking: from the utterance's first sound to its last (speech/state stamps)
+        st = [(s["state"], s["stamp"] - wall_minus_mono) for _, s in states
+              if s.get("id") == f"u{args.trials + args.cancels + 1}" and "stamp" in s]
+        t_start = min((t for k, t in st if k == "started"), default=a)
+        t_end = max((t for k, t in st if k == "finished"), default=b)
+        m &= (recv >= t_start) & (recv <= t_end)
+        rate, n, minutes = blinks_per_minute(recv[m], vals[m][:, INDEX["eyeBlinkLeft"]])
+        res["long_speech_blinks"] = {"per_minute": round(rate, 1), "blinks": n,
+                                     "minutes": round(minutes, 2)}
     res["load_average"] = os.getloadavg()
     res["trials"] = {"say": args.trials, "mic": len([s for s in segments if s[0] == "mic"]),
                      "cancel": args.cancels}
@@ -461,6 +526,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--device", default="pulse")
     ap.add_argument("--articulation", default="teacher")
     ap.add_argument("--model", default="")
+    ap.add_argument("--long-s", type=float, default=0.0,
+                    help="then speak about this many seconds of text (blinks on long speech)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     res = run(args)

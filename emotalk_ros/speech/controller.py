@@ -368,6 +368,7 @@ class SpeechController:
                 "player_underflows": self.player.underflows,
                 "speech_shifted": self.shifts,
                 "player_resyncs": self.player.resyncs,
+                "player_realtime": getattr(self.player, "realtime", None),
                 "player_output_latency_ms": round(1000 * self.player.output_latency_s, 1)}
 
     # -- worker ----------------------------------------------------------------------------------
