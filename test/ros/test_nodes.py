@@ -91,7 +91,7 @@ def test_graph_file_to_blendshapes(speech_wav, tmp_path):
 # one face_animator process for the emotion, bad-input and parameter tests
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def animator(tmp_path_factory):
+def animator_process(tmp_path_factory):
     dom = new_domain()
     probe = Probe(dom)
     proc = RosProc("emotalk_ros.ros.face_animator_node", animator_args(), dom,
@@ -102,6 +102,23 @@ def animator(tmp_path_factory):
     finally:
         proc.close()
         probe.close()
+
+
+# the live parameters a test may change, at the values animator_args() starts with
+LIVE_DEFAULTS = {"emotion_strength": 1.0, "ease": "smooth", "transition_s": 0.5}
+
+
+@pytest.fixture
+def animator(animator_process):
+    """The shared animator, reset before each test: live parameters at their start values and
+    the face neutral, so no test sees another's leftovers, in any order."""
+    probe, proc = animator_process
+    for name, value in LIVE_DEFAULTS.items():
+        assert probe.set_parameter("/face_animator", name, value).successful, name
+    probe.pub_emotion.publish(String(data="neutral transition=0"))
+    probe.wait_for(lambda: probe.state and probe.state[-1][1]["weights"]["neutral"] == 1.0
+                   and probe.state[-1][1]["transition_remaining_s"] == 0.0, 10, "neutral face")
+    return probe, proc
 
 
 def test_emotion_command_round_trip(animator):
