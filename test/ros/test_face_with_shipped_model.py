@@ -1,0 +1,138 @@
+"""The face over real DDS with the SHIPPED generator (not the baseline, not a stub).
+
+A ``face_animator`` process runs the shipped default model (``model.path`` empty, onnxruntime,
+idle motion off). This process publishes speech on ``audio`` in real time, 20 ms chunks,
+and checks ``face/blendshapes``:
+
+* ``happy:1`` raises the smile within the transition time (plus the look-ahead and a
+  generous allowance for a loaded machine);
+* speech opens the mouth and the silence after it closes it;
+* the lips close on a bilabial-heavy sentence: each received frame is placed at the
+  audio time it depicts (its ``header.stamp`` minus the wall time at which audio time 0
+  was heard, known from when each chunk was published), resampled to 60 fps and scored
+  with ``emotalk evaluate``'s metric against espeak-ng's own phone timings.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("onnxruntime")
+
+from ros_harness import Probe, RosProc, face_array, new_domain  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from emotalk_ros.core.blendshapes import INDEX  # noqa: E402
+from emotalk_ros.generator.loading import default_model_path  # noqa: E402
+from emotalk_ros.training import metrics  # noqa: E402
+
+TRANSITION_S = 0.5
+SMILE = [INDEX["mouthSmileLeft"], INDEX["mouthSmileRight"]]
+JAW = INDEX["jawOpen"]
+BILABIAL_TEXT = "Bob may buy a big map, maybe. Mom made a bumpy pie for Pam."
+
+
+@pytest.fixture(scope="module")
+def shipped_face(tmp_path_factory):
+    if default_model_path() is None:
+        pytest.fail("no shipped model in models/: this test is about the shipped one")
+    dom = new_domain()
+    probe = Probe(dom)
+    proc = RosProc("emotalk_ros.ros.face_animator_node",
+                   ["-p", "idle.enabled:=false", "-p", f"transition_s:={TRANSITION_S}"],
+                   dom, str(tmp_path_factory.mktemp("shipped_face")))
+    try:
+        probe.wait_for(lambda: len(probe.face) > 10, 60, "blendshapes from the shipped model")
+        probe.wait_for(lambda: probe.diag_values("face_animator: runtime") is not None, 10,
+                       "diagnostics")
+        yield probe, proc
+    finally:
+        proc.close()
+        probe.close()
+
+
+@pytest.fixture
+def face(shipped_face):
+    """The shared animator with a neutral face before each test."""
+    probe, proc = shipped_face
+    probe.pub_emotion.publish(String(data="neutral transition=0"))
+    probe.wait_for(lambda: probe.state and probe.state[-1][1]["weights"]["neutral"] == 1.0
+                   and probe.state[-1][1]["transition_remaining_s"] == 0.0, 10, "neutral face")
+    probe.spin(0.5)
+    return probe, proc
+
+
+def test_the_node_runs_the_shipped_generator(face):
+    probe, proc = face
+    d = probe.diag_values("face_animator: runtime")
+    assert d["backend"].startswith("onnxruntime"), d
+    assert d["model_version"].startswith("emotalk-default"), d
+    assert "baseline" not in d["backend"]
+
+
+def test_happy_raises_the_smile_within_the_transition_time(face):
+    probe, _ = face
+    n0 = len(probe.face)
+    probe.spin(0.3)
+    _, _, before = face_array(probe.face[n0:])
+    t_cmd = time.monotonic()
+    probe.pub_emotion.publish(String(data=f"happy:1 transition={TRANSITION_S}"))
+    probe.spin(TRANSITION_S + 1.5)
+    t, _, v = face_array([(r, m) for r, m in probe.face if r >= t_cmd])
+    smile = v[:, SMILE].mean(axis=1)
+    base, final = float(before[:, SMILE].mean()), float(smile[-10:].mean())
+    assert base < 0.05, base
+    assert final > base + 0.3, (base, final)                         # a real smile
+    # reached within the transition (+ 70 ms look-ahead, + 0.4 s allowance for load)
+    reached = t[np.argmax(smile >= base + 0.9 * (final - base))] - t_cmd
+    assert reached <= TRANSITION_S + 0.07 + 0.4, reached
+    # eased in: it passed through the middle, not a jump
+    mid = smile[(smile > base + 0.2 * (final - base)) & (smile < base + 0.8 * (final - base))]
+    assert mid.size >= 3, smile
+    # the mouth corners only: the jaw stays shut without speech
+    assert v[-10:, JAW].max() < 0.1
+
+
+def stream(probe, x, chunk=320):
+    """Publish ``x`` (16 kHz) in real time -> wall time at which audio time 0 was heard."""
+    heard0 = []
+    t_start = time.perf_counter()
+    for k in range(x.size // chunk):
+        due = t_start + (k + 1) * chunk / 16000.0        # chunk k is complete at this moment
+        while time.perf_counter() < due:
+            probe.exe.spin_once(timeout_sec=max(0.0, min(0.002, due - time.perf_counter())))
+        heard0.append(time.time() - (k + 1) * chunk / 16000.0)
+        probe.send_audio(x[k * chunk:(k + 1) * chunk])
+    return float(np.median(heard0))
+
+
+def test_speech_opens_and_closes_the_mouth_and_the_lips_close_on_bilabials(face):
+    from emotalk_ros.speech.espeak import synthesize
+
+    probe, proc = face
+    u = synthesize(BILABIAL_TEXT, "en-us")
+    phones = [(float(s), float(e), p) for p, s, e in u.phones]
+    n0 = len(probe.face)
+    heard0 = stream(probe, u.audio.astype(np.float32))
+    probe.spin(1.2)                                     # silence after the speech
+    t, stamps, v = face_array(probe.face[n0:])
+    assert proc.alive(), proc.output()[-2000:]
+    _, keep = np.unique(stamps, return_index=True)      # a repeated frame repeats its stamp
+    stamps, v = stamps[keep], v[keep]
+    depicted = stamps - heard0                          # audio time each frame depicts (s)
+    # speech opens the mouth ...
+    speaking = (depicted > 0.3) & (depicted < u.duration - 0.3)
+    assert v[speaking, JAW].max() > 0.25, v[speaking, JAW].max()
+    # ... and it closes again in the silence after it
+    after = depicted > u.duration + 0.5
+    assert after.sum() >= 20 and v[after, JAW].max() < 0.05, v[after, JAW]
+    # the lips close on /p b m/, scored like `emotalk evaluate` on the depicted time axis
+    grid = np.arange(int(u.duration * 60)) / 60.0
+    assert depicted[0] < 0.1 and depicted[-1] > u.duration, (depicted[0], depicted[-1])
+    frames = np.stack([np.interp(grid, depicted, v[:, c]) for c in range(52)], axis=1)
+    m = metrics.lip_sync_metrics(frames, 60.0, phones)
+    assert m["n_bilabial"] >= 12, m["n_bilabial"]
+    assert m["bilabial_closure"] >= 0.9, (m["bilabial_closure"], m["n_bilabial"])
+    assert m["aperture_correlation"] > 0.5, m["aperture_correlation"]
