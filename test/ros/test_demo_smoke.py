@@ -40,7 +40,7 @@ def test_demo_writes_every_output(tmp_path):
     p = lat["latency_ms_heard_to_received"]
     assert 0 < p["p50"] <= p["p95"] <= p["p99"] < 5000, p
     assert lat["motor_commands"] > 60
-    assert 0.1 < lat["speaking_fraction"] < 1.0, lat["speaking_fraction"]
+    assert 0.0 < lat["speaking_fraction"] < 1.0, lat["speaking_fraction"]   # of all frames
     assert lat["emotion_commands"][0][1] == "happy:0.8 transition=0.6"
     with open(out / "blendshapes.csv") as f:
         rows = list(csv.reader(f))
