@@ -196,9 +196,12 @@ class Probe:
         self.pub_audio.publish(msg)
 
     def diag_values(self, status_name):
+        """Values of the newest status ``status_name`` from a node in this run's namespace
+        (/diagnostics is global: another run sharing the domain must not answer)."""
         for arr in reversed(self.diag):
             for st in arr.status:
-                if st.name == status_name:
+                if st.name == status_name and (st.hardware_id + "/").startswith(
+                        RUN_NAMESPACE + "/"):
                     return {kv.key: kv.value for kv in st.values}
         return None
 
