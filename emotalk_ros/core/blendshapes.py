@@ -20,6 +20,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
+from emotalk_ros.core.limits import quote
 from emotalk_ros.errors import EmotalkError
 
 NAMES: Tuple[str, ...] = (
@@ -88,7 +89,7 @@ def parse_name(name: str) -> str:
     idx = _BY_KEY.get(_key(name))
     if idx is None:
         raise EmotalkError(
-            f"unknown blendshape name {name!r}; expected one of the 52 ARKit names "
+            f"unknown blendshape name {quote(name)}; expected one of the 52 ARKit names "
             f"(camelCase, PascalCase or _L/_R forms), e.g. {', '.join(NAMES[:4])}, ..."
         )
     return NAMES[idx]

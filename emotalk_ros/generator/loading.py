@@ -35,7 +35,16 @@ def default_model_path() -> Optional[str]:
 def load_predictor(path: Optional[str] = None, backend: str = "auto", fps: float = 60.0,
                    providers: Optional[Sequence[str]] = None,
                    threads: Optional[int] = None) -> StreamingPredictor:
-    """Build a streaming predictor. Raises :class:`EmotalkError` for missing/mismatched models."""
+    """Build a streaming predictor and check it with one dummy push through its backend
+    (:meth:`StreamingPredictor.self_check`). Raises :class:`EmotalkError` for missing,
+    mismatched or broken models."""
+    predictor = _load(path, backend, fps, providers, threads)
+    predictor.self_check()
+    return predictor
+
+
+def _load(path: Optional[str], backend: str, fps: float, providers: Optional[Sequence[str]],
+          threads: Optional[int]) -> StreamingPredictor:
     if backend not in BACKENDS:
         raise EmotalkError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if path == "baseline":

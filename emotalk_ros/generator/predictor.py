@@ -36,7 +36,7 @@ import numpy as np
 from emotalk_ros.core.audio import FeatureConfig, LogMelStream, validate_samples
 from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES, sanitize
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE
-from emotalk_ros.errors import EmotalkError
+from emotalk_ros.errors import EmotalkError, ModelMismatchError
 
 EmotionLike = Union[None, np.ndarray, Callable[[np.ndarray], np.ndarray]]
 
@@ -135,6 +135,34 @@ class StreamingPredictor(ABC):
         """Backend name, model version and look-ahead, for diagnostics."""
 
     # -- public API -----------------------------------------------------------------------
+    def self_check(self) -> None:
+        """One dummy push through the real backend (twice, so the returned state is fed back),
+        then :meth:`reset`. A model that cannot run here (e.g. metadata that disagrees with
+        its graph) raises :class:`ModelMismatchError` with a one-line message, at load time
+        instead of at the first audio."""
+        n = self.lookahead_frames + 2
+        feats = np.full((n, self.feature_cfg.n_mels), np.log10(self.feature_cfg.log_floor),
+                        np.float32)                                              # (n, F)
+        alpha = np.zeros((n, NUM_EXPRESSIVE), np.float32)                        # (n, 7)
+        try:
+            self.reset()
+            for _ in range(2):
+                out = np.asarray(self._network(feats, alpha))                    # (n, 52)
+                if out.shape != (n, NUM_BLENDSHAPES):
+                    raise ModelMismatchError(f"a test push of {n} frames returned shape "
+                                             f"{out.shape}, expected {(n, NUM_BLENDSHAPES)}")
+                if not np.all(np.isfinite(out)):
+                    raise ModelMismatchError("a test push of silence returned NaN/Inf")
+        except ModelMismatchError:
+            raise
+        except Exception as exc:  # any backend error means this model cannot run here
+            text = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+            raise ModelMismatchError(
+                f"{self.info.model_version}: the model fails a test push "
+                f"({type(exc).__name__}: {text[:240]})") from None
+        finally:
+            self.reset()
+
     @property
     def lookahead_s(self) -> float:
         """Audio the predictor must see past a frame before emitting it (look-ahead only)."""

@@ -39,6 +39,7 @@ from emotalk_ros.core.sources import FileSource, MicSource
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import check_choices, declare_parameters
+from emotalk_ros.ros.guard import CallbackGuard
 from emotalk_ros.ros.messages import audio_to_msg, diagnostic_array, stamp_from_ns
 from emotalk_ros.ros.parameters import AUDIO_CAPTURE as PARAMETERS
 from emotalk_ros.ros.run import run_node
@@ -82,8 +83,9 @@ class AudioCaptureNode(Node):
         if p["source"] == "mic":
             self._start_source()
         period = max(0.005, 0.5 * p["block_size"] / p["sample_rate"])
-        self.create_timer(period, self._on_poll)
-        self.create_timer(1.0, self._on_diagnostics)
+        self.guard = CallbackGuard(self)
+        self.create_timer(period, self.guard.wrap(self._on_poll))
+        self.create_timer(1.0, self.guard.wrap(self._on_diagnostics))
         self.get_logger().info(f"audio_capture: {what} at {p['sample_rate']} Hz, "
                                f"{p['block_size']}-sample blocks")
 
@@ -118,11 +120,14 @@ class AudioCaptureNode(Node):
         level, message = DiagnosticStatus.OK, "ok"
         if overflows > self._prev_overflows:
             level, message = DiagnosticStatus.WARN, "input overflow: the device lost samples"
+        if self.guard.errors > getattr(self, "_errors_seen", 0):
+            level, message = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
+        self._errors_seen = self.guard.errors
         self._prev_overflows = overflows
         values = {"source": self._source_kind, "overflows": overflows,
                   "dropped_samples": self.source.dropped_samples,
                   "blocks_published": self._blocks, "samples_published": self._samples,
-                  "finished": self.source.done}
+                  "finished": self.source.done, "callback_errors": self.guard.errors}
         self._pub_diag.publish(diagnostic_array(
             stamp_from_ns(self.get_clock().now().nanoseconds), "audio_capture: source",
             self.get_fully_qualified_name(), level, message, values))

@@ -10,7 +10,9 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
     ``spin(node)`` (default ``rclpy.spin``) runs the node until it should stop;
     ``init_kwargs`` go to ``rclpy.init`` (e.g. ``signal_handler_options``).
     A node whose constructor raises :class:`EmotalkError` (missing model, device or file)
-    logs one fatal line and the process exits with 1; otherwise 0.
+    logs one fatal line and the process exits with 1; a node that stops spinning with a
+    non-zero ``exit_code`` attribute (e.g. a worker that gave up) exits with that code;
+    otherwise 0.
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -21,6 +23,7 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
     try:
         node = node_factory()
         (spin or rclpy.spin)(node)
+        code = int(getattr(node, "exit_code", 0) or 0)
     except EmotalkError as exc:
         rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
         code = 1
