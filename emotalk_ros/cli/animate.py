@@ -1,51 +1,63 @@
 """``emotalk animate``: speech wav files -> blendshapes (Live Link CSV, JSON or npy).
 
-The model loads once for all inputs; each input is animated by
-:func:`emotalk_ros.animation.offline.animate_samples` (the node's code path) and written.
-A bad input gets a clear message and a non-zero exit status, and the other inputs are
-still processed.
+The model loads once for all inputs; each input is read and animated in streaming chunks
+(:func:`emotalk_ros.core.audio.iter_audio` -> :func:`emotalk_ros.animation.offline.animate_stream`,
+the node's code path), so memory stays flat with the length of the file, and written through
+a temporary file renamed on success (:func:`emotalk_ros.core.files.atomic_write`: a failed
+write never leaves a partial file nor harms the previous one). Each input succeeds or fails
+on its own: a bad input gets one clear line, the others are still processed, a summary line
+follows a batch, and the exit status is non-zero when any input failed.
 """
 
 import json
+import logging
 import os
 import sys
 
 import numpy as np
 
-from emotalk_ros.animation.offline import animate_samples, emotion_from_args
-from emotalk_ros.core.audio import load_audio
+from emotalk_ros.animation.offline import animate_stream, emotion_from_args
+from emotalk_ros.core.audio import iter_audio
 from emotalk_ros.core.blendshapes import NAMES, write_live_link_csv
+from emotalk_ros.core.files import atomic_write
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.generator.predictor import Frames
+
+log = logging.getLogger(__name__)
+JSON_ROWS = 4096   # frames formatted at a time when writing JSON
 
 FORMATS = ("csv", "json", "npy")
 
 
 def write_frames(path: str, frames: Frames, fps: float, fmt: str, meta: dict) -> None:
     """Write ``frames`` as Live Link CSV, ``.npy`` (T, 52) float32 or JSON (times s, frames,
-    ``meta``); raises :class:`EmotalkError` when the folder is missing or the write fails."""
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise EmotalkError(f"cannot write {path}: folder {d} does not exist")
-    try:
-        if fmt == "csv":
-            write_live_link_csv(path, frames.values, fps)
-        elif fmt == "npy":
-            np.save(path, frames.values.astype(np.float32))
-        else:
-            with open(path, "w") as f:
-                json.dump(
-                    {
-                        "fps": fps,
-                        "names": list(NAMES),
-                        "times": frames.times.round(6).tolist(),
-                        "frames": np.round(frames.values, 6).tolist(),
-                        **meta,
-                    },
-                    f,
-                )
-    except OSError as exc:
-        raise EmotalkError(f"cannot write {path}: {exc.strerror or exc}") from None
+    ``meta``), atomically (a temporary file renamed on success); raises
+    :class:`EmotalkError` when the folder is missing or the write fails (the previous file,
+    if any, is then unchanged)."""
+    if fmt == "csv":
+        with atomic_write(path, "w", newline="") as f:
+            write_live_link_csv(f, frames.values, fps)
+    elif fmt == "npy":
+        with atomic_write(path, "wb") as f:
+            np.save(f, frames.values.astype(np.float32))
+    else:
+        with atomic_write(path, "w") as f:
+            _write_json(f, frames, fps, meta)
+
+
+def _write_json(f, frames: Frames, fps: float, meta: dict) -> None:
+    """The text of ``json.dump({"fps", "names", "times", "frames", **meta})``, written a few
+    thousand rows at a time (a long file never becomes one huge list of Python floats)."""
+    f.write('{"fps": ' + json.dumps(fps) + ', "names": ' + json.dumps(list(NAMES))
+            + ', "times": ' + json.dumps(frames.times.round(6).tolist()) + ', "frames": [')
+    for i in range(0, len(frames), JSON_ROWS):
+        if i:
+            f.write(", ")
+        f.write(json.dumps(np.round(frames.values[i:i + JSON_ROWS], 6).tolist())[1:-1])
+    f.write("]")
+    for k, v in meta.items():
+        f.write(", " + json.dumps(k) + ": " + json.dumps(v))
+    f.write("}")
 
 
 def add_arguments(p) -> None:
@@ -117,9 +129,10 @@ def run(args) -> int:
     failed = 0
     for path in args.inputs:
         try:
-            x = load_audio(path)
-            frames = animate_samples(predictor, x, emotion, None if args.no_idle else args.seed,
-                                     style=style, voice=tracker, voice_blend=b)
+            parts = list(animate_stream(predictor, iter_audio(path, predictor.sample_rate),
+                                        emotion, None if args.no_idle else args.seed,
+                                        style=style, voice=tracker, voice_blend=b))
+            frames = Frames.concat(parts)
             dest = args.output or os.path.join(
                 args.output_dir, os.path.splitext(os.path.basename(path))[0] + "." + fmt)
             write_frames(dest, frames, args.fps, fmt, {"source": os.path.basename(path),
@@ -131,4 +144,14 @@ def run(args) -> int:
             sys.stderr.write(
                 f"emotalk animate: {msg if msg.startswith(path) else path + ': ' + msg}\n"
             )
+        except Exception as exc:  # one input's outermost boundary: the others still run
+            failed += 1
+            log.debug("traceback for %s", path, exc_info=True)
+            sys.stderr.write(f"emotalk animate: {path}: internal error ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); run `emotalk -v animate ...` for the "
+                             "traceback\n")
+    n = len(args.inputs)
+    if n > 1 or failed:
+        (sys.stderr if failed else sys.stdout).write(
+            f"emotalk animate: {n - failed} of {n} input(s) done, {failed} failed\n")
     return 1 if failed else 0

@@ -142,7 +142,8 @@ class TokenBucket:
     """A rate limit: ``rate`` tokens per second, at most ``burst`` saved up.
 
     ``take(n, now)`` grants up to ``n`` tokens (returns how many; the caller drops or delays
-    the rest); ``take_all(n, now)`` takes all ``n`` or none. Starts full. ``now`` is any monotonic clock in seconds. Not thread-safe (use
+    the rest); ``take_all(n, now)`` takes all ``n`` or none. Starts full. ``now`` is any
+    monotonic clock in seconds. Not thread-safe (use
     under the caller's lock).
     """
 
