@@ -29,35 +29,80 @@ JSON_ROWS = 4096   # frames formatted at a time when writing JSON
 FORMATS = ("csv", "json", "npy")
 
 
-def write_frames(path: str, frames: Frames, fps: float, fmt: str, meta: dict) -> None:
-    """Write ``frames`` as Live Link CSV, ``.npy`` (T, 52) float32 or JSON (times s, frames,
-    ``meta``), atomically (a temporary file renamed on success); raises
-    :class:`EmotalkError` when the folder is missing or the write fails (the previous file,
-    if any, is then unchanged)."""
-    if fmt == "csv":
-        with atomic_write(path, "w", newline="") as f:
-            write_live_link_csv(f, frames.values, fps)
-    elif fmt == "npy":
-        with atomic_write(path, "wb") as f:
-            np.save(f, frames.values.astype(np.float32))
-    else:
-        with atomic_write(path, "w") as f:
-            _write_json(f, frames, fps, meta)
+class FrameWriter:
+    """Writes frames to an open file as they come: Live Link CSV (row by row), ``.npy``
+    (T, 52) float32 (the header is rewritten with the final shape on :meth:`close`) or JSON
+    (``fps``, ``names``, ``frames``, then ``times`` and ``meta``). Memory does not grow with
+    the number of frames except for the JSON times (8 bytes per frame)."""
+
+    NPY_HEADER = 128          # bytes reserved for the .npy header (any shape fits)
+
+    def __init__(self, f, fmt: str, fps: float, meta: dict):
+        self.f, self.fmt, self.fps, self.meta = f, fmt, float(fps), meta
+        self.rows = 0
+        self._times = []
+        if fmt == "npy":
+            f.write(self._npy_header(0))
+        elif fmt == "json":
+            f.write('{"fps": ' + json.dumps(fps) + ', "names": ' + json.dumps(list(NAMES))
+                    + ', "frames": [')
+
+    def _npy_header(self, rows: int) -> bytes:
+        d = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {len(NAMES)}), }}"
+        body = d.encode("latin1")
+        pad = self.NPY_HEADER - 10 - len(body) - 1
+        return b"\x93NUMPY\x01\x00" + (self.NPY_HEADER - 10).to_bytes(2, "little") \
+            + body + b" " * pad + b"\n"
+
+    def write(self, frames: Frames) -> None:
+        """Append a batch of frames (values (N, 52) in [0, 1])."""
+        n = len(frames)
+        if not n:
+            return
+        if self.fmt == "csv":
+            write_live_link_csv(self.f, frames.values, self.fps, start_row=self.rows,
+                                header=self.rows == 0)
+        elif self.fmt == "npy":
+            self.f.write(np.ascontiguousarray(frames.values, "<f4").tobytes())
+        else:
+            for i in range(0, n, JSON_ROWS):
+                if self.rows + i:
+                    self.f.write(", ")
+                self.f.write(json.dumps(np.round(frames.values[i:i + JSON_ROWS], 6).tolist())
+                             [1:-1])
+            self._times.append(frames.times.round(6))
+        self.rows += n
+
+    def close(self) -> None:
+        """Finish the file (CSV: a header even without frames; npy: the real shape; JSON: the
+        times and the metadata)."""
+        if self.fmt == "csv" and self.rows == 0:
+            write_live_link_csv(self.f, np.zeros((0, len(NAMES))), self.fps)
+        elif self.fmt == "npy":
+            self.f.seek(0)
+            self.f.write(self._npy_header(self.rows))
+            self.f.seek(0, os.SEEK_END)
+        elif self.fmt == "json":
+            times = np.concatenate(self._times) if self._times else np.zeros(0)
+            self.f.write('], "times": ' + json.dumps(times.tolist()))
+            for k, v in self.meta.items():
+                self.f.write(", " + json.dumps(k) + ": " + json.dumps(v))
+            self.f.write("}")
 
 
-def _write_json(f, frames: Frames, fps: float, meta: dict) -> None:
-    """The text of ``json.dump({"fps", "names", "times", "frames", **meta})``, written a few
-    thousand rows at a time (a long file never becomes one huge list of Python floats)."""
-    f.write('{"fps": ' + json.dumps(fps) + ', "names": ' + json.dumps(list(NAMES))
-            + ', "times": ' + json.dumps(frames.times.round(6).tolist()) + ', "frames": [')
-    for i in range(0, len(frames), JSON_ROWS):
-        if i:
-            f.write(", ")
-        f.write(json.dumps(np.round(frames.values[i:i + JSON_ROWS], 6).tolist())[1:-1])
-    f.write("]")
-    for k, v in meta.items():
-        f.write(", " + json.dumps(k) + ": " + json.dumps(v))
-    f.write("}")
+def write_frames(path: str, frames, fps: float, fmt: str, meta: dict) -> int:
+    """Write ``frames`` (one Frames, or an iterable of Frames batches) as Live Link CSV,
+    ``.npy`` (T, 52) float32 or JSON, streaming, atomically (a temporary file renamed on
+    success). Returns the number of frames. Raises :class:`EmotalkError` when the folder is
+    missing or the write fails (the previous file, if any, is then unchanged)."""
+    batches = [frames] if isinstance(frames, Frames) else frames
+    with atomic_write(path, "wb" if fmt == "npy" else "w",
+                      **({"newline": ""} if fmt == "csv" else {})) as f:
+        w = FrameWriter(f, fmt, fps, meta)
+        for b in batches:
+            w.write(b)
+        w.close()
+    return w.rows
 
 
 def add_arguments(p) -> None:
@@ -129,15 +174,14 @@ def run(args) -> int:
     failed = 0
     for path in args.inputs:
         try:
-            parts = list(animate_stream(predictor, iter_audio(path, predictor.sample_rate),
-                                        emotion, None if args.no_idle else args.seed,
-                                        style=style, voice=tracker, voice_blend=b))
-            frames = Frames.concat(parts)
+            batches = animate_stream(predictor, iter_audio(path, predictor.sample_rate),
+                                     emotion, None if args.no_idle else args.seed,
+                                     style=style, voice=tracker, voice_blend=b)
             dest = args.output or os.path.join(
                 args.output_dir, os.path.splitext(os.path.basename(path))[0] + "." + fmt)
-            write_frames(dest, frames, args.fps, fmt, {"source": os.path.basename(path),
-                                                       "model": predictor.info.model_version})
-            sys.stdout.write(f"{path} -> {dest} ({len(frames)} frames)\n")
+            n = write_frames(dest, batches, args.fps, fmt, {"source": os.path.basename(path),
+                                                            "model": predictor.info.model_version})
+            sys.stdout.write(f"{path} -> {dest} ({n} frames)\n")
         except EmotalkError as exc:
             failed += 1
             msg = str(exc)

@@ -212,6 +212,7 @@ class StreamResampler:
 
 
 MAX_WAV_CHANNELS = 64
+MIN_WAV_RATE, MAX_WAV_RATE = 1000, 384000   # Hz accepted in a wav header
 _WAV_FORMATS = {1: "pcm", 3: "float"}
 
 
@@ -247,7 +248,7 @@ def read_wav_info(path: str) -> WavInfo:
     than the file, a partial last frame, an unknown sample format).
 
     Accepted: RIFF/RIFX, PCM 8 (unsigned), 16, 24 and 32 bit, IEEE float 32 and 64 bit,
-    WAVE_FORMAT_EXTENSIBLE with those sub-formats, any rate and up to 64 channels. A data
+    WAVE_FORMAT_EXTENSIBLE with those sub-formats, 1 to 384 kHz and up to 64 channels. A data
     size of 0xFFFFFFFF (a recorder that never finished its header) means "to the end of
     the file".
     """
@@ -310,8 +311,9 @@ def read_wav_info(path: str) -> WavInfo:
     if not 1 <= channels <= MAX_WAV_CHANNELS:
         raise EmotalkError(f"{path}: {channels} channels in the WAV header (1 to "
                            f"{MAX_WAV_CHANNELS} are accepted)")
-    if rate <= 0:
-        raise EmotalkError(f"{path}: sample rate {rate} Hz in the WAV header")
+    if not MIN_WAV_RATE <= rate <= MAX_WAV_RATE:
+        raise EmotalkError(f"{path}: sample rate {rate} Hz in the WAV header ({MIN_WAV_RATE} "
+                           f"to {MAX_WAV_RATE} Hz are accepted)")
     align = channels * bits // 8
     if open_ended:
         clen = avail - avail % align

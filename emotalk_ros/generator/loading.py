@@ -90,7 +90,16 @@ def _load(path: Optional[str], backend: str, fps: float, providers: Optional[Seq
     return OnnxPredictor(path, fps=fps, providers=providers, threads=threads or 1)
 
 
+# files that exist when an NVIDIA GPU (desktop driver or Jetson) may be present
+_NVIDIA_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/etc/nv_tegra_release",
+                   "/dev/nvhost-ctrl-gpu")
+
+
 def _torch_cuda() -> bool:
+    """True when torch sees a CUDA device. torch (about 200 MB of memory) is only imported
+    when the machine shows signs of an NVIDIA GPU at all."""
+    if not any(os.path.exists(p) for p in _NVIDIA_MARKERS):
+        return False
     try:
         import torch
     except ImportError:
