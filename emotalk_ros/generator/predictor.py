@@ -227,10 +227,19 @@ class StreamingPredictor(ABC):
             i = self._net_count + np.arange(n)
             j = i - self.lookahead_frames                                # target frames
             t = np.maximum(j, 0) / self.frame_rate
-            alpha = resolve_emotion(emotion, t)                          # (n, 7)
-            out = sanitize(self._network(feats, alpha))                  # (n, 52)
-            self._net_count += n
             keep = j >= 0
+            try:
+                alpha = resolve_emotion(emotion, t)                      # (n, 7)
+                out = sanitize(self._network(feats, alpha))              # (n, 52)
+            except Exception:
+                # keep the stream consistent (these frames become the rest pose) so that the
+                # next push goes on in step with the audio; then let the caller see the error
+                self._net_count += n
+                if keep.any():
+                    self._targets = np.concatenate(
+                        [self._targets, np.zeros((int(keep.sum()), NUM_BLENDSHAPES), np.float32)])
+                raise
+            self._net_count += n
             if keep.any():
                 self._targets = np.concatenate([self._targets, self._smooth_targets(out[keep])])
         return self._emit()
