@@ -64,9 +64,15 @@ class CallbackGuard:
         (tracebacks, which start with a newline-separated report, are kept whole)."""
         if "Traceback" not in text and len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS] + "..."
-        {"info": self._logger.info, "warn": self._logger.warning,
-         "error": self._logger.error, "fatal": self._logger.fatal}.get(
-            level, self._logger.warning)(text)
+        # one call site per severity: rclpy refuses a call site that changes its severity
+        if level == "info":
+            self._logger.info(text)
+        elif level == "error":
+            self._logger.error(text)
+        elif level == "fatal":
+            self._logger.fatal(text)
+        else:
+            self._logger.warning(text)
 
     def unexpected(self, name: str, exc: BaseException) -> None:
         """Count and log an unexpected exception of callback ``name``: the first with its
