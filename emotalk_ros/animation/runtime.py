@@ -59,10 +59,11 @@ Hostile input and faults
 * Audio faster than real time: ``submit`` grants at most ``REALTIME_MARGIN`` times
   ``input_rate`` samples per second of the arrival clock (with ``BURST_S`` seconds of
   burst); the excess (the oldest part of a chunk) is dropped and counted
-  (``dropped_fast_samples``, also in ``dropped_samples``). With ``max_output_rate_hz`` set,
-  ``take_frame`` hands out at most that many frames per second (same margin); a backlog
-  beyond ``max_backlog_s`` is skipped and counted, so the output rate stays bounded
-  whatever the input rate.
+  (``dropped_fast_samples``, also in ``dropped_samples``), so frames are made at most 5 %
+  faster than ``fps``. With ``max_output_rate_hz`` set, ``take_frame`` also hands out at most
+  ``CATCH_UP_MARGIN`` times that many frames per second (a backlog after a stall drains in a
+  few seconds, never faster); a backlog beyond ``max_backlog_s`` is skipped and counted. So
+  the output rate stays bounded whatever the input rate.
 * Keyframe tracks can be big (up to ``MAX_TRACK_KEYS`` keys): :meth:`submit_track` parses
   them on a parser thread, never on the caller's (executor) thread and never under a lock
   the worker needs; the result (or the error) comes back through :meth:`take_reports`.
@@ -160,7 +161,8 @@ class AnimatorRuntime:
 
     SPEAKING_DBFS = -45.0    # chunk RMS above this counts as speech for the idle layer
     MAX_SILENCE_STEP_S = 0.5  # most silence fed in one worker step
-    REALTIME_MARGIN = 1.05   # audio/frames accepted per second, relative to real time
+    REALTIME_MARGIN = 1.05   # audio accepted per second, relative to real time
+    CATCH_UP_MARGIN = 1.25   # frames handed out per second at most, relative to the rate
     BURST_S = 2.0            # seconds of audio accepted at once beyond the real-time budget
     MAX_CONSECUTIVE_FAILURES = 50   # worker failures in a row before it gives up (see above)
     FAILURE_BACKOFF_S = 0.04        # pause after a failed worker step
@@ -209,7 +211,7 @@ class AnimatorRuntime:
         self._budget = TokenBucket(self.REALTIME_MARGIN * self.input_rate,
                                    max(self.BURST_S, 1.0) * self.input_rate, self._started_at)
         self._frame_budget = (None if not max_output_rate_hz else TokenBucket(
-            self.REALTIME_MARGIN * float(max_output_rate_hz), float(self.max_backlog + 1),
+            self.CATCH_UP_MARGIN * float(max_output_rate_hz), float(self.max_backlog + 1),
             self._started_at))
         # worker health and reports for the node (which logs them: the worker never does)
         self._reports: Deque[Tuple[str, str]] = collections.deque(maxlen=32)

@@ -151,7 +151,7 @@ def test_frame_output_rate_is_bounded_whatever_the_worker_makes():
             f = rt.take_frame()
             if f is not None:
                 out.append(f)
-    assert len(out) <= 1.05 * 60 + 16 + 1                    # 1 s at the rate plus the burst
+    assert len(out) <= 1.25 * 60 + 16 + 1                    # 1 s at the rate plus the burst
     assert rt.frames_skipped > 400                          # the excess dropped and counted
     assert np.all(np.diff([f.time for f in out]) > 0)
 

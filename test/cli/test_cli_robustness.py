@@ -98,7 +98,7 @@ def test_hostile_emotion_options_give_one_line(wavs, tmp_path, capsys, name, tex
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_issue_triggers_through_the_real_command_line(wavs, tmp_path):
+def test_reported_triggers_through_the_real_command_line(wavs, tmp_path):
     _, good, *_ = wavs
     style = tmp_path / "v.yaml"
     style.write_text("format: emotalk_style\nversion: abc\n")

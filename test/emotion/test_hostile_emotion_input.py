@@ -67,7 +67,7 @@ def test_hostile_track_payloads_raise_short_errors(name, text):
     assert isinstance(out, EmotalkError), name
 
 
-def test_the_issue_triggers_are_refused_with_their_reason():
+def test_the_reported_triggers_are_refused_with_their_reason():
     with pytest.raises(EmotalkError, match="more than 40 characters"):
         parse_emotion_command('{"happy": 1' + "0" * 400 + "}")
     with pytest.raises(EmotalkError, match="nested|too long|at most"):
