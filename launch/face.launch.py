@@ -16,7 +16,8 @@ Launch arguments
   the config's). ``audio_file``: wav for the file source (``file.path``).
 
 Empty arguments never override the params file: the overrides are built at launch
-time (OpaqueFunction) from the arguments that were actually given.
+time (OpaqueFunction) from the arguments that were actually given. ``face_animator`` is
+respawned (after 2 s) when it exits: it exits with code 3 when its worker keeps failing.
 """
 
 from launch import LaunchDescription
@@ -58,13 +59,15 @@ def _nodes(context):
     if arg["rig_file"]:
         retarget["rig_file"] = arg["rig_file"]
 
-    def node(executable, overrides):
+    def node(executable, overrides, respawn=False):
         return Node(package=PACKAGE, executable=executable, name=executable, namespace=ns,
-                    parameters=[config, overrides], output="screen", emulate_tty=True)
+                    parameters=[config, overrides], output="screen", emulate_tty=True,
+                    respawn=respawn, respawn_delay=2.0 if respawn else 0.0)
 
     return [
         node("audio_capture", capture),
-        node("face_animator", animator),
+        # a worker that keeps failing exits non-zero (code 3): launch starts a fresh one
+        node("face_animator", animator, respawn=True),
         node("retarget", retarget),
         node("face_mesh", dict(common)),
     ]

@@ -134,6 +134,9 @@ def test_launch_structure():
     src = open(LAUNCH).read()
     assert "package=PACKAGE" in src and 'PACKAGE = "emotalk_ros"' in src
     assert re.search(r"parameters=\[config, overrides\]", src)
+    # the animator exits non-zero when its worker keeps failing: launch restarts it
+    assert re.search(r'node\("face_animator", animator, respawn=True\)', src)
+    assert "respawn=respawn" in src
 
 
 def test_config_is_a_params_file_with_comments():
