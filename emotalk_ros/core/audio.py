@@ -213,6 +213,7 @@ class StreamResampler:
 
 MAX_WAV_CHANNELS = 64
 MIN_WAV_RATE, MAX_WAV_RATE = 1000, 384000   # Hz accepted in a wav header
+MAX_BLOCK_BYTES = 8 << 20                  # most bytes :func:`iter_audio` reads at once
 _WAV_FORMATS = {1: "pcm", 3: "float"}
 
 
@@ -377,7 +378,8 @@ def iter_audio(path: str, target_sr: int = SAMPLE_RATE, block_s: float = 10.0):
     with memory bounded by the block size. The concatenation equals :func:`load_audio`."""
     info = read_wav_info(path)
     rs = PolyResampler(info.sample_rate, target_sr)
-    for x in iter_wav(path, max(1, int(block_s * info.sample_rate)), info):
+    frames = min(int(block_s * info.sample_rate), MAX_BLOCK_BYTES // info.block_align)
+    for x in iter_wav(path, max(1, frames), info):
         y = rs.push(x)
         if y.size:
             yield y
