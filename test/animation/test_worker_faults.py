@@ -7,7 +7,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from hostile_payloads import MAX_VALID_TRACK_KEYS, big_track
 from stubs import AlphaEcho
 
@@ -60,17 +59,25 @@ def feed_realtime(rt, seconds, frames):
         drain(rt, frames)
 
 
+def feed_until(rt, frames, pred, timeout=10.0):
+    """Feed real-time audio until ``pred()`` holds (generous deadline: a loaded machine)."""
+    t_end = time.monotonic() + timeout
+    while not pred() and time.monotonic() < t_end:
+        feed_realtime(rt, 0.1, frames)
+    return pred()
+
+
 def test_worker_survives_faults_eases_to_rest_recovers_and_finally_gives_up():
     p = Faulty()
     rt = AnimatorRuntime(p, stale_audio_s=0.1, max_backlog_s=2.0)
     rt.start()
     frames = []
     try:
-        feed_realtime(rt, 0.6, frames)
-        assert frames and frames[-1].values[JAW] == pytest.approx(0.8)
+        assert feed_until(rt, frames, lambda: frames and abs(frames[-1].values[JAW] - 0.8) < 1e-5)
         n_ok = len(frames)
         p.fail = True                                       # fault injection
         feed_realtime(rt, 1.0, frames)
+        assert feed_until(rt, frames, lambda: frames[-1].values[JAW] == 0.0)
         assert rt.running and rt.worker_errors > 3 and not rt.failed
         during = frames[n_ok:]
         assert len(during) > 30                             # the face keeps moving: new frames
@@ -84,9 +91,8 @@ def test_worker_survives_faults_eases_to_rest_recovers_and_finally_gives_up():
         assert len(reports) < 10                                     # the rest throttled
         assert "injected backend fault" in rt.stats()["worker_last_error"]
         p.fail = False                                      # the fault goes away
-        feed_realtime(rt, 0.6, frames)
-        assert rt.consecutive_failures == 0 and not rt.failed
-        assert frames[-1].values[JAW] == pytest.approx(0.8)           # tracking again
+        assert feed_until(rt, frames, lambda: abs(frames[-1].values[JAW] - 0.8) < 1e-5)
+        assert rt.consecutive_failures == 0 and not rt.failed          # tracking again
         assert any("recovered" in r for _, r in rt.take_reports())
         times = np.array([f.time for f in frames])
         assert np.all(np.diff(times) > 0)                  # every frame new, never repeated
