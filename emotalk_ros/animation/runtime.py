@@ -108,7 +108,7 @@ from emotalk_ros.core.easing import EasedRamp
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE, alpha_to_dict
 from emotalk_ros.core.limits import LogThrottle, TokenBucket, quote
 from emotalk_ros.errors import EmotalkError
-from emotalk_ros.generator.predictor import StreamingPredictor
+from emotalk_ros.generator.predictor import Frames, StreamingPredictor
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ class AnimatorRuntime:
     REST_EASE_S = 0.5               # ease to the rest face while the worker fails
     REPORT_INTERVAL_S = 5.0         # one report per kind of failure per interval
     MAX_PENDING_TRACKS = 4          # keyframe tracks waiting to be parsed
+    PUSH_S = 0.1                    # most audio handed to the predictor in one push
 
     def __init__(self, predictor: StreamingPredictor, state=None, idle=None,
                  input_rate: int = 16000, queue_s: float = 2.0, stale_audio_s: float = 0.2,
@@ -788,7 +789,11 @@ class AnimatorRuntime:
             else:
                 self._offset += 0.05 * (new_off - self._offset)
         t0 = time.perf_counter()
-        fr = push_with_voice(self.predictor, x, self._emotion_at, self.voice)
+        # at most PUSH_S of audio per push: a burst (a stalled sender catching up) never makes
+        # bigger arrays than usual, so memory keeps its usual high-water mark
+        piece = max(1, int(self.PUSH_S * sr))
+        fr = Frames.concat([push_with_voice(self.predictor, x[i:i + piece], self._emotion_at,
+                                            self.voice) for i in range(0, x.size, piece)])
         values = fr.values                                            # (N, 52)
         if len(fr) and self.style is not None:
             values = self.style.apply(values)                         # (N, 52)

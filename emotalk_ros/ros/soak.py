@@ -8,7 +8,8 @@ and CPU time, and the rates of ``face/blendshapes`` and ``face/motor_commands`` 
 received in that minute (a light probe that only counts). At the end it fits a straight
 line to each node's RSS over the samples after ``--warmup-min`` and reports the growth in
 MB per hour, the worst gap between two received frames, and whether every node is still
-alive. Results go to ``OUT/soak.jsonl`` (one line per minute) and ``OUT/summary.json``.
+alive. Each row also has the machine's 1-minute load average (stalls on a shared machine
+follow it). Results go to ``OUT/soak.jsonl`` (one line per minute) and ``OUT/summary.json``.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def main(argv: List[str] = None) -> int:
             row = {"minute": round((time.monotonic() - t0) / 60.0, 3),
                    "face_hz": round((counts["face"] - c0["face"]) / a.sample_s, 2),
                    "motor_hz": round((counts["motor"] - c0["motor"]) / a.sample_s, 2),
-                   "worst_face_gap_ms": round(worst_gap[0] * 1e3, 1), "dead": dead}
+                   "worst_face_gap_ms": round(worst_gap[0] * 1e3, 1), "dead": dead,
+                   "loadavg_1min": os.getloadavg()[0]}
             for name, p in procs.items():
                 if p.poll() is None:
                     st = proc_status(p.pid)
