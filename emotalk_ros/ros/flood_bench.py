@@ -154,6 +154,8 @@ def run(model: str) -> Dict:
                 k[0] += 1
                 t_next[0] += 0.02
             ex.spin_once(timeout_sec=0.002)
+            if not ctx.ok():                      # Ctrl-C: rclpy shut the context down
+                raise KeyboardInterrupt
 
     results: Dict[str, Dict] = {}
     try:

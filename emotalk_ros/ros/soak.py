@@ -121,6 +121,7 @@ def main(argv: List[str] = None) -> int:
     ex.add_node(node)
     rows = []
     ok = True
+    interrupted = False
     try:
         t_wait = time.monotonic() + 60
         while counts["face"] < 60 and time.monotonic() < t_wait:
@@ -134,6 +135,8 @@ def main(argv: List[str] = None) -> int:
             c0 = dict(counts)
             while time.monotonic() < t_next:
                 ex.spin_once(timeout_sec=0.05)
+                if not ctx.ok():                  # Ctrl-C: rclpy shut the context down
+                    raise KeyboardInterrupt
             dead = [n for n, p in procs.items() if p.poll() is not None]
             row = {"minute": round((time.monotonic() - t0) / 60.0, 3),
                    "face_hz": round((counts["face"] - c0["face"]) / a.sample_s, 2),
@@ -152,6 +155,8 @@ def main(argv: List[str] = None) -> int:
             if dead:
                 ok = False
                 break
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -167,6 +172,7 @@ def main(argv: List[str] = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
     summary = {"minutes": a.minutes, "samples": len(rows), "all_alive": ok,
+               "interrupted": interrupted,
                "worst_face_gap_ms": round(worst_gap[0] * 1e3, 1)}
     t = np.array([r["minute"] for r in rows])
     keep = t >= a.warmup_min
