@@ -61,9 +61,11 @@ Hostile input and faults
   burst); the excess (the oldest part of a chunk) is dropped and counted
   (``dropped_fast_samples``, also in ``dropped_samples``), so frames are made at most 5 %
   faster than ``fps``. With ``max_output_rate_hz`` set, ``take_frame`` also hands out at most
-  ``CATCH_UP_MARGIN`` times that many frames per second (a backlog after a stall drains in a
-  few seconds, never faster); a backlog beyond ``max_backlog_s`` is skipped and counted. So
-  the output rate stays bounded whatever the input rate.
+  ``REALTIME_MARGIN`` times that many frames per second: frames not handed out during a stall
+  are saved up (up to ``max_backlog_s`` worth), so a late worker's burst still goes out at
+  once, but while over the rate only the newest ``RATE_LIMITED_BACKLOG`` frames wait and
+  older ones are dropped and counted (``frames_over_rate``): the output rate and its latency
+  stay bounded whatever the input rate.
 * Keyframe tracks can be big (up to ``MAX_TRACK_KEYS`` keys): :meth:`submit_track` parses
   them on a parser thread, never on the caller's (executor) thread and never under a lock
   the worker needs; the result (or the error) comes back through :meth:`take_reports`.
@@ -161,9 +163,9 @@ class AnimatorRuntime:
 
     SPEAKING_DBFS = -45.0    # chunk RMS above this counts as speech for the idle layer
     MAX_SILENCE_STEP_S = 0.5  # most silence fed in one worker step
-    REALTIME_MARGIN = 1.05   # audio accepted per second, relative to real time
-    CATCH_UP_MARGIN = 1.25   # frames handed out per second at most, relative to the rate
-    BURST_S = 2.0            # seconds of audio accepted at once beyond the real-time budget
+    REALTIME_MARGIN = 1.05   # audio and frames accepted per second, relative to real time
+    BURST_S = 1.0            # seconds of audio accepted at once beyond the real-time budget
+    RATE_LIMITED_BACKLOG = 2  # frames kept waiting while over the output rate (rest dropped)
     MAX_CONSECUTIVE_FAILURES = 50   # worker failures in a row before it gives up (see above)
     FAILURE_BACKOFF_S = 0.04        # pause after a failed worker step
     REST_EASE_S = 0.5               # ease to the rest face while the worker fails
@@ -212,7 +214,7 @@ class AnimatorRuntime:
         self._budget = TokenBucket(self.REALTIME_MARGIN * self.input_rate,
                                    max(self.BURST_S, 1.0) * self.input_rate, self._started_at)
         self._frame_budget = (None if not max_output_rate_hz else TokenBucket(
-            self.CATCH_UP_MARGIN * float(max_output_rate_hz), float(self.max_backlog + 1),
+            self.REALTIME_MARGIN * float(max_output_rate_hz), float(self.max_backlog + 1),
             self._started_at))
         # worker health and reports for the node (which logs them: the worker never does)
         self._reports: Deque[Tuple[str, str]] = collections.deque(maxlen=32)
@@ -237,6 +239,7 @@ class AnimatorRuntime:
         self.frames_skipped = 0
         self.worker_errors = 0
         self.dropped_fast_samples = 0
+        self.frames_over_rate = 0
         self.tracks_superseded = 0
         self.bad_tracks = 0
         self._compute_s = 0.0
@@ -581,7 +584,12 @@ class AnimatorRuntime:
             if not self._out:
                 return None
             if self._frame_budget is not None and not self._frame_budget.take_all(1.0, now):
-                return None                       # over the output rate: the frame waits
+                # over the output rate: the newest frames wait, the excess is dropped
+                while len(self._out) > self.RATE_LIMITED_BACKLOG:
+                    self._out.popleft()
+                    self.frames_skipped += 1
+                    self.frames_over_rate += 1
+                return None
             f = self._out.popleft()
             self.frames_out += 1
             if f.arrival is not None:
@@ -602,6 +610,7 @@ class AnimatorRuntime:
                 "worker_consecutive_failures": self.consecutive_failures,
                 "worker_last_error": self.last_error,
                 "dropped_fast_samples": self.dropped_fast_samples,
+                "frames_over_rate": self.frames_over_rate,
                 "tracks_superseded": self.tracks_superseded, "bad_tracks": self.bad_tracks,
                 "latency_available_mean_s": la[0], "latency_available_max_s": la[2],
                 "latency_publish_mean_s": lp[0], "latency_publish_p95_s": lp[1],

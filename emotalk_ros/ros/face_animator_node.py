@@ -6,8 +6,9 @@ executor publishes each frame as soon as the worker signals it (a guard conditio
 so frames come at ``output_rate_hz`` on average with no playout delay. Frames are published
 only when new (a stall publishes nothing, so downstream watchdogs see it), and at
 ``output_rate_hz`` whatever the input rate: audio arriving faster than real time (beyond a
-5 % margin and a 2 s burst) is dropped and counted (``dropped_fast_samples``), and frames are
-never handed out faster than 1.25 times the rate (so a backlog drains, but no flood passes).
+5 % margin and a 1 s burst) is dropped and counted (``dropped_fast_samples``), and frames
+beyond the rate (5 % margin; frames missed during a stall may still catch up) are dropped
+and counted (``frames_over_rate``).
 
 Every callback is total (:class:`emotalk_ros.ros.guard.CallbackGuard`): bad input is a
 throttled warning quoting at most about 80 characters of it; anything unexpected is logged
