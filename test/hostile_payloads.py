@@ -52,6 +52,7 @@ TRACK_PAYLOADS = [
     ("key_time_negative", '[{"t": -1, "happy": 0.5}]'),
     ("key_intensity_huge", '[{"t": 0, "happy": ' + HUGE_DIGITS + "}]"),
     ("tracks_50000_keys", big_track(50000)),
+    ("tracks_10001_keys", big_track(10001)),
     ("open_brackets_100k", "[" * 100000),
     ("nested_lists", "[" * 5000 + "]" * 5000),
     ("one_mb_string", "x" * (1 << 20)),
@@ -60,4 +61,5 @@ TRACK_PAYLOADS = [
     ("empty", "[]"),
 ]
 
-MAX_VALID_TRACK_KEYS = 10000
+MAX_VALID_TRACK_KEYS = 10000        # a track file
+LIVE_MAX_TRACK_KEYS = 2000          # a track message on emotion_track

@@ -66,7 +66,7 @@ Hostile input and faults
   once, but while over the rate only the newest ``RATE_LIMITED_BACKLOG`` frames wait and
   older ones are dropped and counted (``frames_over_rate``): the output rate and its latency
   stay bounded whatever the input rate.
-* Keyframe tracks can be big (up to ``MAX_TRACK_KEYS`` keys): :meth:`submit_track` parses
+* Keyframe tracks can be big (up to ``LIVE_MAX_TRACK_KEYS`` keys): :meth:`submit_track` parses
   them on a parser thread, never on the caller's (executor) thread and never under a lock
   the worker needs; the result (or the error) comes back through :meth:`take_reports`.
 * The worker survives any exception: the first is reported with its traceback, later ones
@@ -351,13 +351,19 @@ class AnimatorRuntime:
     def _parse_track(self, keys: Any):
         """keys -> (track with the first key as a step, fade s, ease); no lock held."""
         from emotalk_ros.emotion.command import EmotionCommand
-        from emotalk_ros.emotion.state import EmotionTrack
+        from emotalk_ros.emotion.state import (
+            LIVE_MAX_TRACK_CHARS,
+            LIVE_MAX_TRACK_KEYS,
+            EmotionTrack,
+        )
 
         if self.state is None:
             raise EmotalkError("this runtime has no emotion state")
         st = self.state
         transition_s, ease, max_i = st.transition_s, st.ease, st.max_intensity
-        parsed = EmotionTrack.keys_from_json(keys, max_intensity=max_i)
+        parsed = EmotionTrack.keys_from_json(keys, max_intensity=max_i,
+                                             max_keys=LIVE_MAX_TRACK_KEYS,
+                                             max_chars=LIVE_MAX_TRACK_CHARS)
         parsed.sort(key=lambda k: k[0])
         t_first, first = parsed[0]
         fade = transition_s if first.transition_s is None else float(first.transition_s)

@@ -48,9 +48,14 @@ MAX_INTENSITY_RANGE: Tuple[float, float] = (1.0, MAX_INTENSITY_LIMIT)
 TRANSITION_RANGE: Tuple[float, float] = (0.0, MAX_TRANSITION_S)
 """Accepted range of ``transition_s`` in seconds."""
 MAX_TRACK_KEYS = 10000
-"""Most keys of an emotion track (one every 0.2 s for over half an hour)."""
+"""Most keys of an emotion track file (one every 0.2 s for over half an hour)."""
 MAX_TRACK_CHARS = 1 << 20
-"""Longest emotion track text in characters (1 MiB)."""
+"""Longest emotion track file in characters (1 MiB)."""
+LIVE_MAX_TRACK_KEYS = 2000
+"""Most keys of a track on the ``emotion_track`` topic (one every 0.5 s for 16 minutes): a
+live node bounds the work one message can cause more tightly than a file."""
+LIVE_MAX_TRACK_CHARS = 256 << 10
+"""Longest track message on the ``emotion_track`` topic in characters (256 KiB)."""
 MAX_TRACK_TIME_S = 86400.0
 """Latest key time of an emotion track in seconds (one day)."""
 
@@ -277,26 +282,30 @@ class EmotionTrack:
     @classmethod
     def from_json(cls, text_or_list: Union[str, Sequence[Dict[str, Any]]],
                   default_transition_s: float = 0.5, ease: str = "smooth",
-                  max_intensity: float = 1.0) -> "EmotionTrack":
+                  max_intensity: float = 1.0, max_keys: int = MAX_TRACK_KEYS,
+                  max_chars: int = MAX_TRACK_CHARS) -> "EmotionTrack":
         """Build a track from a JSON string or a list of key dicts (each with a ``t`` in s).
 
-        Bounded: at most :data:`MAX_TRACK_CHARS` characters, :data:`MAX_TRACK_KEYS` keys,
-        key times in [0, :data:`MAX_TRACK_TIME_S`] s (and the bounds of
+        Bounded: at most ``max_chars`` characters, ``max_keys`` keys (defaults
+        :data:`MAX_TRACK_CHARS`, :data:`MAX_TRACK_KEYS`), key times in
+        [0, :data:`MAX_TRACK_TIME_S`] s (and the bounds of
         :func:`emotalk_ros.core.limits.loads_json`). Raises :class:`EmotalkError` naming the
         offending key index, quoting at most about 80 characters of it.
         """
-        return cls(cls.keys_from_json(text_or_list, max_intensity=max_intensity),
+        return cls(cls.keys_from_json(text_or_list, max_intensity=max_intensity,
+                                      max_keys=max_keys, max_chars=max_chars),
                    default_transition_s=default_transition_s, ease=ease,
                    max_intensity=max_intensity)
 
     @staticmethod
     def keys_from_json(text_or_list: Union[str, Sequence[Dict[str, Any]]],
-                       max_intensity: float = 1.0) -> List[Tuple[float, EmotionCommand]]:
+                       max_intensity: float = 1.0, max_keys: int = MAX_TRACK_KEYS,
+                       max_chars: int = MAX_TRACK_CHARS) -> List[Tuple[float, EmotionCommand]]:
         """The keys of :meth:`from_json` as (t s, command) pairs, in the given order (the same
         bounds and errors); an empty list raises "no keys"."""
         if isinstance(text_or_list, str):
-            data = loads_json(text_or_list, "emotion track", max_chars=MAX_TRACK_CHARS,
-                              max_items=MAX_TRACK_KEYS)
+            data = loads_json(text_or_list, "emotion track", max_chars=max_chars,
+                              max_items=max_keys)
         else:
             data = text_or_list
         if isinstance(data, dict) and "keys" in data:
@@ -304,8 +313,8 @@ class EmotionTrack:
         if not isinstance(data, (list, tuple)):
             raise EmotalkError("emotion track must be a JSON list of keys such as "
                                '[{"t": 0.0, "happy": 0.5}, {"t": 2.5, "surprised": 0.8}]')
-        if len(data) > MAX_TRACK_KEYS:
-            raise EmotalkError(f"emotion track has {len(data)} keys (at most {MAX_TRACK_KEYS})")
+        if len(data) > max_keys:
+            raise EmotalkError(f"emotion track has {len(data)} keys (at most {max_keys})")
         keys: List[Tuple[float, EmotionCommand]] = []
         for i, item in enumerate(data):
             if not isinstance(item, dict):
@@ -321,7 +330,8 @@ class EmotionTrack:
                 raise EmotalkError(f"emotion track key {i}: 't' must be a time in "
                                    f"[0, {MAX_TRACK_TIME_S:g}] s, got {t:g}")
             try:
-                cmd = command_from_mapping(item, max_intensity=max_intensity, skip=("t",))
+                cmd = command_from_mapping(item, max_intensity=max_intensity, skip=("t",),
+                                           text=f"emotion track key {i}")
             except EmotalkError as exc:
                 raise EmotalkError(f"emotion track key {i} (t={t:g}): {exc}") from None
             keys.append((t, cmd))

@@ -29,7 +29,7 @@ Subscriptions
   unchanged. A command during a keyframe performance ends it and eases on from the
   face's current value.
   ``emotion_track`` (std_msgs/String, qos.COMMANDS): a keyframe performance starting now
-  (parsed on a parser thread, up to 10 000 keys / 1 MiB; it starts once parsed),
+  (parsed on a parser thread, up to 2000 keys / 256 KiB; it starts once parsed),
   the JSON of ``emotalk animate --emotion-track`` (``[{"t": 0.0, "happy": 0.5}, {"t": 2.5,
   "surprised": 0.8, "transition_s": 0.4}]``, ``t`` in s relative to the live edge of audio
   time). It replaces the commanded emotion: the face cross-fades from its current value to

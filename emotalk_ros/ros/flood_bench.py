@@ -12,7 +12,8 @@ second process (``--flooder KIND``) so that this recorder never stalls itself. P
 3. ``after audio 10x``;
 4. ``1 MB strings``: 30 one-megabyte strings per second on ``emotion_target``;
 5. ``after 1 MB strings``;
-6. ``maximal track``: one valid 10 000-key ``emotion_track`` (275 kB) at the phase start;
+6. ``maximal track``: one valid 2000-key ``emotion_track`` (the most a message may carry)
+   at the phase start;
 7. ``retarget flood``: 1000 ``face/blendshapes`` messages per second with 200 distinct
    unknown names each, plus 5 three-megabyte messages per second;
 8. ``after retarget flood``.
@@ -75,7 +76,9 @@ def flooder(kind: str, seconds: float) -> None:
     t0 = time.monotonic()
     k = 0
     if kind == "track":
-        keys = [{"t": round(0.01 * i, 3), "happy": (i % 10) / 10} for i in range(10000)]
+        from emotalk_ros.emotion.state import LIVE_MAX_TRACK_KEYS
+        keys = [{"t": round(0.01 * i, 3), "happy": (i % 10) / 10}
+                for i in range(LIVE_MAX_TRACK_KEYS)]
         pub.publish(String(data=json.dumps(keys, separators=(",", ":"))))
         time.sleep(1.0)
     while kind != "track" and time.monotonic() - t0 < seconds:

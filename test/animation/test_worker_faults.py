@@ -7,7 +7,7 @@ import threading
 import time
 
 import numpy as np
-from hostile_payloads import MAX_VALID_TRACK_KEYS, big_track
+from hostile_payloads import LIVE_MAX_TRACK_KEYS, big_track
 from stubs import AlphaEcho
 
 from emotalk_ros.animation.runtime import AnimatorRuntime
@@ -166,7 +166,7 @@ def test_frame_output_rate_is_bounded_whatever_the_worker_makes():
 def test_big_track_parses_off_the_caller_thread_and_a_later_command_wins():
     st = EmotionState()
     rt = AnimatorRuntime(AlphaEcho(), st, clock=FakeClock())
-    text = big_track(MAX_VALID_TRACK_KEYS)
+    text = big_track(LIVE_MAX_TRACK_KEYS)
     try:
         t0 = time.perf_counter()
         rt.submit_track(text)
@@ -180,7 +180,7 @@ def test_big_track_parses_off_the_caller_thread_and_a_later_command_wins():
             reports = rt.take_reports()
             time.sleep(0.001)
         assert max(waits) < 0.1
-        assert reports == [("info", f"emotion_track: playing {MAX_VALID_TRACK_KEYS} keys")]
+        assert reports == [("info", f"emotion_track: playing {LIVE_MAX_TRACK_KEYS} keys")]
         # a command sent while a track is still waiting to be parsed wins over it
         rt.submit_track(text)
         rt.command(parse_emotion_command("sad"))
@@ -191,13 +191,20 @@ def test_big_track_parses_off_the_caller_thread_and_a_later_command_wins():
             time.sleep(0.01)
         assert reports and "superseded" in reports[0][1]
         assert "emotion_track" not in rt.emotion_json()
+        rt.submit_track(big_track(LIVE_MAX_TRACK_KEYS + 1))    # a valid file, too big live
+        deadline = time.monotonic() + 10
+        reports = []
+        while not reports and time.monotonic() < deadline:
+            reports = rt.take_reports()
+            time.sleep(0.01)
+        assert "at most 2000" in reports[0][1] and rt.bad_tracks == 1
         rt.submit_track('[{"t": 1e400, "happy": 1}]')
         deadline = time.monotonic() + 10
         reports = []
         while not reports and time.monotonic() < deadline:
             reports = rt.take_reports()
             time.sleep(0.01)
-        assert reports[0][0] == "warn" and "ignored" in reports[0][1] and rt.bad_tracks == 1
+        assert reports[0][0] == "warn" and "ignored" in reports[0][1] and rt.bad_tracks == 2
     finally:
         rt.stop()
 

@@ -144,7 +144,7 @@ def test_nodes_survive_every_payload_and_keep_their_rate(graph):
         probe.pub_emotion.publish(String(data="y" * (1 << 20)))
         audio.spin(0.02)
     t_hostile_end = time.monotonic()
-    probe.pub_track.publish(String(data=big_track(10000)))   # the largest valid track
+    probe.pub_track.publish(String(data=big_track(2000)))    # the largest valid track
     audio.spin(3.0)
     t_end = time.monotonic()
 
@@ -183,7 +183,7 @@ def test_nodes_survive_every_payload_and_keep_their_rate(graph):
         assert "Traceback" not in out, (name, out[-3000:])
         assert len(out) < 300_000, (name, len(out))           # no log amplification
         assert max(len(line) for line in out.splitlines()) < 2000, name
-    assert "playing 10000 keys" in procs["anim"].output()
+    assert "playing 2000 keys" in procs["anim"].output()
 
 
 def test_frozen_upstream_brings_the_motors_to_neutral(tmp_path):
