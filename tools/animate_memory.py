@@ -79,6 +79,7 @@ def main():
                     help="longest input given to --old (it holds the whole file in memory)")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "animate_memory"))
     a = ap.parse_args()
+    a.out = os.path.abspath(a.out)
     os.makedirs(a.out, exist_ok=True)
     rows = []
     for m in a.minutes:

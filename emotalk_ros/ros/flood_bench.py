@@ -20,7 +20,8 @@ second process (``--flooder KIND``) so that this recorder never stalls itself. P
 
 Per phase: face rate (Hz), worst gap between two frames (ms), latency heard -> received
 (receive time minus the frame's stamp, which is when its audio arrived; p50/p95 ms), worst
-gap between two motor commands (ms), and the animator's RSS at the end of the phase.
+gap between two motor commands (ms), the animator's RSS at the end of the phase, and the
+machine's 1-minute load average (on a shared machine the stalls follow it).
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ def run(model: str) -> Dict:
                          latency_p95_ms=round(float(np.percentile(lat, 95)), 1))
             r["motor_worst_gap_ms"] = round(float(np.diff(mt).max()) * 1e3, 1)
             r["animator_rss_mb"] = round(_rss_mb(procs["face_animator"].pid), 1)
+            r["loadavg_1min"] = round(os.getloadavg()[0], 1)
             r["retarget_rss_mb"] = round(_rss_mb(procs["retarget"].pid), 1)
             results[name] = r
             print(name, json.dumps(r), flush=True)
@@ -223,13 +225,14 @@ def main(argv=None) -> int:
         return 0
     res = run(a.model)
     print("| phase | face Hz | worst frame gap ms | latency p50 / p95 ms | worst motor gap ms "
-          "| animator RSS MB |")
-    print("|---|---|---|---|---|---|")
+          "| animator RSS MB | load avg |")
+    print("|---|---|---|---|---|---|---|")
     for name, _, _ in PHASES:
         r = res.get(name, {})
         print(f"| {name} | {r.get('face_hz', '-')} | {r.get('worst_gap_ms', '-')} | "
               f"{r.get('latency_p50_ms', '-')} / {r.get('latency_p95_ms', '-')} | "
-              f"{r.get('motor_worst_gap_ms', '-')} | {r.get('animator_rss_mb', '-')} |")
+              f"{r.get('motor_worst_gap_ms', '-')} | {r.get('animator_rss_mb', '-')} | "
+              f"{r.get('loadavg_1min', '-')} |")
     print("alive:", res.get("alive"))
     if a.json:
         with open(a.json, "w") as f:
