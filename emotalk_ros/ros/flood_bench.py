@@ -106,8 +106,9 @@ def flooder(kind: str, seconds: float) -> None:
     rclpy.try_shutdown()
 
 
-def run(model: str) -> Dict:
-    """Run all phases; returns {phase: measurements}."""
+def run(model: str, root: str = ROOT) -> Dict:
+    """Run all phases with the nodes of the checkout at ``root`` (default: this one, e.g. an
+    older version for a baseline in the same run); returns {phase: measurements}."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
@@ -120,14 +121,15 @@ def run(model: str) -> Dict:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    node_env = dict(env, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     anim_args = ["-p", "idle.enabled:=false"] + (["-p", f"model.path:={model}"] if model else [])
     procs = {
         "face_animator": subprocess.Popen(
             [sys.executable, "-m", "emotalk_ros.ros.face_animator_node", "--ros-args",
-             *anim_args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+             *anim_args], cwd=root, env=node_env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL),
         "retarget": subprocess.Popen(
-            [sys.executable, "-m", "emotalk_ros.ros.retarget_node"], cwd=ROOT, env=env,
+            [sys.executable, "-m", "emotalk_ros.ros.retarget_node"], cwd=root, env=node_env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     }
     ctx = rclpy.Context()
@@ -217,13 +219,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="", help="face_animator model.path ('' = shipped)")
     ap.add_argument("--json", default="", help="also write the results here")
+    ap.add_argument("--root", default=ROOT,
+                    help="checkout whose nodes to run (e.g. an older version as a baseline)")
     ap.add_argument("--flooder", default="", help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.flooder:
         flooder(a.flooder, a.seconds)
         return 0
-    res = run(a.model)
+    res = run(a.model, os.path.abspath(a.root))
     print("| phase | face Hz | worst frame gap ms | latency p50 / p95 ms | worst motor gap ms "
           "| animator RSS MB | load avg |")
     print("|---|---|---|---|---|---|---|")
