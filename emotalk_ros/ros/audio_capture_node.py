@@ -127,7 +127,8 @@ class AudioCaptureNode(Node):
         values = {"source": self._source_kind, "overflows": overflows,
                   "dropped_samples": self.source.dropped_samples,
                   "blocks_published": self._blocks, "samples_published": self._samples,
-                  "finished": self.source.done, "callback_errors": self.guard.errors}
+                  "finished": self.source.done, "bad_input_messages": self.guard.bad_input,
+                  "callback_errors": self.guard.errors}
         self._pub_diag.publish(diagnostic_array(
             stamp_from_ns(self.get_clock().now().nanoseconds), "audio_capture: source",
             self.get_fully_qualified_name(), level, message, values))

@@ -279,6 +279,7 @@ class RetargetNode(Node):
             "messages_repeated": self._repeated,
             "unknown_names": ",".join(self._unknown.names[:10]),
             "unknown_names_seen": self._unknown.total,
+            "bad_input_messages": self.guard.bad_input,
             "callback_errors": self.guard.errors,
             "callback_last_error": self.guard.last_error,
         }
