@@ -679,7 +679,7 @@ class AnimatorRuntime:
             else:
                 if self.consecutive_failures:
                     self._report("info", "animator worker recovered after "
-                                 f"{self.consecutive_failures} failed step(s)", None)
+                                 f"{self.consecutive_failures} failed step(s)", "recovered")
                 self.consecutive_failures = 0
                 self._rest_from = None
 

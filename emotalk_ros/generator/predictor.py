@@ -257,22 +257,33 @@ class StreamingPredictor(ABC):
         self._smooth_y = prev
         return y
 
+    def _first_target(self, k):
+        """Target frame ``floor(k * rate / fps)`` that output frame(s) ``k`` start from (int64;
+        the one place this is computed, so emission and pruning always agree)."""
+        return np.floor(np.asarray(k, np.float64) * (self.frame_rate / self.fps)
+                        + 1e-9).astype(np.int64)
+
     def _emit(self) -> Frames:
         have_until = self._targets_start + self._targets.shape[0]       # exclusive target index
-        # output k needs target floor(k*rate/fps) and the one after it
-        k_last = math.floor(((have_until - 1) * self.fps - 1e-9) / self.frame_rate) \
-            if have_until >= 2 else -1
+        if have_until < 2:
+            return Frames.empty()
+        # output k needs target j0 = _first_target(k) and the one after it (j0 + 1 < have_until);
+        # start from an estimate and check it with the very arithmetic used below (a float
+        # epsilon alone stops working once the stream is long: ~46 min at 60 fps)
+        k_last = math.floor((have_until - 1) * self.fps / self.frame_rate)
+        while k_last >= self._next_out and int(self._first_target(k_last)) + 1 >= have_until:
+            k_last -= 1
         if k_last < self._next_out:
             return Frames.empty()
         k = np.arange(self._next_out, k_last + 1)
         pos = k * (self.frame_rate / self.fps)                          # target-frame position
-        j0 = np.floor(pos + 1e-9).astype(np.int64)
+        j0 = self._first_target(k)
         frac = (pos - j0).astype(np.float32)[:, None]
         rel = j0 - self._targets_start
         v = (1.0 - frac) * self._targets[rel] + frac * self._targets[rel + 1]
         self._next_out = k_last + 1
         # drop targets no longer needed
-        need_from = int(math.floor(self._next_out * self.frame_rate / self.fps + 1e-9))
+        need_from = int(self._first_target(self._next_out))
         drop = max(0, min(need_from - self._targets_start, self._targets.shape[0]))
         if drop:
             self._targets = self._targets[drop:]
