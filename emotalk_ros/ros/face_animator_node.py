@@ -123,8 +123,8 @@ class FaceAnimatorNode(Node):
     # publishing it (within the output rate); only a backlog older than this is skipped
     MAX_BACKLOG_S = 0.25
     WORKER_FAILED_EXIT_CODE = 3   # the worker gave up: exit so that a supervisor restarts us
-    # a frame whose stamp would not be after the previous one (the audio clock re-anchored,
-    # e.g. after a burst) is stamped this much after it instead (counted: stamps_bumped)
+    # a frame whose stamp would not be at least this much after the previous one (the audio
+    # clock re-anchored, e.g. after a burst) is stamped that much after it (stamps_bumped)
     MIN_STAMP_STEP_NS = 1_000_000
 
     def __init__(self, **kwargs):
@@ -256,7 +256,7 @@ class FaceAnimatorNode(Node):
     def _publish_frame(self, f: OutFrame, now_mono: float) -> None:
         ros_now = self.get_clock().now().nanoseconds
         stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
-        if stamp_ns <= self._last_stamp_ns:    # stamps never run backwards nor repeat
+        if stamp_ns < self._last_stamp_ns + self.MIN_STAMP_STEP_NS:   # never back, never equal
             self._same_stamp += 1
             stamp_ns = self._last_stamp_ns + self.MIN_STAMP_STEP_NS
         self._last_stamp_ns = stamp_ns
