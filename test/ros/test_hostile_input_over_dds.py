@@ -236,12 +236,12 @@ from stubs import AlphaEcho
 from emotalk_ros.core.blendshapes import INDEX
 import emotalk_ros.ros.face_animator_node as node
 
-FAIL_AT = float(os.environ["FAIL_AT"])
+FAIL_FILE = os.environ["FAIL_FILE"]
 
 
 class Faulty(AlphaEcho):
     def _network(self, feats, alpha):
-        if time.monotonic() > FAIL_AT:
+        if os.path.exists(FAIL_FILE):
             raise RuntimeError("injected backend fault")
         out = super()._network(feats, alpha)
         out[:, INDEX["jawOpen"]] = 0.8
@@ -257,9 +257,9 @@ def test_a_failing_worker_eases_to_rest_reports_at_once_and_exits_non_zero(tmp_p
     (tmp_path / "faulty_animator.py").write_text(FAULTY.format(test_dir=TEST_DIR))
     dom = new_domain()
     probe = Probe(dom)
-    fail_at = time.monotonic() + 6.0
+    fail_file = tmp_path / "fail_now"
     proc = RosProc("faulty_animator", ["-p", "idle.enabled:=false"], dom, str(tmp_path),
-                   extra_env={"PYTHONPATH": str(tmp_path), "FAIL_AT": repr(fail_at)})
+                   extra_env={"PYTHONPATH": str(tmp_path), "FAIL_FILE": str(fail_file)})
     errors = []
     probe.node.create_subscription(
         DiagnosticArray, "/diagnostics",
@@ -268,10 +268,11 @@ def test_a_failing_worker_eases_to_rest_reports_at_once_and_exits_non_zero(tmp_p
                                 and s.level == DiagnosticStatus.ERROR),
         qos.DIAGNOSTICS)
     try:
-        probe.wait_for(lambda: len(probe.face) > 10, 30, "frames")
+        probe.wait_for(lambda: len(probe.face) > 10, 60, "frames")
         audio = Streamer(probe)
-        while time.monotonic() < fail_at:
-            audio.spin(0.1)
+        audio.spin(3.0)                                       # healthy speech first
+        fail_at = time.monotonic()
+        fail_file.write_text("now")                           # the fault starts here
         t_wait = time.monotonic() + 15
         while proc.alive() and time.monotonic() < t_wait:
             audio.spin(0.1)
