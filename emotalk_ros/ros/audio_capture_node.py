@@ -4,7 +4,7 @@ Publications
   ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 samples in [-1, 1]
   at ``sample_rate``, one message per block of ``block_size`` samples (the last block
   of a non-looped file may be shorter; a burst of more than 10 blocks delivered at once by
-  the device is merged into one message so the keep-last QoS never replaces unsent
+  the device is merged into at most 10 messages so the keep-last QoS never replaces unsent
   audio). A file is played at real-time pace.
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): device
   overflows, samples dropped because the node fell behind, blocks published.
@@ -44,7 +44,7 @@ from emotalk_ros.ros.messages import audio_to_msg, diagnostic_array, stamp_from_
 from emotalk_ros.ros.parameters import AUDIO_CAPTURE as PARAMETERS
 from emotalk_ros.ros.run import run_node
 
-MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into one message
+MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into this many messages
 FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts
 FILE_START_TIMEOUT_S = 5.0   # s after which a file starts even without subscribers
 
@@ -104,9 +104,11 @@ class AudioCaptureNode(Node):
             return
         blocks = self.source.read()
         if len(blocks) > MAX_MESSAGES_PER_POLL:
-            # a burst (device backlog): one message, so the keep-last AUDIO QoS cannot
-            # replace unsent chunks
-            blocks = [np.concatenate(blocks)]
+            # a burst (device backlog): at most MAX_MESSAGES_PER_POLL messages, so the
+            # keep-last AUDIO QoS cannot replace unsent chunks, each as small as that allows
+            # (one huge message would raise every buffer's high-water mark for good)
+            per = -(-len(blocks) // MAX_MESSAGES_PER_POLL)
+            blocks = [np.concatenate(blocks[i:i + per]) for i in range(0, len(blocks), per)]
         for block in blocks:
             self._pub.publish(audio_to_msg(block))
             self._blocks += 1
