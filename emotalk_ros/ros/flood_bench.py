@@ -106,9 +106,11 @@ def flooder(kind: str, seconds: float) -> None:
     rclpy.try_shutdown()
 
 
-def run(model: str, root: str = ROOT) -> Dict:
+def run(model: str, root: str = ROOT, domain: int = 0, scale: float = 1.0) -> Dict:
     """Run all phases with the nodes of the checkout at ``root`` (default: this one, e.g. an
-    older version for a baseline in the same run); returns {phase: measurements}."""
+    older version for a baseline in the same run); returns {phase: measurements}.
+    ``domain`` 0 picks a free-looking one in 217-232; ``scale`` multiplies every phase's
+    length (a short smoke run)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
@@ -117,7 +119,7 @@ def run(model: str, root: str = ROOT) -> Dict:
     from emotalk_ros.core.signals import speech_like_signal
     from emotalk_ros.ros import qos
 
-    domain = random.randint(217, 232)   # outside the test suites' (1-200) and soak's
+    domain = domain or random.randint(217, 232)   # outside the test suites' (1-200) and soak's
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -171,6 +173,7 @@ def run(model: str, root: str = ROOT) -> Dict:
         t_next[0] = time.perf_counter()
         spin(3.0)                                          # warm-up
         for name, seconds, kind in PHASES:
+            seconds *= scale
             fl = None
             if kind is not None:
                 fl = subprocess.Popen([sys.executable, "-m", "emotalk_ros.ros.flood_bench",
@@ -221,13 +224,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default="", help="also write the results here")
     ap.add_argument("--root", default=ROOT,
                     help="checkout whose nodes to run (e.g. an older version as a baseline)")
+    ap.add_argument("--domain", type=int, default=0,
+                    help="ROS domain for the run (0: a random one in 217-232)")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply every phase's length (e.g. 0.25 for a quick check)")
     ap.add_argument("--flooder", default="", help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.flooder:
         flooder(a.flooder, a.seconds)
         return 0
-    res = run(a.model, os.path.abspath(a.root))
+    res = run(a.model, os.path.abspath(a.root), a.domain, a.scale)
     print("| phase | face Hz | worst frame gap ms | latency p50 / p95 ms | worst motor gap ms "
           "| animator RSS MB | load avg |")
     print("|---|---|---|---|---|---|---|")

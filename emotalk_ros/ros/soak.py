@@ -69,6 +69,8 @@ def main(argv: List[str] = None) -> int:
                     help="minutes left out of the growth fit (start-up allocations)")
     ap.add_argument("--model", default="", help="face_animator model.path ('' = shipped)")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "soak"))
+    ap.add_argument("--domain", type=int, default=0,
+                    help="ROS domain for the run (0: a random one in 201-216)")
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
 
@@ -79,7 +81,7 @@ def main(argv: List[str] = None) -> int:
 
     from emotalk_ros.ros import qos
 
-    domain = random.randint(201, 216)   # outside the test suites' (1-200) and flood_bench's
+    domain = a.domain or random.randint(201, 216)   # outside the suites' (1-200), flood_bench's
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
