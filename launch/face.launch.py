@@ -43,7 +43,9 @@ Launch arguments (``ros2 launch emotalk_ros face.launch.py --show-args`` lists t
   ``respawn``: 'true' restarts a node that exits, after ``respawn_delay`` seconds.
 
 Empty arguments never override the params file: the overrides are built at launch
-time (OpaqueFunction) from the arguments that were actually given.
+time (OpaqueFunction) from the arguments that were actually given. ``face_animator`` is
+respawned (after ``respawn_delay``) when it exits, whatever ``respawn`` says: it exits with
+code 3 when its worker keeps failing.
 """
 
 import os
@@ -179,11 +181,14 @@ def _nodes(context):
     command_topic = arg["command_topic"] or ("face_controller/commands" if control else "")
     command_remap = [("face/motor_commands", command_topic)] if command_topic else []
 
-    def node(executable, overrides, remappings=()):
+    def node(executable, overrides, remappings=(), supervised=False):
+        # supervised: restarted even without respawn:=true (face_animator exits with code 3
+        # when its worker keeps failing, so that launch starts a fresh one)
         return Node(package=PACKAGE, executable=executable, name=executable, namespace=ns,
                     parameters=[config, overrides], remappings=list(remappings),
                     arguments=["--ros-args", "--log-level", level], output="screen",
-                    emulate_tty=True, respawn=respawn, respawn_delay=respawn_delay)
+                    emulate_tty=True, respawn=respawn or supervised,
+                    respawn_delay=respawn_delay)
 
     def other(package, executable, arguments=(), restart=True, **kwargs):
         return Node(package=package, executable=executable, namespace=ns,
@@ -198,13 +203,14 @@ def _nodes(context):
         actions.append(node("face_audio_bridge", dict(common), audio_remap))
     if speech:
         # one process, two nodes (face_animator and face_speech): no name= (it would rename
-        # both); the params file addresses each node by its own name
+        # both); the params file addresses each node by its own name. Supervised like
+        # face_animator (it exits with code 3 when the animator's worker keeps failing).
         actions.append(Node(package=PACKAGE, executable="face_speech", namespace=ns,
                             parameters=[config, animator], remappings=list(audio_remap),
                             arguments=["--ros-args", "--log-level", level], output="screen",
-                            emulate_tty=True, respawn=respawn, respawn_delay=respawn_delay))
+                            emulate_tty=True, respawn=True, respawn_delay=respawn_delay))
     else:
-        actions.append(node("face_animator", animator, audio_remap))
+        actions.append(node("face_animator", animator, audio_remap, supervised=True))
     if _flag(arg["use_retarget"]):
         actions.append(node("retarget", retarget, command_remap))
     if _flag(arg["use_mesh"]):

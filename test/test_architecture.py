@@ -350,6 +350,9 @@ def test_live_path_runs_without_torch(tmp_path, speech_wav):
                       ["-p", "source:=file", "-p", f"file.path:={speech_wav}",
                        "-p", "file.wait_subscribers:=2"], dom, str(tmp_path), extra_env=extra)
         procs.append(cap)
+        # the capture process starts in seconds on a loaded machine: time the speech from its
+        # first chunk, not from the spawn
+        probe.wait_for(lambda: len(probe.audio) > 0, 30, "audio from audio_capture")
         n0 = len(probe.face)
         # (a loaded machine takes seconds to start the capture process: wait for its audio)
         probe.wait_for(lambda: len(probe.audio) > 0, 30, "audio from face_audio_capture")

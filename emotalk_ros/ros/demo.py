@@ -12,6 +12,13 @@ emotion commands mid-utterance and records every topic. Results written to ``--o
 * ``blendshapes.png``       main blendshapes over time with the waveform and emotion commands
 * ``latency.json``          end-to-end latency (audio heard -> frame received), rates, diagnostics
 * ``preview.mp4``           the face mesh rendered with the audio (when rendering is available)
+
+Then the robot's own voice (:mod:`emotalk_ros.ros.demo_say`; ``--no-say`` skips it):
+``face_speech`` speaks a line with emotion marks through a PulseAudio null sink, this process
+records what the loudspeaker played and ``face/blendshapes``, and writes
+
+* ``say_sync.png``          the captured loudspeaker audio against the jaw opening, the marks
+* ``say.json``              say -> first sound, jaw-vs-sound lag, blinks, the speaking state
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ DEFAULT_TEXT = ("Hello! I am your robot, and I can finally speak with my face. "
                 "Maybe another time, then.")
 COMMANDS = [(1.5, "happy:0.8 transition=0.6"), (4.5, "surprised:0.7 transition=0.4"),
             (7.0, "sad:0.6 transition=0.8"), (9.5, "neutral transition=0.5")]
+TAIL_S = 2.0     # recorded after the utterance: look-ahead, latency and the mouth closing
 
 
 def log(msg: str) -> None:
@@ -89,6 +97,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     ap.add_argument("--text", default=DEFAULT_TEXT)
     ap.add_argument("--rig", default=resources.resolve("rig", "hobby_servo_head"))
+    ap.add_argument("--no-preview", action="store_true",
+                    help="skip rendering preview.mp4 (the slowest step)")
+    ap.add_argument("--no-say", action="store_true",
+                    help="skip the robot's own voice (face_speech through a null sink)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
@@ -205,10 +217,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             else {"source": "file", "file.path": wav, "file.wait_subscribers": 2}
         )
         start("face_audio_capture_node", src)
-        t0 = time.time()
+        # the utterance's clock starts when its first audio arrives, not when the capture
+        # process was spawned: its start-up takes seconds on a loaded machine
+        t_cap = time.time()
+        while not rec["audio0"]:
+            spin_for(0.05)
+            if time.time() - t_cap > 60 or any(p.poll() is not None for p in procs):
+                raise RuntimeError("face_audio_capture did not start publishing; see nodes.log")
+        t0 = rec["audio0"][0][0] - rec["audio0"][0][1] / 16000.0    # first sample heard
+        log(f"audio flowing {time.time() - t_cap:.1f} s after face_audio_capture started")
         pending = list(COMMANDS)
         sent = []
-        while time.time() - t0 < duration + 3.5:      # capture start-up + look-ahead + tail
+        while time.time() - t0 < duration + TAIL_S:
             spin_for(0.02)
             if pending and time.time() - t0 >= pending[0][0]:
                 t_cmd, text = pending.pop(0)
@@ -233,9 +253,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         logs.close()
     if rc:
         return rc
-    return write_outputs(
-        args.out, wav if not args.mic else None, rec, motor_names, sent, t0, model or "shipped"
+    rc = write_outputs(
+        args.out, wav if not args.mic else None, rec, motor_names, sent, t0, model or "shipped",
+        preview=not args.no_preview,
     )
+    if rc == 0 and not args.no_say:
+        from emotalk_ros.ros.demo_say import run_say
+
+        fig = run_say(args.out, ROOT, params_file, model)
+        if fig is not None:
+            sys.stdout.write(
+                f"  the robot's own voice: first sound {fig['say_to_first_sound_ms']:.0f} ms "
+                f"after 'say', jaw vs loudspeaker {fig['envelope_to_jaw_lag_ms']:+.0f} ms\n"
+                f"  outputs in {args.out}/: say_sync.png, say.json\n")
+    return rc
 
 
 def _audio_offset(x: np.ndarray, t: np.ndarray, jaw: np.ndarray) -> float:
@@ -253,10 +284,12 @@ def _audio_offset(x: np.ndarray, t: np.ndarray, jaw: np.ndarray) -> float:
 
 
 def write_outputs(
-    out: str, wav: Optional[str], rec, motor_names, sent, t0: float, model: str
+    out: str, wav: Optional[str], rec, motor_names, sent, t0: float, model: str,
+    preview: bool = True,
 ) -> int:
     """Write blendshapes.csv, motor_commands.csv, latency.json, blendshapes.png and
-    preview.mp4 (when rendering works) from the recordings; 1 when no frame arrived."""
+    preview.mp4 (when ``preview`` and rendering works) from the recordings; 1 when no frame
+    arrived."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -348,13 +381,31 @@ def write_outputs(
     axes[2].set_ylabel("expression")
     axes[2].legend(loc="upper right", fontsize=7, ncol=5)
     axes[2].set_xlabel(
-        "seconds since face_audio_capture started (frames at the time their audio was heard)"
+        "seconds since the first audio sample was heard (frames at the time their audio "
+        "was heard)"
     )
     fig.suptitle(f"emotalk_ros demo: face/blendshapes over DDS ({model}); "
                  f"latency p50 {summary['latency_ms_heard_to_received']['p50']:.0f} ms")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "blendshapes.png"), dpi=110)
     plt.close(fig)
+    preview = _render_preview(out, wav) if preview else None
+    sys.stdout.write(
+        f"\nemotalk_ros demo finished ({model}):\n"
+        f"  frames received        {summary['frames']} at {summary['rate_hz']:.1f} Hz, "
+        "all finite in [0,1]: "
+        f"{summary['finite_in_range']}\n"
+        f"  latency heard->received p50 {summary['latency_ms_heard_to_received']['p50']:.1f} ms, "
+        f"p95 {summary['latency_ms_heard_to_received']['p95']:.1f} ms\n"
+        f"  motor commands         {summary['motor_commands']}\n"
+        f"  outputs in {out}/: blendshapes.csv, blendshapes.png, latency.json"
+        f"{', motor_commands.csv' if rec['motor'] else ''}{', preview.mp4' if preview else ''}\n"
+    )
+    return 0
+
+
+def _render_preview(out: str, wav: Optional[str]) -> Optional[str]:
+    """Render preview.mp4 from blendshapes.csv (with the speech) -> its path, None on failure."""
     preview = os.path.join(out, "preview.mp4")
     cmd = [
         sys.executable,
@@ -374,18 +425,7 @@ def write_outputs(
     if r.returncode != 0:
         log(f"preview rendering failed: {r.stderr[-300:]}")
         preview = None
-    sys.stdout.write(
-        f"\nemotalk_ros demo finished ({model}):\n"
-        f"  frames received        {summary['frames']} at {summary['rate_hz']:.1f} Hz, "
-        "all finite in [0,1]: "
-        f"{summary['finite_in_range']}\n"
-        f"  latency heard->received p50 {summary['latency_ms_heard_to_received']['p50']:.1f} ms, "
-        f"p95 {summary['latency_ms_heard_to_received']['p95']:.1f} ms\n"
-        f"  motor commands         {summary['motor_commands']}\n"
-        f"  outputs in {out}/: blendshapes.csv, blendshapes.png, latency.json"
-        f"{', motor_commands.csv' if rec['motor'] else ''}{', preview.mp4' if preview else ''}\n"
-    )
-    return 0
+    return preview
 
 
 if __name__ == "__main__":

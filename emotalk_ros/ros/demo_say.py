@@ -213,8 +213,8 @@ def _write(out, text, ta, xa, face, states, t_pub, wall_minus_mono) -> Dict[str,
                      transform=axes[0].get_xaxis_transform())
     for ax in axes:
         ax.axvline(0.0, color="k", lw=0.6, ls=":")
-    axes[2].set_xlabel("seconds since 'say' was published (dotted); marks at their words "
-                       "(dashed)")
+    axes[2].set_xlabel("seconds since 'say' was published (dotted); marks at their words as "
+                       "scheduled (dashed; an output stall moves the sound and face later)")
     fig.suptitle(f"emotalk_ros demo, the robot's own voice: first sound "
                  f"{fig_data['say_to_first_sound_ms']:.0f} ms after 'say', jaw vs sound "
                  f"{fig_data['envelope_to_jaw_lag_ms']:+.0f} ms")

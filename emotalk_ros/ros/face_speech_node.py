@@ -52,7 +52,9 @@ Parameters (all read-only: set them at start-up)
   ``max_audio_s``, ``state_period_s``.
 
 A missing engine or voice, or an output device that cannot be opened, stops the start with one
-line (the device error lists the output devices) and exit code 1.
+line (the device error lists the output devices) and exit code 1. Every callback is total
+(:class:`emotalk_ros.ros.guard.CallbackGuard`); when the animator's worker gives up the process
+exits with code 3 (as ``face_animator`` does), so that launch restarts it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from emotalk_ros.errors import EmotalkError
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import declare_parameters
 from emotalk_ros.ros.face_animator_node import FaceAnimatorNode
+from emotalk_ros.ros.guard import CallbackGuard
 from emotalk_ros.ros.messages import audio_from_msg, diagnostic_array, stamp_from_ns
 from emotalk_ros.ros.parameters import FACE_SPEECH as PARAMETERS
 from emotalk_ros.ros.run import run_node
@@ -92,6 +95,8 @@ class FaceSpeechNode(Node):
         super().__init__("face_speech", **kwargs)
         p = declare_parameters(self, PARAMETERS)
         self._params = p
+        self.guard = CallbackGuard(self, input_throttle_s=WARN_THROTTLE_S)
+        self._errors_seen = 0
         self.animator = animator
         runtime = animator.runtime
         runtime.configure_speech(lead_s=p["lead_ms"] / 1000.0, handover_s=p["handover_s"],
@@ -108,12 +113,16 @@ class FaceSpeechNode(Node):
         self.controller.start()
         self._pub_state = self.create_publisher(String, "speech/state", qos.SPEECH_STATE)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
-        self.create_subscription(String, "say", self._on_say, qos.COMMANDS)
-        self.create_subscription(String, "speech/interrupt", self._on_interrupt, qos.COMMANDS)
-        self.create_subscription(Float32MultiArray, "speech/audio", self._on_audio, qos.AUDIO)
-        self.create_subscription(String, "speech/cancel", self._on_cancel, qos.COMMANDS)
-        self.create_timer(POLL_PERIOD_S, self._on_poll)
-        self.create_timer(1.0, self._on_diagnostics)
+        g = self.guard.wrap                       # every callback is total
+        self.create_subscription(String, "say", g(self._on_say, "say"), qos.COMMANDS)
+        self.create_subscription(String, "speech/interrupt",
+                                 g(self._on_interrupt, "speech/interrupt"), qos.COMMANDS)
+        self.create_subscription(Float32MultiArray, "speech/audio",
+                                 g(self._on_audio, "speech/audio"), qos.AUDIO)
+        self.create_subscription(String, "speech/cancel", g(self._on_cancel, "speech/cancel"),
+                                 qos.COMMANDS)
+        self.create_timer(POLL_PERIOD_S, g(self._on_poll))
+        self.create_timer(1.0, g(self._on_diagnostics))
         self._rejected = 0
         self._last_problem = ""
         self.get_logger().info(
@@ -188,16 +197,26 @@ class FaceSpeechNode(Node):
         if self._last_problem:
             level, message = DiagnosticStatus.WARN, self._last_problem
             self._last_problem = ""
+        if self.guard.errors > self._errors_seen:
+            level, message = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
+        self._errors_seen = self.guard.errors
         p = self._params
         values: Dict[str, object] = {"engine": p["engine"], "voice": p["voice"] or "default",
                                      "articulation": p["articulation"],
                                      "device": p["device"] or "default",
                                      "lead_ms": p["lead_ms"], "preroll_ms": p["preroll_ms"],
-                                     "rejected": self._rejected}
+                                     "rejected": self._rejected,
+                                     "callback_errors": self.guard.errors,
+                                     "callback_last_error": self.guard.last_error}
         values.update(s)
         self._pub_diag.publish(diagnostic_array(
             stamp_from_ns(self.get_clock().now().nanoseconds), "face_speech: voice",
             self.get_fully_qualified_name(), level, message, values))
+
+    @property
+    def exit_code(self) -> int:
+        """The process's exit code: the animator's (3 when its worker gave up), else 0."""
+        return int(getattr(self.animator, "exit_code", 0) or 0)
 
     def destroy_node(self) -> None:
         """Stop the speech (player and worker), then destroy this node and the animator."""
@@ -224,14 +243,19 @@ def _spin_both(node: FaceSpeechNode) -> None:
     executor.add_node(node.animator)
     executor.add_node(node)
     try:
-        executor.spin()
+        finished = getattr(node.animator, "finished", None)
+        if finished is None:
+            executor.spin()
+        else:            # until Ctrl-C, an external shutdown or the animator's worker gave up
+            executor.spin_until_future_complete(finished)
     finally:
         executor.shutdown()
 
 
 def main(args: Optional[list] = None) -> int:
     """``face_speech``: the face_animator and face_speech nodes in one process (run_node form:
-    rclpy.init, spin, Ctrl-C/external shutdown, destroy + try_shutdown)."""
+    rclpy.init, spin, Ctrl-C/external shutdown, destroy + try_shutdown); exit code 3 when the
+    animator's worker gave up."""
     return run_node(_build, "face_speech", args, spin=_spin_both)
 
 

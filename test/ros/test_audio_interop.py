@@ -14,7 +14,15 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from conftest import ROOT, ros_env  # noqa: E402
-from ros_harness import JAW, Probe, RosProc, face_array, new_domain  # noqa: E402
+from ros_harness import (  # noqa: E402
+    JAW,
+    Probe,
+    RosProc,
+    face_array,
+    namespaced_args,
+    new_domain,
+    run_ns,
+)
 from std_msgs.msg import Float32MultiArray, UInt8MultiArray  # noqa: E402
 
 from emotalk_ros.core.audio import load_audio  # noqa: E402
@@ -94,7 +102,7 @@ def test_a_publisher_of_another_type_gets_a_warning_not_silence(tmp_path):
     # another stack's node (its own participant: DDS allows one type per topic in one)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=dom)
-    other = Node("audio_capture", context=ctx)
+    other = Node("audio_capture", namespace=run_ns(), context=ctx)
     wrong = other.create_publisher(UInt8MultiArray, "face/audio", qos.AUDIO)
     anim = animator(dom, tmp_path)
     try:
@@ -102,10 +110,11 @@ def test_a_publisher_of_another_type_gets_a_warning_not_silence(tmp_path):
         for _ in range(3):
             wrong.publish(UInt8MultiArray(data=bytes(640)))
             probe.spin(0.2)
-        text = "/audio_capture publishes std_msgs/msg/UInt8MultiArray on /face/audio"
+        ns = run_ns()
+        text = f"{ns}/audio_capture publishes std_msgs/msg/UInt8MultiArray on {ns}/face/audio"
         probe.wait_for(lambda: text in anim.output(), 15, "the type warning")
         probe.wait_for(lambda: (probe.diag_values("face_animator: runtime") or {}).get(
-            "audio_publishers_unusable", "").startswith("/audio_capture publishes"), 5,
+            "audio_publishers_unusable", "").startswith(f"{run_ns()}/audio_capture publishes"), 5,
             "the diagnostics warning")
         probe.spin(2.5)
         assert anim.output().count(text) == 1, "the warning is throttled"
@@ -189,8 +198,9 @@ def test_the_deprecated_audio_capture_name_still_works(speech_wav, tmp_path):
     code = ("import sys; from emotalk_ros.ros.face_audio_capture_node import main_deprecated; "
             "sys.exit(main_deprecated())")
     log = open(tmp_path / "alias.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", code, "--ros-args", "-p", "source:=file",
-                             "-p", f"file.path:={speech_wav}", "-p", "file.wait_subscribers:=1"],
+    ros_args = namespaced_args(["-p", "source:=file", "-p", f"file.path:={speech_wav}",
+                                "-p", "file.wait_subscribers:=1"])
+    proc = subprocess.Popen([sys.executable, "-c", code, "--ros-args", *ros_args],
                             cwd=ROOT, env=ros_env(dom), stdout=log, stderr=subprocess.STDOUT)
     try:
         probe.wait_for(lambda: len(probe.audio) > 5, 30, "audio on face/audio from the alias")

@@ -100,7 +100,7 @@ def test_mic_capture_records_played_speech(pulse, speech_wav, tmp_path, monkeypa
         assert x.size / 16000 > dur                                   # the whole file came through
         assert np.all(np.isfinite(x)) and np.abs(x).max() <= 1.0
         rc, took = cap.interrupt()
-        assert rc == 0 and took < 3.0, cap.output()
+        assert rc == 0 and took < 10.0, cap.output()      # by itself: interrupt kills at 10 s
     finally:
         cap.close()
         probe.close()
