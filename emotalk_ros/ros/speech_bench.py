@@ -170,8 +170,10 @@ def _stats(v: np.ndarray) -> Dict[str, Any]:
         return {"n": 0}
     return {"n": int(v.size), "p50_ms": round(1000 * float(np.median(v)), 1),
             "abs_p95_ms": round(1000 * float(np.percentile(np.abs(v), 95)), 1),
+            "abs_p99_ms": round(1000 * float(np.percentile(np.abs(v), 99)), 1),
             "p5_ms": round(1000 * float(np.percentile(v, 5)), 1),
-            "p95_ms": round(1000 * float(np.percentile(v, 95)), 1)}
+            "p95_ms": round(1000 * float(np.percentile(v, 95)), 1),
+            "p99_ms": round(1000 * float(np.percentile(v, 99)), 1)}
 
 
 def sound_onsets(te: np.ndarray, env: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from ros_harness import Probe, RosProc, face_array, new_domain  # noqa: E402
+from ros_harness import Probe, RosProc, face_array, new_domain, run_ns  # noqa: E402
 from std_msgs.msg import (  # noqa: E402
     Float32MultiArray,
     Float64MultiArray,
@@ -31,7 +31,38 @@ from emotalk_ros.speech.tts import make_engine  # noqa: E402
 
 JAW, SMILE = INDEX["jawOpen"], INDEX["mouthSmileLeft"]
 SPEECH = "emotalk_ros.ros.face_speech_node"
+RETARGET_STATUS = run_ns("retarget") + ": retarget"    # this run's retarget (fully qualified)
 BASE = ["-p", "face_animator:model.path:=baseline", "-p", "face_animator:idle.enabled:=false"]
+
+
+def per_node(args):
+    """``-p node:name:=value`` -> a params file addressing ``/**/node`` (rcl matches the node
+    prefix of ``-p`` against the fully qualified name, and the harness runs every node in a
+    namespace); other arguments are kept."""
+    import tempfile
+
+    import yaml
+
+    out, params = [], {}
+    it = iter(args)
+    for a in it:
+        if a == "-p":
+            b = next(it)
+            node, sep, rest = b.partition(":")
+            if sep and ":=" in rest and "=" not in node:
+                name, _, value = rest.partition(":=")
+                params.setdefault(f"/**/{node}", {"ros__parameters": {}})[
+                    "ros__parameters"][name] = yaml.safe_load(value)
+                continue
+            out += [a, b]
+        else:
+            out.append(a)
+    if params:
+        fd, path = tempfile.mkstemp(suffix=".yaml", prefix="face_speech_params_")
+        with open(fd, "w") as f:
+            yaml.safe_dump(params, f)
+        out += ["--params-file", path]
+    return out
 
 
 @pytest.fixture
@@ -88,19 +119,24 @@ def test_say_plays_sound_and_the_face_moves_with_it(sink, tmp_path):
 
     dom = new_domain()
     probe = SpeechProbe(dom)
-    node = RosProc(SPEECH, ["-p", "face_speech:device:=pulse",
-                            "-p", "face_animator:idle.enabled:=false"], dom, str(tmp_path))
+    node = RosProc(SPEECH, per_node(["-p", "face_speech:device:=pulse",
+                            "-p", "face_animator:idle.enabled:=false"]), dom, str(tmp_path))
     rec = None
     try:
         probe.ready()
+        # a first word while the sound server settles: PulseAudio's streams take seconds to
+        # reach their steady latency on a loaded machine (the monitor delivers nothing for
+        # about 2 s, then a burst), and the figures are about a node that has been running
+        probe.send("say", "Ready.")
+        probe.wait_state("u1", "finished")
         rec = MonitorRecorder("pulse")
         rec.start()
         probe.spin(0.5)
         text = "Hello robot. Papa made a banana pie."
         t_pub = time.monotonic()
         probe.send("say", text)
-        started = probe.wait_state("u1", "started")
-        finished = probe.wait_state("u1", "finished")
+        started = probe.wait_state("u2", "started")
+        finished = probe.wait_state("u2", "finished")
         probe.spin(0.5)
         rec.stop()
         assert node.alive(), node.output()[-2000:]
@@ -112,7 +148,8 @@ def test_say_plays_sound_and_the_face_moves_with_it(sink, tmp_path):
         ta, xa = rec.signal()
         p_sched = mono(started["stamp"])
         p_real = clip_start(ta, xa, clip, p_sched)
-        assert abs(p_real - p_sched) < 0.05, (p_real - p_sched)
+        assert abs(p_real - p_sched) < 0.05, (p_real - p_sched,
+                                              probe.diag_values("face_speech: voice"))
         te, env = envelope_db(ta, xa)
         assert env[(te > p_real) & (te < p_real + dur)].max() > -20.0
         assert te[0] < t_pub - 0.2, (te[0] - t_pub)                # recorded from before
@@ -141,7 +178,8 @@ def test_say_plays_sound_and_the_face_moves_with_it(sink, tmp_path):
 def test_marks_queue_cancel_interrupt_and_the_speaking_state(tmp_path):
     dom = new_domain()
     probe = SpeechProbe(dom)
-    node = RosProc(SPEECH, ["-p", "face_speech:device:=none", *BASE], dom, str(tmp_path))
+    node = RosProc(SPEECH, per_node(["-p", "face_speech:device:=none", *BASE]), dom,
+                   str(tmp_path))
     try:
         probe.ready()
         # emotion marks change the expression at the marked word
@@ -210,8 +248,8 @@ def test_marks_queue_cancel_interrupt_and_the_speaking_state(tmp_path):
 def test_bad_input_gets_a_warning_and_the_node_keeps_running(tmp_path):
     dom = new_domain()
     probe = SpeechProbe(dom)
-    node = RosProc(SPEECH, ["-p", "face_speech:device:=none",
-                            "-p", "face_speech:max_chars:=20000", *BASE], dom, str(tmp_path))
+    node = RosProc(SPEECH, per_node(["-p", "face_speech:device:=none",
+                            "-p", "face_speech:max_chars:=20000", *BASE]), dom, str(tmp_path))
     try:
         probe.ready()
         probe.send("say", "")
@@ -266,7 +304,7 @@ def test_bad_input_gets_a_warning_and_the_node_keeps_running(tmp_path):
     (["-p", "face_speech:device:=no-such-speaker"], "output devices:"),
 ])
 def test_startup_failures_are_one_clear_line(args, expect, tmp_path):
-    p = RosProc(SPEECH, [*args, *BASE], new_domain(), str(tmp_path))
+    p = RosProc(SPEECH, per_node([*args, *BASE]), new_domain(), str(tmp_path))
     try:
         rc = p.proc.wait(90)
     finally:
@@ -291,8 +329,9 @@ def test_retarget_commands_a_lagging_motor_early_by_its_latency(tmp_path):
     rig40 = bench_rig(str(tmp_path / "rig40.yaml"), 40.0)
     rig0 = bench_rig(str(tmp_path / "rig0.yaml"), 0.0)
     # a generous lead: on a busy machine the executor that publishes the frames ahead lags
-    procs = [RosProc(SPEECH, ["-p", "face_speech:device:=none", "-p", "face_speech:lead_ms:=250.0",
-                              "-p", "face_speech:preroll_ms:=250.0", *BASE], dom,
+    procs = [RosProc(SPEECH, per_node(["-p", "face_speech:device:=none",
+                                       "-p", "face_speech:lead_ms:=250.0",
+                                       "-p", "face_speech:preroll_ms:=250.0", *BASE]), dom,
                      str(tmp_path)),
              RosProc("emotalk_ros.ros.retarget_node", ["-p", f"rig_file:={rig40}"], dom,
                      str(tmp_path)),
@@ -317,9 +356,9 @@ def test_retarget_commands_a_lagging_motor_early_by_its_latency(tmp_path):
         assert 0.025 <= lead <= 0.055, lead
         # /diagnostics said which case applied: ahead while the robot spoke, late after it
         timings = [{kv.key: kv.value for kv in st.values} for arr in probe.diag
-                   for st in arr.status if st.name == "/retarget: retarget"]
+                   for st in arr.status if st.name == RETARGET_STATUS]
         ahead = [d for d in timings if d["timing"] == "ahead"]
-        assert ahead and float(ahead[0]["frame_lead_ms"]) > 30.0, timings
+        assert ahead and max(float(d["frame_lead_ms"]) for d in ahead) > 30.0, timings
         assert float(ahead[0]["latency_ms.jaw"]) == 40.0
         assert timings[-1]["timing"] == "late"
         for p in procs:
@@ -344,7 +383,8 @@ def test_mic_frames_are_late_and_retarget_says_so(speech_wav, tmp_path):
                               "-p", "file.wait_subscribers:=2"], dom, str(tmp_path)))
         probe.wait_for(lambda: len(probe.audio) > 0, 30, "audio")
         probe.spin(2.5)
-        d = probe.diag_values("/retarget: retarget")
+        d = next(({kv.key: kv.value for kv in st.values} for arr in reversed(probe.diag)
+                  for st in arr.status if st.name == RETARGET_STATUS), None)
         assert d is not None and d["timing"] == "late", d
         assert float(d["frame_lead_ms"]) < 0
     finally:
@@ -363,8 +403,8 @@ def test_config_parameters_are_declared_by_both_nodes_of_the_process(tmp_path):
     data = yaml.safe_load(open(config))
     dom = new_domain()
     probe = Probe(dom)
-    node = RosProc(SPEECH, ["--params-file", config, "-p", "face_speech:device:=none",
-                            "-p", "face_animator:model.path:=baseline"], dom, str(tmp_path))
+    node = RosProc(SPEECH, per_node(["--params-file", config, "-p", "face_speech:device:=none",
+                            "-p", "face_animator:model.path:=baseline"]), dom, str(tmp_path))
     try:
         probe.wait_for(lambda: len(probe.face) > 5, 60, "frames")
         for name in ("face_speech", "face_animator"):
