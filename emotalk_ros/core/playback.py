@@ -153,10 +153,12 @@ class AudioPlayer:
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Open and start the output stream; raises :class:`EmotalkError` (listing the output
-        devices) when the device refuses."""
+        """Open and start the output stream (once; idempotent); raises :class:`EmotalkError`
+        (listing the output devices) when the device refuses."""
         import sounddevice as sd
 
+        if self._stream is not None:
+            return
         try:
             self._stream = sd.OutputStream(device=self.device, samplerate=self.sample_rate,
                                            blocksize=self.block_size, channels=1,

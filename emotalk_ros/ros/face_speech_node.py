@@ -51,8 +51,11 @@ Parameters (all read-only: set them at start-up)
   ``cancel_ease_s``, ``max_chars``, ``piece_chars``, ``audio_in.sample_rate``,
   ``max_audio_s``, ``state_period_s``.
 
-A missing engine or voice, or an output device that cannot be opened, stops the start with one
-line (the device error lists the output devices) and exit code 1. Every callback is total
+A missing engine or voice, or an output device that cannot be opened, is one error line (the
+device error lists the output devices) and ERROR on ``/diagnostics``, and the node keeps
+running: with espeak-ng's default voice, or without sound (the face follows the clock). A
+parameter outside its declared choices or range stops the start with one line and exit code
+1, as in every node. Every callback is total
 (:class:`emotalk_ros.ros.guard.CallbackGuard`); when the animator's worker gives up the process
 exits with code 3 (as ``face_animator`` does), so that launch restarts it.
 """
@@ -70,7 +73,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, String
 
-from emotalk_ros.core.playback import make_player
+from emotalk_ros.core.playback import NO_DEVICE, make_player
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import declare_parameters
@@ -101,10 +104,23 @@ class FaceSpeechNode(Node):
         runtime = animator.runtime
         runtime.configure_speech(lead_s=p["lead_ms"] / 1000.0, handover_s=p["handover_s"],
                                  tail_s=p["tail_s"], cancel_ease_s=p["cancel_ease_s"])
-        engine = make_engine(p["engine"], p["voice"], p["rate_wpm"])
-        player = make_player(p["device"], p["playback.sample_rate"], p["playback.block_size"],
-                             p["playback.latency_ms"] / 1000.0,
-                             p["playback.extra_latency_ms"] / 1000.0)
+        # a missing engine, voice or output device is one clear error and a fallback: the node
+        # keeps running (the dialogue system still gets its states, /diagnostics says ERROR)
+        self._config_errors = []
+        try:
+            engine = make_engine(p["engine"], p["voice"], p["rate_wpm"])
+        except EmotalkError as exc:
+            engine = make_engine("espeak", "", p["rate_wpm"])
+            self._config_error(f"{exc}; speaking with espeak-ng's default voice instead")
+        try:
+            player = make_player(p["device"], p["playback.sample_rate"],
+                                 p["playback.block_size"], p["playback.latency_ms"] / 1000.0,
+                                 p["playback.extra_latency_ms"] / 1000.0)
+            player.start()                        # opens the device (idempotent)
+        except EmotalkError as exc:
+            player = make_player(NO_DEVICE, p["playback.sample_rate"],
+                                 latency_s=p["playback.latency_ms"] / 1000.0)
+            self._config_error(f"{exc}; running without sound (the face follows the clock)")
         self.controller = SpeechController(
             runtime, engine, player, p["articulation"], animator.make_predictor,
             preroll_s=p["preroll_ms"] / 1000.0, max_chars=p["max_chars"],
@@ -129,6 +145,10 @@ class FaceSpeechNode(Node):
             f"face_speech: engine {engine.name} voice {engine.voice or '(default)'}, "
             f"articulation {p['articulation']}, output {p['device'] or '(default)'} at "
             f"{p['playback.sample_rate']} Hz, face {p['lead_ms']:g} ms ahead of the sound")
+
+    def _config_error(self, text: str) -> None:
+        self._config_errors.append(text)
+        self.get_logger().error(text)
 
     # -- requests (executor thread; synthesis runs on the controller's worker) -----------------
     def _reject(self, what: str, exc: Exception) -> None:
@@ -197,6 +217,8 @@ class FaceSpeechNode(Node):
         if self._last_problem:
             level, message = DiagnosticStatus.WARN, self._last_problem
             self._last_problem = ""
+        if self._config_errors:
+            level, message = DiagnosticStatus.ERROR, "; ".join(self._config_errors)
         if self.guard.errors > self._errors_seen:
             level, message = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
         self._errors_seen = self.guard.errors

@@ -297,14 +297,9 @@ def test_bad_input_gets_a_warning_and_the_node_keeps_running(tmp_path):
         probe.close()
 
 
-@pytest.mark.parametrize("args,expect", [
-    (["-p", "face_speech:engine:=loquendo"], "invalid; valid values: espeak, flite"),
-    (["-p", "face_speech:voice:=xx-nowhere"], "no voice 'xx-nowhere'"),
-    (["-p", "face_speech:engine:=piper"], "piper"),
-    (["-p", "face_speech:device:=no-such-speaker"], "output devices:"),
-])
-def test_startup_failures_are_one_clear_line(args, expect, tmp_path):
-    p = RosProc(SPEECH, per_node([*args, *BASE]), new_domain(), str(tmp_path))
+def test_a_parameter_outside_its_choices_stops_the_start_with_one_line(tmp_path):
+    p = RosProc(SPEECH, per_node(["-p", "face_speech:engine:=loquendo", *BASE]), new_domain(),
+                str(tmp_path))
     try:
         rc = p.proc.wait(90)
     finally:
@@ -312,8 +307,37 @@ def test_startup_failures_are_one_clear_line(args, expect, tmp_path):
     out = p.output()
     assert rc == 1, out[-2000:]
     fatal = [ln for ln in out.splitlines() if "cannot start" in ln]
-    assert len(fatal) == 1 and expect in fatal[0], out[-2000:]
+    assert len(fatal) == 1 and "invalid; valid values: espeak, flite" in fatal[0], out[-2000:]
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["-p", "face_speech:voice:=xx-nowhere"], "no voice 'xx-nowhere'"),
+    (["-p", "face_speech:engine:=piper"], "piper"),
+    (["-p", "face_speech:device:=no-such-speaker"], "output devices:"),
+])
+def test_missing_voice_engine_or_device_is_one_error_and_the_node_keeps_speaking(args, expect,
+                                                                                 tmp_path):
+    dom = new_domain()
+    probe = SpeechProbe(dom)
+    node = RosProc(SPEECH, per_node([*args, *BASE]), dom, str(tmp_path))
+    try:
+        probe.ready()
+        probe.send("say", "Still here.")
+        probe.wait_state("u1", "finished")                 # espeak-ng, or the clock alone
+        probe.wait_for(lambda: probe.diag_values("face_speech: voice") is not None, 10,
+                       "face_speech diagnostics")
+        st = [st for arr in reversed(probe.diag) for st in arr.status
+              if st.name == "face_speech: voice"][0]
+        assert st.level == b"\x02" and expect in st.message, (st.level, st.message)
+        assert node.alive()
+        out = node.output()
+        errors = [ln for ln in out.splitlines() if expect in ln and "ERROR" in ln]
+        assert len(errors) == 1, out[-2000:]
+        assert "Traceback" not in out
+    finally:
+        node.close()
+        probe.close()
 
 
 def test_retarget_commands_a_lagging_motor_early_by_its_latency(tmp_path):
