@@ -372,6 +372,7 @@ def run(args) -> Dict[str, Any]:
         start("emotalk_ros.ros.face_speech_node",
               ["-p", f"face_speech:device:={args.device}", "-p",
                f"face_speech:articulation:={args.articulation}",
+               "-p", f"face_speech:playback.latency_ms:={args.latency_ms}",
                "-p", "face_animator:idle.seed:=3"] + (["-p", f"face_animator:model.path:="
                                                         f"{args.model}"] if args.model else []))
         start("emotalk_ros.ros.face_audio_capture_node",
@@ -398,7 +399,10 @@ def run(args) -> Dict[str, Any]:
             say.publish(String(data=text))
             ok = wait_state(lambda s: s["state"] == "finished" and s.get("id") == f"u{i + 1}",
                             20.0)
-            spin_for(0.5)
+            # then idle: the face's tail (tail_s) and the frames computed ahead (lead_ms) are
+            # done, so the next say starts from idle (a say within about tail_s + lead_ms of
+            # the previous sound waits for the face's tail)
+            spin_for(args.gap_s)
             segments.append(("say", t_pub, time.monotonic() - 0.2))
             firsts.append(t_pub)
             said[f"u{i + 1}"] = text
@@ -486,6 +490,24 @@ def run(args) -> Dict[str, Any]:
         k = np.flatnonzero(loud & (ta > t_c) & (ta < t_c + 1.0))
         silence.append(float(ta[k[-1]] - t_c) if k.size else 0.0)
     res["cancel_to_silence"] = _stats(np.array(silence))
+    # blinks while the robot speaks: from each say utterance's first sound to its last
+    spans = {}
+    for _, st in states:
+        if "stamp" in st and st.get("id") in said and st["state"] in ("started", "finished"):
+            spans.setdefault(st["id"], {})[st["state"]] = st["stamp"] - wall_minus_mono
+    spans = [(v["started"], v["finished"]) for v in spans.values() if len(v) == 2]
+    if spans and face:
+        from emotalk_ros.core.blendshapes import INDEX
+        from emotalk_ros.core.sync import blinks_per_minute
+
+        recv = np.array([r for r, _, _ in face])
+        vals = np.array([v for _, _, v in face])
+        m = np.zeros(recv.size, bool)
+        for a, b in spans:
+            m |= (recv >= a) & (recv <= b)
+        rate, n, minutes = blinks_per_minute(recv, vals[:, INDEX["eyeBlinkLeft"]], m)
+        res["say"]["blinks"] = {"per_minute": round(rate, 1), "blinks": n,
+                                "minutes": round(minutes, 2)}
     long_segs = [(a, b) for k, a, b in segments if k == "long"]
     if long_segs:
         from emotalk_ros.core.blendshapes import INDEX
@@ -505,6 +527,8 @@ def run(args) -> Dict[str, Any]:
         res["long_speech_blinks"] = {"per_minute": round(rate, 1), "blinks": n,
                                      "minutes": round(minutes, 2)}
     res["load_average"] = os.getloadavg()
+    res["settings"] = {"gap_s": args.gap_s, "playback_latency_ms": args.latency_ms,
+                       "articulation": args.articulation}
     res["trials"] = {"say": args.trials, "mic": len([s for s in segments if s[0] == "mic"]),
                      "cancel": args.cancels}
     for m in diag[::-1]:
@@ -528,6 +552,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--device", default="pulse")
     ap.add_argument("--articulation", default="teacher")
     ap.add_argument("--model", default="")
+    ap.add_argument("--gap-s", type=float, default=1.0,
+                    help="silence after each say utterance before the next (s)")
+    ap.add_argument("--latency-ms", type=float, default=30.0,
+                    help="face_speech's playback.latency_ms (the default is 30)")
     ap.add_argument("--long-s", type=float, default=0.0,
                     help="then speak about this many seconds of text (blinks on long speech)")
     args = ap.parse_args(argv)
