@@ -251,8 +251,10 @@ class FaceAnimatorNode(Node):
         return load_predictor(*self.model_args)
 
     def _flush_ahead(self, now_mono: float) -> None:
-        """Publish every frame made since the last call on face/blendshapes_ahead."""
-        frames = self.runtime.take_ahead()
+        """Publish the speech frames made since the last call on face/blendshapes_ahead (live
+        frames are late anyway: they go out on face/blendshapes only, so the microphone path
+        costs no extra traffic)."""
+        frames = [f for f in self.runtime.take_ahead() if f.source != "live"]
         if not frames:
             return
         ros_now = self.get_clock().now().nanoseconds

@@ -114,6 +114,13 @@ class MonitorRecorder:
     def __init__(self, device: str = "pulse", sample_rate: int = 16000, block: int = 160):
         import sounddevice as sd
 
+        try:
+            sd.query_devices(device, "input")
+        except ValueError:
+            # PortAudio lists devices once, when it starts: this process may have started it
+            # before the sound server it should record from (a null sink started later)
+            sd._terminate()
+            sd._initialize()
         self.sample_rate = sample_rate
         self.blocks: List[Any] = []
         self._stream = sd.InputStream(device=device, samplerate=sample_rate, channels=1,
