@@ -1001,9 +1001,16 @@ class AnimatorRuntime:
 
     @property
     def speech_edge(self) -> float:
-        """Clock time up to which speech frames are computed (-inf without speech)."""
+        """Clock time up to which speech frames are computed (-inf without speech): the track's
+        render edge, or the last frame handed out when that is later (a cancelled track's
+        frames went out up to the lead before they were computed again; a new piece must start
+        after them)."""
         tr = self._track
-        return tr.edge if tr is not None else -math.inf
+        if tr is None:
+            return -math.inf
+        with self._lock:
+            last = self._last_out_clock
+        return max(tr.edge, last)
 
     @property
     def speaking_until(self) -> float:
