@@ -409,3 +409,116 @@ def duration_s(phones: Sequence[Phone]) -> Optional[float]:
 __all__ = ["Alignment", "align", "cepstra", "dtw_path", "warp_phones", "mark_pauses",
            "quiet_frames", "boundary_errors", "error_summary", "frames_to_phones",
            "duration_s"]
+
+
+# -------------------------------------------------------------------------------------------
+# forced alignment with a phone classifier (HMM / Viterbi)
+# -------------------------------------------------------------------------------------------
+MIN_FRAMES_PHONE = 2          # every phone lasts at least 20 ms
+MIN_FRAMES_SIL = 5            # an inserted pause lasts at least 50 ms
+PRIOR_SCALE = 0.6             # log p(x|phone) ~ log p(phone|x) - PRIOR_SCALE * log p(phone)
+
+
+def transcript_units(text: str, voice: str) -> List[str]:
+    """The transcript's phone sequence from espeak-ng in ``voice``, with ``sil`` between
+    words (an espeak word gap), consecutive pauses merged: e.g. ['sil', 'p', 'ow', ...]."""
+    from emotalk_ros.speech import espeak
+
+    utt = espeak.synthesize(text, voice, espeak.Prosody(rate=NEUTRAL_RATE, wordgap=1))
+    units: List[str] = []
+    for p, _s, _e in utt.phones:
+        if p == "sil" and units and units[-1] == "sil":
+            continue
+        units.append(p)
+    if not units or units[0] != "sil":
+        units.insert(0, "sil")
+    if units[-1] != "sil":
+        units.append("sil")
+    return units
+
+
+def viterbi_units(logp: np.ndarray, units: Sequence[str], log_prior: np.ndarray,
+                  prior_scale: float = PRIOR_SCALE) -> List[Phone]:
+    """Best path of frames through ``units`` (every ``sil`` optional) -> phones tiling the
+    frames at 100 Hz.
+
+    logp: (T, P) log posteriors over PHONES; log_prior: (P,). Each phone is a chain of
+    MIN_FRAMES_PHONE states (MIN_FRAMES_SIL for pauses) whose last state loops.
+    """
+    from emotalk_ros.core.phones import PHONE_INDEX
+
+    T = logp.shape[0]
+    emit_all = logp - prior_scale * log_prior[None, :]                  # (T, P)
+    lab, unit_of, first_of, last_of = [], [], [], []
+    for u, ph in enumerate(units):
+        k = MIN_FRAMES_SIL if ph == "sil" else MIN_FRAMES_PHONE
+        first_of.append(len(lab))
+        for _ in range(k):
+            lab.append(PHONE_INDEX[ph])
+            unit_of.append(u)
+        last_of.append(len(lab) - 1)
+    S = len(lab)
+    lab_a = np.asarray(lab, np.int64)
+    self_ok = np.zeros(S, bool)
+    self_ok[np.asarray(last_of)] = True
+    optional = [ph == "sil" for ph in units]
+    # skip arcs: first state of unit u may come from the last state of unit u-2 when u-1 is
+    # an optional pause
+    skip_src = np.full(S, -1, np.int64)
+    for u in range(2, len(units)):
+        if optional[u - 1]:
+            skip_src[first_of[u]] = last_of[u - 2]
+    neg = -1e30
+    delta = np.full(S, neg)
+    delta[first_of[0]] = emit_all[0, lab_a[first_of[0]]]
+    if optional[0] and len(units) > 1:
+        delta[first_of[1]] = emit_all[0, lab_a[first_of[1]]]
+    back = np.zeros((T, S), np.int32)                                     # predecessor state
+    idx = np.arange(S)
+    for t in range(1, T):
+        stay = np.where(self_ok, delta, neg)
+        adv = np.concatenate([[neg], delta[:-1]])
+        skp = np.where(skip_src >= 0, delta[np.maximum(skip_src, 0)], neg)
+        best = np.maximum(np.maximum(stay, adv), skp)
+        src = np.where(best == stay, idx, np.where(best == adv, idx - 1, skip_src))
+        delta = best + emit_all[t, lab_a]
+        back[t] = src
+    ends = [last_of[-1]]
+    if optional[-1] and len(units) > 1:
+        ends.append(last_of[-2])
+    s = max(ends, key=lambda e: delta[e])
+    if delta[s] <= neg / 2:
+        raise EmotalkError("align: the recording is too short for its transcript")
+    states = np.empty(T, np.int64)
+    for t in range(T - 1, -1, -1):
+        states[t] = s
+        s = back[t, s]
+    units_per_frame = [units[unit_of[s]] + f"#{unit_of[s]}" for s in states]
+    out = []
+    for s0, e0, lab_u in frames_to_phones(units_per_frame):
+        out.append((s0, e0, lab_u.split("#")[0]))
+    return _merge_sil(out)
+
+
+def align_hmm(audio: np.ndarray, text: str, voice: str, posteriors) -> Alignment:
+    """Forced alignment of a recording of ``text`` with a phone classifier.
+
+    posteriors: a :class:`emotalk_ros.speech.phonenet.PhonePosteriors`. The phone sequence
+    comes from espeak-ng in ``voice`` (:func:`transcript_units`); ``cost`` is the mean
+    negative log posterior of the aligned phones per frame (lower is a better match).
+    """
+    x = np.asarray(audio, np.float32)
+    if x.size < 400:
+        raise EmotalkError("align: recording shorter than one analysis window")
+    units = transcript_units(text, voice)
+    logp = posteriors.log_posteriors(x)                                 # (T, P)
+    phones = viterbi_units(logp, units, posteriors.log_prior)
+    from emotalk_ros.core.phones import PHONE_INDEX
+
+    lab = np.array([PHONE_INDEX[p] for s, e, p in phones for _ in range(
+        int(round(e * RATE)) - int(round(s * RATE)))], np.int64)[:logp.shape[0]]
+    cost = float(-logp[np.arange(lab.size), lab].mean()) if lab.size else float("inf")
+    end_s = x.size / 16000.0
+    s, _e, ph = phones[-1]
+    phones[-1] = (s, max(end_s, s + MIN_PHONE_S), ph)
+    return Alignment(phones, cost, 0)
