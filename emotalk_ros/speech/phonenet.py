@@ -27,7 +27,7 @@ from emotalk_ros.errors import EmotalkError
 
 log = logging.getLogger(__name__)
 
-CHANNELS = 160
+CHANNELS = 128
 DILATIONS = (1, 2, 4, 8, 1, 2, 4)
 VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5", "klatt",
             "klatt3", "Andy", "Annie", "Denis", "Lee", "Michael", "anika", "belinda",

@@ -312,3 +312,44 @@ def build_corpus(clips: Sequence[RealClip], alignments: Dict[str, Dict], out_dir
     with open(os.path.join(out_dir, "meta.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=1)
     return meta
+
+
+# -------------------------------------------------------------------------------------------
+# the project's split: every development speaker is unseen in training
+# -------------------------------------------------------------------------------------------
+DEV_FILLETS_FONT = "font_big"     # the big fish: the held-out fillets-ng speaker (cs, nl)
+
+
+def split_clips(root: str) -> Dict[str, List[RealClip]]:
+    """{'train': [...], 'dev': [...]} over every source found under ``root``.
+
+    Training: the fillets-ng Czech and Dutch lines of every character except the big fish.
+    Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
+    lines, the English fillets-ng lines, and the asterisk core sounds of Spanish, French,
+    Italian and Russian (one studio speaker each, whose language has no real speech in
+    training). Sources that are not installed are skipped.
+    """
+    train: List[RealClip] = []
+    dev: List[RealClip] = []
+    for lang in ("cs", "nl"):
+        try:
+            clips = fillets_clips(root, lang)
+        except EmotalkError:
+            continue
+        for c in clips:
+            (dev if c.speaker.endswith(DEV_FILLETS_FONT) else train).append(c)
+    try:
+        dev += fillets_clips(root, "en")
+    except EmotalkError:
+        pass
+    for lang in ("es", "fr", "it", "ru"):
+        try:
+            dev += asterisk_clips(root, lang)
+        except EmotalkError:
+            continue
+    return {"train": train, "dev": dev}
+
+
+def dev_texts(root: str) -> Set[str]:
+    """Transcripts of the development set (kept out of synthetic training text)."""
+    return {c.text for c in split_clips(root)["dev"]}
