@@ -508,6 +508,10 @@ def train(
 
     if lookahead_ms is not None and not (0.0 <= lookahead_ms <= 200.0):
         raise EmotalkError(f"lookahead_ms must be in [0, 200], got {lookahead_ms}")
+    if cfg.data_weights and (len(cfg.data_weights) != len(_data_dirs(data_path))
+                             or min(cfg.data_weights) < 0 or sum(cfg.data_weights) <= 0):
+        raise EmotalkError(f"--data-weights: {len(cfg.data_weights)} weights (>= 0, not all "
+                           f"0) for {len(_data_dirs(data_path))} data directories")
     t_start = time.time()
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -657,16 +661,16 @@ def train(
         "output_smoothing": cfg.output_smoothing,
         "generator": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
-        # no wall-clock time or absolute path in the file: the same run gives the same bytes
+        # no wall-clock time and the paths as given: the same command gives the same bytes
         "train": {
-            "data": [os.path.basename(os.path.normpath(d)) for d in _data_dirs(data_path)],
+            "data": _data_dirs(data_path),
             "hours": hours,
             "clips": data.n_clips,
             "config": cfg.__dict__,
             "lookahead_ms": 10.0 * L,
             "val_l1": float(np.mean(vals)),
             "mapping_val_rmse": map_val,
-            "init": None if init is None else os.path.basename(init),
+            "init": init,
             "params": gen.num_parameters(),
             "history": history[-40:],
         },
