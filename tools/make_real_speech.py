@@ -33,12 +33,22 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-cost", type=float, default=2.5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--max-clips", type=int, default=0,
+                   help="at most this many clips per language and split (0 = all; for tests)")
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(a.threads)
     t0 = time.time()
     split = R.split_clips(a.root)
+    if a.max_clips:
+        for name, clips in split.items():
+            kept, count = [], {}
+            for c in clips:
+                count[c.lang] = count.get(c.lang, 0) + 1
+                if count[c.lang] <= a.max_clips:
+                    kept.append(c)
+            split[name] = kept
     pp = PhonePosteriors.load(a.aligner)
     cache = os.path.join(os.path.dirname(os.path.abspath(a.dev)), "real_alignments.json")
     al = R.align_clips(split["train"] + split["dev"], pp, cache)
