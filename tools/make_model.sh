@@ -29,10 +29,11 @@ SMALL=${SMALL:-0}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 if [ "$SMALL" = 1 ]; then
     H=0.01; STEPS=4; FT_STEPS=4; RT_STEPS=4; MAP_STEPS=3; PN_CLIPS=40; PN_STEPS=5
-    REAL_OPTS="--max-clips 6"; EVAL_CLIPS=3
+    REAL_OPTS="--max-train 6 --max-dev 4"; EVAL_CLIPS=3
 else
     H=1; STEPS=${STEPS:-5000}; FT_STEPS=${FT_STEPS:-2500}; RT_STEPS=${RT_STEPS:-2500}
-    MAP_STEPS=800; PN_CLIPS=2500; PN_STEPS=700; REAL_OPTS=""; EVAL_CLIPS=80
+    MAP_STEPS=800; PN_CLIPS=2500; PN_STEPS=700; REAL_OPTS="--max-train 600 --max-dev 100"
+    EVAL_CLIPS=100
 fi
 hours() { $PY -c "print($1 * $H)"; }
 mkdir -p "$DATA" "$RUNS" "$MODELS"

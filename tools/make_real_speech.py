@@ -33,22 +33,19 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-cost", type=float, default=2.5)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--max-clips", type=int, default=0,
-                   help="at most this many clips per language and split (0 = all; for tests)")
+    p.add_argument("--max-train", type=int, default=0,
+                   help="at most this many training clips per language, spread evenly over "
+                        "its clips (0 = all)")
+    p.add_argument("--max-dev", type=int, default=0,
+                   help="at most this many development clips per language (0 = all)")
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(a.threads)
     t0 = time.time()
     split = R.split_clips(a.root)
-    if a.max_clips:
-        for name, clips in split.items():
-            kept, count = [], {}
-            for c in clips:
-                count[c.lang] = count.get(c.lang, 0) + 1
-                if count[c.lang] <= a.max_clips:
-                    kept.append(c)
-            split[name] = kept
+    for name, limit in (("train", a.max_train), ("dev", a.max_dev)):
+        split[name] = R.spread(split[name], limit)
     pp = PhonePosteriors.load(a.aligner)
     cache = os.path.join(os.path.dirname(os.path.abspath(a.dev)), "real_alignments.json")
     al = R.align_clips(split["train"] + split["dev"], pp, cache)
