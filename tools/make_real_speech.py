@@ -38,6 +38,10 @@ def main(argv=None) -> int:
                         "its clips (0 = all)")
     p.add_argument("--max-dev", type=int, default=0,
                    help="at most this many development clips per language (0 = all)")
+    p.add_argument("--only", choices=("train", "dev"), default=None,
+                   help="build one split only (two processes can share the work)")
+    p.add_argument("--cache", default=None, help="alignment cache (JSON); default "
+                   "<dev>/../real_alignments[_<split>].json")
     a = p.parse_args(argv)
     import torch
 
@@ -47,12 +51,16 @@ def main(argv=None) -> int:
     for name, limit in (("train", a.max_train), ("dev", a.max_dev)):
         split[name] = R.spread(split[name], limit)
     pp = PhonePosteriors.load(a.aligner)
-    cache = os.path.join(os.path.dirname(os.path.abspath(a.dev)), "real_alignments.json")
-    al = R.align_clips(split["train"] + split["dev"], pp, cache)
+    names = [a.only] if a.only else ["dev", "train"]
+    cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.dev)),
+                                    "real_alignments" + (f"_{a.only}" if a.only else "") + ".json")
+    al = R.align_clips([c for n in names for c in split[n]], pp, cache)
     t_align = time.time() - t0
     out = {"align_seconds": round(t_align, 1)}
     for name, clips, copies, aug in (("dev", split["dev"], 1, False),
                                      ("train", split["train"], a.copies, True)):
+        if name not in names:
+            continue
         path = a.dev if name == "dev" else a.train
         meta = R.build_corpus(clips, al, path, copies=copies, augment=aug, seed=a.seed,
                               max_cost=a.max_cost)

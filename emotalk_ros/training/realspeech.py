@@ -353,3 +353,21 @@ def split_clips(root: str) -> Dict[str, List[RealClip]]:
 def dev_texts(root: str) -> Set[str]:
     """Transcripts of the development set (kept out of synthetic training text)."""
     return {c.text for c in split_clips(root)["dev"]}
+
+
+def spread(clips: Sequence[RealClip], per_language: int) -> List[RealClip]:
+    """At most ``per_language`` clips of each language, spread evenly over that language's
+    clips in their order (all when 0)."""
+    if not per_language:
+        return list(clips)
+    by: Dict[str, List[RealClip]] = {}
+    for c in clips:
+        by.setdefault(c.lang, []).append(c)
+    keep = set()
+    for cs in by.values():
+        if len(cs) <= per_language:
+            keep.update(id(c) for c in cs)
+        else:
+            idx = np.unique(np.linspace(0, len(cs) - 1, per_language).round().astype(int))
+            keep.update(id(cs[i]) for i in idx)
+    return [c for c in clips if id(c) in keep]

@@ -66,18 +66,34 @@ class TrainData:
         return int(self.offsets.shape[0] - 1)
 
 
+def _data_specs(path: str) -> List[Tuple[str, Optional[int]]]:
+    """``DIR`` or ``DIR1,DIR2:N,...`` -> [(dir, clip limit or None)]: several corpora (e.g. two
+    synthesis engines); ``:N`` uses only the first N clips of that corpus."""
+    out: List[Tuple[str, Optional[int]]] = []
+    for p in (q.strip() for q in path.split(",")):
+        if not p:
+            continue
+        d, sep, n = p.rpartition(":")
+        if sep and n.isdigit() and d:
+            out.append((d, int(n)))
+        else:
+            out.append((p, None))
+    return out
+
+
 def _data_dirs(path: str) -> List[str]:
-    """``DIR`` or ``DIR1,DIR2,...`` (several corpora, e.g. two synthesis engines)."""
-    return [d for d in (p.strip() for p in path.split(",")) if d]
+    """The corpus directories of a ``--data`` value (clip limits dropped)."""
+    return [d for d, _ in _data_specs(path)]
 
 
-def _shard_paths(path: str) -> List[str]:
-    out: List[str] = []
-    for d in _data_dirs(path):
+def _shard_paths(path: str) -> List[Tuple[str, int, Optional[int]]]:
+    """[(shard path, corpus index, clip limit of the corpus)] in order."""
+    out: List[Tuple[str, int, Optional[int]]] = []
+    for k, (d, limit) in enumerate(_data_specs(path)):
         paths = sorted(glob.glob(os.path.join(d, "shard_*.npz")))
         if not paths:
             raise EmotalkError(f"{d}: no shard_*.npz files (make them with `emotalk synth`)")
-        out += paths
+        out += [(p, k, limit) for p in paths]
     return out
 
 
@@ -128,16 +144,22 @@ def load_training_data(
     """Load synth shards and render (or load cached) teacher targets."""
 
     mel, alpha, speaker, offsets, phones, corpus = [], [], [], [0], [], []
-    dir_index = {os.path.abspath(d): k for k, d in enumerate(_data_dirs(path))}
-    for p in _shard_paths(path):
+    taken: Dict[int, int] = {}
+    for p, k, limit in _shard_paths(path):
         with np.load(p, allow_pickle=False) as z:
             mo = z["mel_offsets"]
             po = z["phone_offsets"]
-            corpus += [dir_index[os.path.abspath(os.path.dirname(p))]] * (len(mo) - 1)
-            mel.append(z["mel"])
-            alpha.append(z["alpha"])
-            speaker.append(z["speaker"])
-            for c in range(len(mo) - 1):
+            n_c = len(mo) - 1
+            if limit is not None:
+                n_c = max(0, min(n_c, limit - taken.get(k, 0)))
+            taken[k] = taken.get(k, 0) + n_c
+            if n_c == 0:
+                continue
+            corpus += [k] * n_c
+            mel.append(z["mel"][:mo[n_c]])
+            alpha.append(z["alpha"][:mo[n_c]])
+            speaker.append(z["speaker"][:n_c])
+            for c in range(n_c):
                 offsets.append(offsets[-1] + int(mo[c + 1] - mo[c]))
                 sl = slice(int(po[c]), int(po[c + 1]))
                 phones.append(
@@ -155,7 +177,9 @@ def load_training_data(
     alt = np.stack([random_alpha(rng) for _ in range(n_clips)]).astype(np.float32)
 
     dirs = _data_dirs(path)
-    tag = "" if len(dirs) == 1 else "_" + hashlib.sha256(",".join(dirs).encode()).hexdigest()[:8]
+    specs = [f"{d}:{n}" if n is not None else d for d, n in _data_specs(path)]
+    tag = "" if specs == dirs and len(dirs) == 1 else \
+        "_" + hashlib.sha256(",".join(specs if specs != dirs else dirs).encode()).hexdigest()[:8]
     cache = os.path.join(dirs[0], f"targets_{_teacher_hash()}_s{seed}{tag}.npz")
     if os.path.exists(cache):
         with np.load(cache) as z:
@@ -663,7 +687,7 @@ def train(
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
         # no wall-clock time and the paths as given: the same command gives the same bytes
         "train": {
-            "data": _data_dirs(data_path),
+            "data": [f"{d}:{n}" if n is not None else d for d, n in _data_specs(data_path)],
             "hours": hours,
             "clips": data.n_clips,
             "config": cfg.__dict__,
