@@ -325,9 +325,11 @@ def split_clips(root: str) -> Dict[str, List[RealClip]]:
 
     Training: the fillets-ng Czech and Dutch lines of every character except the big fish.
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
-    lines, the English fillets-ng lines, and the asterisk core sounds of Spanish, French,
-    Italian and Russian (one studio speaker each, whose language has no real speech in
-    training). Sources that are not installed are skipped.
+    lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
+    speaker each, whose language has no real speech in training). The voiced lines of the
+    English fillets-ng data are not English speech (a parrot speaking German, an elk
+    speaking Russian in Latin transliteration, clicks, hex digits, scat) and are left out;
+    the English asterisk prompts are reserved. Sources that are not installed are skipped.
     """
     train: List[RealClip] = []
     dev: List[RealClip] = []
@@ -338,10 +340,6 @@ def split_clips(root: str) -> Dict[str, List[RealClip]]:
             continue
         for c in clips:
             (dev if c.speaker.endswith(DEV_FILLETS_FONT) else train).append(c)
-    try:
-        dev += fillets_clips(root, "en")
-    except EmotalkError:
-        pass
     for lang in ("es", "fr", "it", "ru"):
         try:
             dev += asterisk_clips(root, lang)
