@@ -31,7 +31,7 @@ if [ "$SMALL" = 1 ]; then
     H=0.01; STEPS=4; FT_STEPS=4; RT_STEPS=4; MAP_STEPS=3; PN_CLIPS=40; PN_STEPS=5
     REAL_OPTS="--max-train 6 --max-dev 4"; EVAL_CLIPS=3
 else
-    H=1; STEPS=${STEPS:-5000}; FT_STEPS=${FT_STEPS:-2500}; RT_STEPS=${RT_STEPS:-1200}
+    H=1; STEPS=${STEPS:-5000}; FT_STEPS=${FT_STEPS:-2500}; RT_STEPS=${RT_STEPS:-600}
     MAP_STEPS=800; PN_CLIPS=2500; PN_STEPS=700; REAL_OPTS="--max-train 300 --max-dev 50"
     EVAL_CLIPS=50
 fi
@@ -74,7 +74,7 @@ stamp alignment
 MIX="$DATA/train6h:1500,$DATA/intl3h:1500,$DATA/real_train"
 for la in 70 30; do
     $PY -m emotalk_ros train --data "$MIX" --data-weights 0.3,0.35,0.35 \
-        --out "$RUNS/emotalk_real_${la}.pt" --steps "$RT_STEPS" --seed 7 --threads 1 \
+        --out "$RUNS/emotalk_real_${la}.pt" --steps "$RT_STEPS" --batch 12 --seed 7 --threads 1 \
         --init "$RUNS/emotalk_default_ft.pt" --lookahead-ms "$la" --w-bilabial 3.0 \
         --w-aperture 1.0 --lr 1e-3 --sil-fraction 0.1 --pad-sil 0.5 --target-lead 2 \
         --smoothing 0.65 --model-version "emotalk-default-4$([ "$la" = 70 ] || echo "-${la}ms")" \

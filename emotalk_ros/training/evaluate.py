@@ -696,14 +696,15 @@ def format_real_table(res: Dict[str, object]) -> str:
     """Per-language lip metrics of every system as plain text."""
     names = list(res["systems"])
     lines = [f"{'language':12s}{'system':10s}{'clips':>6s}{'closure':>9s}{'open':>7s}"
-             f"{'corr':>7s}{'pause':>7s}{'lag fr':>8s}"]
+             f"{'corr':>7s}{'pause':>9s}{'lag fr':>8s}"]
     for eng in list(res["engines"]) + ["all"]:
         for n in names:
             lip = res["systems"][n]["lip"]
             d = lip["pooled"] if eng == "all" else lip["per_engine"][eng]
             lines.append(f"{eng:12s}{n:10s}{d['n_utterances']:6d}"
                          f"{_fmt(d['bilabial_closure']):>9s}{_fmt(d['open_vowel_opening']):>7s}"
-                         f"{_fmt(d['aperture_correlation']):>7s}{_fmt(d['silence_closure']):>7s}"
+                         f"{_fmt(d['aperture_correlation']):>7s}"
+                         f"{_fmt(d['silence_closure']):>9s}"
                          f"{_fmt(d.get('best_lag_frames'), 2):>8s}")
     fails = [f"{eng}: {r['check']}" for eng, rows in res["real_checks"].items() for r in rows
              if r["pass"] is False]
