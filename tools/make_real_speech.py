@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from emotalk_ros.speech.phonenet import PhonePosteriors  # noqa: E402
 from emotalk_ros.training import realspeech as R  # noqa: E402
+from emotalk_ros.training.synth import corpus as C  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         if name not in names:
             continue
         path = a.dev if name == "dev" else a.train
-        meta = R.build_corpus(clips, al, path, copies=copies, augment=aug, seed=a.seed,
+        meta = C.build_real_corpus(clips, al, path, copies=copies, augment=aug, seed=a.seed,
                               max_cost=a.max_cost)
         out[name] = {"clips": meta["clips"], "hours": round(meta["hours"], 3),
                      "rejected": len(meta["rejected"]), "speakers": len(meta["speakers"]),

@@ -602,7 +602,7 @@ REAL_TARGET_LAG = 0.0                    # frames at the evaluation fps; <= 0: l
 
 
 def is_real_corpus(corpus) -> bool:
-    """True for a corpus written by :func:`emotalk_ros.training.realspeech.build_corpus`."""
+    """True for a corpus written by :func:`emotalk_ros.training.synth.corpus.build_real_corpus`."""
     return str(getattr(corpus, "meta", {}).get("kind", "")) == "real"
 
 

@@ -11,7 +11,7 @@ import pytest
 from emotalk_ros.core.audio import write_wav
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.training import evaluate, realspeech
-from emotalk_ros.training.synth.corpus import Corpus
+from emotalk_ros.training.synth.corpus import Corpus, build_real_corpus
 
 LUA = '''
 dialogId("let-m-divna", "font_small", "What kind of strange ship is that?")
@@ -91,7 +91,7 @@ def test_corpus_writer_round_trip_and_rejects_bad_alignments(tree, tmp_path):
         al[c.path] = {"phones": [[0.0, 0.3, "sil"], [0.3, 0.6, "aa"], [0.6, 0.9, "m"],
                                  [0.9, 1.2, "sil"]], "cost": 1.0 if k else 9.0, "seconds": 1.2}
     out = tmp_path / "dev"
-    meta = realspeech.build_corpus(clips, al, str(out), copies=2, augment=True, seed=0)
+    meta = build_real_corpus(clips, al, str(out), copies=2, augment=True, seed=0)
     assert meta["kind"] == "real" and len(meta["rejected"]) == 1
     corpus = Corpus(str(out))
     assert len(corpus) == 2 * (len(clips) - 1)

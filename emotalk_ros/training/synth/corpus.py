@@ -569,6 +569,93 @@ class Clip:
     audio: Optional[np.ndarray]  # (N,) float32 16 kHz, or None
 
 
+def build_real_corpus(clips: Sequence, alignments: Dict[str, Dict], out_dir: str,
+                      copies: int = 1, augment: bool = False, seed: int = 0,
+                      save_audio: bool = True, max_cost: float = 2.5,
+                      clips_per_shard: int = 300, min_s: float = 0.5,
+                      max_s: float = 20.0) -> Dict:
+    """Write aligned real clips (:class:`emotalk_ros.training.realspeech.RealClip`, aligned
+    by :func:`emotalk_ros.training.realspeech.align_clips`) as a corpus (shards + meta.json
+    readable by :class:`Corpus`) -> the meta dict.
+
+    Each clip is written ``copies`` times; with ``augment`` every copy after the first goes
+    through :func:`emotalk_ros.training.synth.augment.augment_real` (seeded by seed, clip
+    and copy). The emotion track is neutral (zeros). Clips whose alignment cost exceeds
+    ``max_cost`` (a transcript that does not match the recording) or whose length is outside
+    [min_s, max_s] are left out and listed in ``meta["rejected"]``. ``engine`` in each clip's
+    metadata is ``real:<lang>`` and ``voice`` the speaker.
+    """
+    from emotalk_ros.core.phones import PHONE_INDEX
+    from emotalk_ros.training.realspeech import decode, speakers
+    from emotalk_ros.training.synth.augment import augment_real
+
+    t0 = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(out_dir):
+        if name.startswith("shard_") and name.endswith(".npz") or name == "meta.json":
+            os.remove(os.path.join(out_dir, name))
+    spk_names = sorted({c.speaker for c in clips})
+    spk_index = {s: i for i, s in enumerate(spk_names)}
+    rejected, kept, shards, buf = [], [], [], []
+    total_s = 0.0
+
+    def flush():
+        nonlocal buf
+        if not buf:
+            return
+        k = len(shards)
+        _save_shard(shard_path(out_dir, k), _pack(buf, save_audio))
+        shards.append({"file": os.path.basename(shard_path(out_dir, k)), "clips": len(buf),
+                       "hours": sum(c.audio.size for c in buf) / 16000 / 3600,
+                       "samples": int(sum(c.audio.size for c in buf)),
+                       "frames": int(sum(c.mel.shape[0] for c in buf)),
+                       "phones": int(sum(c.phone_id.size for c in buf))})
+        buf = []
+
+    for i, c in enumerate(clips):
+        al = alignments.get(c.path)
+        dur = (al or {}).get("seconds", 0.0)
+        if not al or not al["phones"] or al["cost"] > max_cost or not (min_s <= dur <= max_s):
+            rejected.append({"clip": c.clip_id, "speaker": c.speaker,
+                             "cost": None if not al else al["cost"], "seconds": dur})
+            continue
+        x = decode(c.path, c.fmt)
+        ph = al["phones"]
+        start = np.array([p[0] for p in ph], np.float32)
+        end = np.array([p[1] for p in ph], np.float32)
+        ids = np.array([PHONE_INDEX[p[2]] for p in ph], np.int16)
+        for copy in range(copies):
+            y, augs = x, []
+            if augment and copy > 0:
+                y, augs = augment_real(x, 16000, np.random.default_rng([seed, i, copy]),
+                                       [(p[0], p[1], p[2]) for p in ph])
+            mel = log_mel(y, FeatureConfig())
+            meta = {"index": i, "engine": f"real:{c.lang}", "voice": c.speaker,
+                    "source": c.source, "clip": c.clip_id, "text": c.text, "copy": copy,
+                    "align_cost": al["cost"], "augmentations": augs,
+                    "duration_s": round(y.size / 16000, 4), "change": False, "segments": []}
+            buf.append(ClipData(y, mel, np.zeros((mel.shape[0], NUM_EXPRESSIVE), np.float32),
+                                start, end, ids, spk_index[c.speaker], meta))
+            total_s += y.size / 16000
+            if len(buf) >= clips_per_shard:
+                flush()
+        kept.append(c.clip_id)
+    flush()
+    meta = {"format_version": 1, "kind": "real",
+            "config": {"copies": copies, "augment": augment, "seed": seed,
+                       "max_cost": max_cost, "min_s": min_s, "max_s": max_s},
+            "features": {"sample_rate": 16000, "hop": 160, "frame_rate_hz": 100.0,
+                         "n_mels": 40},
+            "speakers": spk_names, "languages": sorted({c.lang for c in clips}),
+            "clips": sum(s["clips"] for s in shards), "hours": total_s / 3600.0,
+            "shards": shards, "rejected": rejected,
+            "per_speaker": speakers([c for c in clips if c.clip_id in set(kept)]),
+            "seconds": time.time() - t0}
+    with open(os.path.join(out_dir, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+    return meta
+
+
 class Corpus:
     """Reader for a directory written by :func:`build_corpus`.
 
