@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out/demo
 
-.PHONY: setup demo test model bench lint docs clean
+.PHONY: setup demo test test-jazzy test-colcon ci model bench lint docs clean
 
 setup:
 	@bash tools/install.sh
@@ -13,6 +13,19 @@ demo: setup
 
 test: setup
 	@bash tools/run_tests.sh
+
+# the real-DDS node tests on ROS 2 Jazzy's rclpy (.venv-jazzy, built once and cached)
+test-jazzy: setup
+	@bash tools/install_jazzy.sh
+	@VENV=.venv-jazzy TESTS=test/ros bash tools/run_tests.sh
+
+# the README's ROS 2 path: colcon build, source the workspace, colcon test
+test-colcon: setup
+	@bash tools/colcon_test.sh
+
+# what CI runs (.ci/run): test, test-jazzy and test-colcon, each timed
+ci:
+	@bash .ci/run
 
 model: setup
 	bash tools/make_model.sh
@@ -28,4 +41,4 @@ docs: setup
 	$(PY) tools/gen_docs.py
 
 clean:
-	rm -rf $(VENV) build install log out .pytest_cache
+	rm -rf $(VENV) .venv-jazzy build install log out .pytest_cache

@@ -33,11 +33,17 @@ setup(
     maintainer_email="maintainers@emotalk-ros.invalid",
     description="Voice-synchronised, emotionally controllable robot faces for ROS 2",
     license="Apache-2.0",
+    # colcon test runs pytest when pytest is a test dependency: extras_require["test"] is read
+    # on every setuptools (newer ones ignore tests_require, then colcon ran unittest: 0 tests)
     tests_require=["pytest"],
+    extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
             "emotalk = emotalk_ros.cli.main:main",
-            "audio_capture = emotalk_ros.ros.audio_capture_node:main",
+            "face_audio_capture = emotalk_ros.ros.face_audio_capture_node:main",
+            "face_audio_bridge = emotalk_ros.ros.face_audio_bridge_node:main",
+            # deprecated alias of face_audio_capture (the old executable and node name)
+            "audio_capture = emotalk_ros.ros.face_audio_capture_node:main_deprecated",
             "face_animator = emotalk_ros.ros.face_animator_node:main",
             "retarget = emotalk_ros.ros.retarget_node:main",
             "face_mesh = emotalk_ros.ros.face_mesh_node:main",

@@ -37,6 +37,10 @@ KINDS: Dict[str, Kind] = {
     "model": Kind("model", "models", (".onnx", ".pt")),
     "mesh": Kind("face mesh", "models", (".npz",)),
     "voice_model": Kind("voice emotion model", "models", (".npz",)),
+    # ros2_control files of the example rigs: <rig>.urdf and <rig>_controllers.yaml
+    "urdf": Kind("URDF", os.path.join("config", "ros2_control"), (".urdf",)),
+    "controllers": Kind("controllers file", os.path.join("config", "ros2_control"),
+                        ("_controllers.yaml",)),
 }
 
 DEFAULT_MODEL_FILES = ("emotalk_default.onnx", "emotalk_default.pt")
@@ -61,7 +65,8 @@ def share_dir() -> str:
 
 
 def resource_dir(kind: str) -> str:
-    """The shipped folder of ``kind`` (rig, style, model, mesh or voice_model)."""
+    """The shipped folder of ``kind`` (rig, style, model, mesh, voice_model, urdf or
+    controllers)."""
     return os.path.join(share_dir(), _kind(kind).folder)
 
 
@@ -76,8 +81,13 @@ def shipped_names(kind: str) -> List[str]:
     folder = resource_dir(kind)
     if not os.path.isdir(folder):
         return []
-    return sorted({os.path.splitext(f)[0] for f in os.listdir(folder)
-                   if f.endswith(k.extensions)})
+    names = set()
+    for f in os.listdir(folder):
+        for ext in k.extensions:
+            if f.endswith(ext):
+                names.add(f[:-len(ext)])
+                break
+    return sorted(names)
 
 
 def resolve(kind: str, spec: str) -> str:

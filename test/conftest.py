@@ -1,9 +1,11 @@
 """Shared pytest fixtures: an isolated ROS environment for every test process."""
 
+import fcntl
 import os
 import random
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -11,11 +13,69 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# ---------------------------------------------------------------------------------------------
+# ROS isolation: every domain id a test run uses is locked for this run alone
+# ---------------------------------------------------------------------------------------------
+# Ids 1..101: with Fast DDS's port mapping (7400 + 250 * id) higher ids reach the kernel's
+# ephemeral port range. 0 is everybody's default, so it is never used.
+DOMAIN_POOL = tuple(range(1, 102))
+DOMAIN_LOCK_DIR = os.path.join(tempfile.gettempdir(), "emotalk_ros_domains")
+_held_domains = {}          # domain id -> open file descriptor holding its exclusive lock
+
+
+def allocate_domain():
+    """A ROS domain id (int) no other test run on this machine holds, locked until we exit.
+
+    The lock is an exclusive ``flock`` on ``DOMAIN_LOCK_DIR/<id>.lock``: two concurrent
+    ``make test`` runs never get the same id. The kernel drops it when this process and
+    every child that inherited the descriptor (``lock_fds()``) have exited, so node
+    processes a crashed run left behind keep their domain blocked.
+    """
+    os.makedirs(DOMAIN_LOCK_DIR, exist_ok=True)
+    ids = [d for d in DOMAIN_POOL if d not in _held_domains]
+    random.SystemRandom().shuffle(ids)
+    for d in ids:
+        fd = os.open(os.path.join(DOMAIN_LOCK_DIR, f"{d}.lock"), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _held_domains[d] = fd
+        return d
+    raise RuntimeError(f"every ROS domain in {DOMAIN_POOL[0]}..{DOMAIN_POOL[-1]} is locked by "
+                       f"other test runs ({DOMAIN_LOCK_DIR})")
+
+
+def lock_fds():
+    """The lock descriptors of this run's domains (child processes inherit them)."""
+    return tuple(_held_domains.values())
+
+
 # Every test run gets its own ROS domain and localhost-only discovery, so parallel runs
-# (and other sessions on the machine) never cross-talk.
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 200)))
+# (and other sessions on the machine) never cross-talk. A ROS_DOMAIN_ID from outside is
+# replaced: only a locked id is known to be free.
+os.environ["ROS_DOMAIN_ID"] = str(allocate_domain())
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# A unique ROS namespace for this run's node processes and probes (test/ros_harness.py).
+RUN_NAMESPACE = f"/emotalk_test_{os.getpid()}_{random.SystemRandom().randrange(16 ** 6):06x}"
+
+
+# Hypothesis: the same examples on every run and machine (derandomized: the seed comes from
+# each test's source), no example database, and a failure prints its example plus a
+# @reproduce_failure blob. HYPOTHESIS_PROFILE=explore draws fresh random examples instead.
+try:
+    from hypothesis import settings as _hyp_settings
+except ImportError:                                  # property tests skip themselves
+    _hyp_settings = None
+if _hyp_settings is not None:
+    _hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    _hyp_settings.register_profile("explore", derandomize=False, database=None,
+                                   print_blob=True)
+    _hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def ros_env(domain_id=None):
@@ -30,8 +90,8 @@ def ros_env(domain_id=None):
 
 @pytest.fixture
 def fresh_domain():
-    """A random ROS_DOMAIN_ID (as int) distinct from the session's, for one multi-process test."""
-    return random.randint(1, 99)
+    """A ROS_DOMAIN_ID (int) of its own, locked for this run, for one multi-process test."""
+    return allocate_domain()
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,16 @@
 ``RosProc`` starts a node as ``python -m module --ros-args ...`` in its own process (output to
 a file); ``Probe`` is a test-side node in its own rclpy context and domain that records the
 face, emotion-state, diagnostics and audio topics and calls parameter services.
+
+Isolation: ``new_domain()`` hands out a domain id locked for this test run
+(``conftest.allocate_domain``), and every ``RosProc`` and ``Probe`` lives under this run's
+unique namespace (``conftest.RUN_NAMESPACE``): ``__ns:=/x`` and ``Probe(namespace="x")``
+become ``<run namespace>/x``, and absolute node paths given to the ``Probe`` service helpers
+(``"/face_animator"``) are resolved the same way. Tests keep writing plain names.
 """
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -15,7 +20,7 @@ import time
 
 import numpy as np
 import rclpy
-from conftest import ROOT, ros_env
+from conftest import ROOT, RUN_NAMESPACE, allocate_domain, lock_fds, ros_env
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
@@ -33,11 +38,30 @@ JAW = INDEX["jawOpen"]
 
 
 def new_domain(exclude=()):
-    """A random ROS domain id (1..99) for one multi-process test."""
+    """A ROS domain id for one multi-process test, locked for this run (never the session's,
+    never another concurrent run's)."""
     while True:
-        d = random.randint(1, 99)
-        if d not in exclude and str(d) != os.environ.get("ROS_DOMAIN_ID"):
+        d = allocate_domain()
+        if d not in exclude:
             return d
+
+
+def run_ns(ns=""):
+    """``ns`` ('', 'x', '/x') inside this run's namespace -> '/<run namespace>[/x]'."""
+    ns = ns.strip("/")
+    if RUN_NAMESPACE and (("/" + ns) + "/").startswith(RUN_NAMESPACE + "/"):
+        return "/" + ns                                   # already inside it
+    return RUN_NAMESPACE + ("/" + ns if ns else "")
+
+
+def namespaced_args(ros_args):
+    """--ros-args list with ``-r __ns:=X`` rewritten (or added) to live under run_ns()."""
+    args, found = list(ros_args), False
+    for i, a in enumerate(args):
+        if a.startswith("__ns:=") and i > 0 and args[i - 1] in ("-r", "--remap"):
+            args[i] = "__ns:=" + run_ns(a[len("__ns:="):])
+            found = True
+    return args if found else [*args, "-r", f"__ns:={run_ns()}"]
 
 
 class RosProc:
@@ -54,8 +78,10 @@ class RosProc:
         env = ros_env(domain)
         for k, v in (extra_env or {}).items():       # PYTHONPATH entries go first
             env[k] = v + os.pathsep + env[k] if k == "PYTHONPATH" else v
-        self.proc = subprocess.Popen([PY, "-m", module, "--ros-args", *ros_args], cwd=ROOT,
-                                     env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        # the child inherits the domain locks: a node left running holds its domain
+        self.proc = subprocess.Popen([PY, "-m", module, "--ros-args", *namespaced_args(ros_args)],
+                                     cwd=ROOT, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, pass_fds=lock_fds())
 
     def output(self):
         with open(self.log_path) as f:
@@ -88,7 +114,8 @@ class Probe:
     def __init__(self, domain, namespace=""):
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=domain)
-        self.node = Node("probe", namespace=namespace, context=self.ctx)
+        self.namespace = run_ns(namespace)
+        self.node = Node("probe", namespace=self.namespace, context=self.ctx)
         self.exe = SingleThreadedExecutor(context=self.ctx)
         self.exe.add_node(self.node)
         self.face = []      # (receive monotonic time, JointState)
@@ -105,10 +132,10 @@ class Probe:
         self.node.create_subscription(DiagnosticArray, "/diagnostics",
                                       lambda m: self.diag.append(m), qos.DIAGNOSTICS)
         self.node.create_subscription(
-            Float32MultiArray, "audio",
+            Float32MultiArray, "face/audio",
             lambda m: self.audio.append((time.monotonic(), np.array(m.data, np.float32))),
             qos.AUDIO)
-        self.pub_audio = self.node.create_publisher(Float32MultiArray, "audio", qos.AUDIO)
+        self.pub_audio = self.node.create_publisher(Float32MultiArray, "face/audio", qos.AUDIO)
         self.pub_emotion = self.node.create_publisher(String, "emotion_target", qos.COMMANDS)
 
     def spin(self, seconds):
@@ -125,6 +152,9 @@ class Probe:
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
     def call(self, srv_type, name, request, timeout=10.0):
+        """Call service ``name`` (an absolute name is taken inside this run's namespace)."""
+        if name.startswith("/"):
+            name = run_ns(name)
         cli = self.node.create_client(srv_type, name)
         try:
             self.wait_for(cli.service_is_ready, timeout, f"service {name}")
@@ -166,9 +196,12 @@ class Probe:
         self.pub_audio.publish(msg)
 
     def diag_values(self, status_name):
+        """Values of the newest status ``status_name`` from a node in this run's namespace
+        (/diagnostics is global: another run sharing the domain must not answer)."""
         for arr in reversed(self.diag):
             for st in arr.status:
-                if st.name == status_name:
+                if st.name == status_name and (st.hardware_id + "/").startswith(
+                        RUN_NAMESPACE + "/"):
                     return {kv.key: kv.value for kv in st.values}
         return None
 

@@ -13,6 +13,7 @@
 
 import ast
 import collections
+import glob
 import os
 import re
 import subprocess
@@ -184,7 +185,11 @@ def test_generated_document_check_notices_hand_edits(tmp_path):
         import gen_docs
     finally:
         sys.path.pop(0)
-    for rel in ("README.md", "docs/INTERFACE.md", "config/face.yaml"):
+    rigs = [os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "config", "rigs",
+                                                                   "*.yaml"))]
+    control = [os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "config",
+                                                                      "ros2_control", "*"))]
+    for rel in ["README.md", "docs/INTERFACE.md", "config/face.yaml"] + rigs + control:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(ROOT, rel), tmp_path / rel)
     assert gen_docs.stale(str(tmp_path)) == []
@@ -193,8 +198,11 @@ def test_generated_document_check_notices_hand_edits(tmp_path):
                                                        "control_rate_hz: 50.0"))
     readme = tmp_path / "README.md"
     readme.write_text(readme.read_text().replace("keep-last 50", "keep-last 1"))
-    assert sorted(gen_docs.stale(str(tmp_path))) == sorted(["README.md",
-                                                            os.path.join("config", "face.yaml")])
+    urdf = tmp_path / "config" / "ros2_control" / "hobby_servo_head.urdf"
+    urdf.write_text(urdf.read_text().replace('lower="1100.0"', 'lower="900.0"'))
+    assert sorted(gen_docs.stale(str(tmp_path))) == sorted([
+        "README.md", os.path.join("config", "face.yaml"),
+        os.path.join("config", "ros2_control", "hobby_servo_head.urdf")])
 
 
 def test_config_holds_every_parameter_with_its_default_range_and_flag():
@@ -233,7 +241,8 @@ def test_nodes_declare_parameters_only_through_their_table():
                  and isinstance(n.func, ast.Attribute)
                  and n.func.attr in ("declare_parameter", "declare_parameters")]
         assert not calls, f"{node} declares parameters outside emotalk_ros/ros/parameters.py"
-        table = {"audio_capture": "AUDIO_CAPTURE", "face_animator": "FACE_ANIMATOR",
+        table = {"face_audio_capture": "FACE_AUDIO_CAPTURE",
+                 "face_audio_bridge": "FACE_AUDIO_BRIDGE", "face_animator": "FACE_ANIMATOR",
                  "retarget": "RETARGET", "face_mesh": "FACE_MESH"}[node]
         assert f"from emotalk_ros.ros.parameters import {table}" in src
         # the node's docstring names every parameter of its table
@@ -336,11 +345,16 @@ def test_live_path_runs_without_torch(tmp_path, speech_wav):
                        extra_env=extra)
         procs = [anim, retarget, mesh]
         probe.wait_for(lambda: len(probe.face) > 10, 60, "frames from the animator")
-        cap = RosProc("emotalk_ros.ros.audio_capture_node",
+        cap = RosProc("emotalk_ros.ros.face_audio_capture_node",
                       ["-p", "source:=file", "-p", f"file.path:={speech_wav}",
                        "-p", "file.wait_subscribers:=2"], dom, str(tmp_path), extra_env=extra)
         procs.append(cap)
+        # the capture process starts in seconds on a loaded machine: time the speech from its
+        # first chunk, not from the spawn
+        probe.wait_for(lambda: len(probe.audio) > 0, 30, "audio from audio_capture")
         n0 = len(probe.face)
+        # (a loaded machine takes seconds to start the capture process: wait for its audio)
+        probe.wait_for(lambda: len(probe.audio) > 0, 30, "audio from face_audio_capture")
         probe.spin(4.0)
         _, _, v = face_array(probe.face[n0:])
         for p in procs:

@@ -11,7 +11,17 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
-NODES = ("audio_capture", "face_animator", "retarget", "face_mesh")
+NODES = ("face_audio_capture", "face_audio_bridge", "face_animator", "retarget", "face_mesh")
+# a sourced workspace (colcon test in a shell that sourced install/setup.sh) must not leak
+# into the temporary install these tests build and inspect
+WORKSPACE_VARS = ("AMENT_PREFIX_PATH", "COLCON_PREFIX_PATH", "CMAKE_PREFIX_PATH", "PYTHONPATH")
+
+
+def clean_env(**extra):
+    """os.environ without the variables a sourced ROS workspace sets, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in WORKSPACE_VARS}
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +30,7 @@ def colcon_install(tmp_path_factory):
     if colcon is None:
         pytest.skip("colcon is not installed (tools/requirements.txt installs it into .venv)")
     tmp = tmp_path_factory.mktemp("colcon")
-    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    env = clean_env(PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
     r = subprocess.run(
         [
             colcon,
@@ -53,18 +63,22 @@ def test_colcon_share_layout(colcon_install):
     assert (pkg / "config" / "face.yaml").exists()
     for rig in glob.glob(os.path.join(ROOT, "config", "rigs", "*.yaml")):
         assert (pkg / "config" / "rigs" / os.path.basename(rig)).exists()
+    for f in os.listdir(os.path.join(ROOT, "config", "ros2_control")):
+        assert (pkg / "config" / "ros2_control" / f).exists(), f
     for f in os.listdir(os.path.join(ROOT, "models")):
         assert (pkg / "models" / f).exists(), f
 
 
 def test_colcon_lib_layout_runs(colcon_install):
     lib = colcon_install / "emotalk_ros" / "lib" / "emotalk_ros"
-    for exe in NODES + ("emotalk",):
+    for exe in NODES + ("emotalk", "audio_capture"):
         assert os.access(lib / exe, os.X_OK), exe
     site = glob.glob(str(colcon_install / "emotalk_ros" / "lib" / "python3*" / "site-packages"))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(site))
+    env = clean_env(PYTHONPATH=os.pathsep.join(site))
+    # `ros2 run emotalk_ros emotalk` executes lib/emotalk_ros/emotalk itself (its shebang is
+    # the Python that built it)
     r = subprocess.run(
-        [sys.executable, str(lib / "emotalk"), "--version"],
+        [str(lib / "emotalk"), "--version"],
         capture_output=True,
         text=True,
         env=env,
@@ -169,3 +183,43 @@ def test_python310_syntax():
         assert r.returncode == 0, r.stdout[-3000:]
         checked = True
     assert checked, "neither a Python 3.10 interpreter nor ruff is available"
+
+
+def sourced_prefix():
+    """The install prefix of emotalk_ros in a sourced workspace (AMENT_PREFIX_PATH), or None."""
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        marker = os.path.join(prefix, "share", "ament_index", "resource_index", "packages",
+                              "emotalk_ros")
+        if prefix and os.path.isfile(marker):
+            return prefix
+    return None
+
+
+def test_a_sourced_workspace_runs_like_ros2_run(tmp_path):
+    """In a shell that sourced install/setup.sh (CI's colcon leg): the installed executables
+    run as ``ros2 run emotalk_ros <exe>`` runs them (``<prefix>/lib/emotalk_ros/<exe>``), on
+    the installed package and its installed models, away from the source tree."""
+    prefix = sourced_prefix()
+    if prefix is None:
+        pytest.skip("no sourced workspace with emotalk_ros (the CI colcon leg sources one)")
+    lib = os.path.join(prefix, "lib", "emotalk_ros")
+    env = dict(os.environ)                          # the sourced environment as it is
+    r = subprocess.run([os.path.join(lib, "emotalk"), "--version"], capture_output=True,
+                       text=True, env=env, cwd=str(tmp_path), timeout=60)
+    assert r.returncode == 0 and "emotalk_ros" in r.stdout, r.stderr
+    code = ("import emotalk_ros; from emotalk_ros.resources import models_dir; "
+            "print(emotalk_ros.__file__); print(models_dir())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=str(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    pkg_file, models = r.stdout.splitlines()[:2]
+    assert pkg_file.startswith(prefix) and models.startswith(prefix), r.stdout
+    # a node: starts from the install, reads its installed params file, fails a bad start
+    # with one line
+    cfg = os.path.join(prefix, "share", "emotalk_ros", "config", "face.yaml")
+    r = subprocess.run([os.path.join(lib, "retarget"), "--ros-args", "--params-file", cfg,
+                        "-p", "rig_file:=no_such_rig"], capture_output=True, text=True,
+                       env=env, cwd=str(tmp_path), timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "rig file 'no_such_rig' not found" in r.stderr and "Traceback" not in r.stderr
+    assert os.path.join(prefix, "share", "emotalk_ros", "config", "rigs") in r.stderr

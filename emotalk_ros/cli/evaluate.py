@@ -69,6 +69,8 @@ def run(args) -> int:
                          f"{a['model']['switches_per_min']:.2f} (majority baseline accuracy "
                          f"{a['majority']['frame_accuracy']:.3f} macro-F1 "
                          f"{a['majority']['macro_f1']:.3f})\n")
+    elif res.get("voice_emotion_skipped"):
+        sys.stdout.write(f"voice emotion: skipped ({res['voice_emotion_skipped']})\n")
     failed = [r["check"] for r in res["checks"]["model"] if r["pass"] is False]
     if failed:
         sys.stdout.write("model FAILS: " + ", ".join(failed) + "\n")

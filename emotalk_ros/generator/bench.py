@@ -31,7 +31,13 @@ def _pct(a: List[float], q: float) -> float:
 
 
 def per_frame_compute(predictor, seconds: float = 20.0, fps: float = 60.0) -> Dict[str, float]:
-    """Stream ``seconds`` of audio in 1/fps chunks; per-push wall times in ms (p50/p99/mean)."""
+    """Stream ``seconds`` of audio in 1/fps chunks; per-push wall times in ms (p50/p99/mean).
+
+    The first second is warm-up (not timed), so ``seconds`` must exceed 1.
+    """
+    if not seconds > 1.0:
+        raise EmotalkError(f"the benchmark needs more than 1 s of audio (the first second is "
+                           f"warm-up), got {seconds} s")
     x = speech_like_signal(seconds)
     chunk = int(round(16000 / fps))
     predictor.reset()

@@ -79,7 +79,7 @@ def run_one(model: str, backend: str, seconds: float = 12.0, chunk: int = 320) -
         lambda m: recv.append((time.time(), m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec)),
         qos.FACE_STREAM,
     )
-    pub = node.create_publisher(Float32MultiArray, "audio", qos.AUDIO)
+    pub = node.create_publisher(Float32MultiArray, "face/audio", qos.AUDIO)
     ex = SingleThreadedExecutor()
     ex.add_node(node)
     t_spawn = time.time()

@@ -2,7 +2,7 @@
 
 Starts ``face_animator``, ``retarget`` and ``face_mesh`` as separate ROS 2 processes
 (talking over DDS on a private domain, localhost only), waits until the animator's
-output flows, then starts ``audio_capture`` playing a speech wav in real time (or
+output flows, then starts ``face_audio_capture`` playing a speech wav in real time (or
 capturing from the microphone with ``--mic``). A recorder node in this process sends
 emotion commands mid-utterance and records every topic. Results written to ``--out``:
 
@@ -37,6 +37,7 @@ DEFAULT_TEXT = ("Hello! I am your robot, and I can finally speak with my face. "
                 "Maybe another time, then.")
 COMMANDS = [(1.5, "happy:0.8 transition=0.6"), (4.5, "surprised:0.7 transition=0.4"),
             (7.0, "sad:0.6 transition=0.8"), (9.5, "neutral transition=0.5")]
+TAIL_S = 2.0     # recorded after the utterance: look-ahead, latency and the mouth closing
 
 
 def log(msg: str) -> None:
@@ -89,6 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     ap.add_argument("--text", default=DEFAULT_TEXT)
     ap.add_argument("--rig", default=resources.resolve("rig", "hobby_servo_head"))
+    ap.add_argument("--no-preview", action="store_true",
+                    help="skip rendering preview.mp4 (the slowest step)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
@@ -173,7 +176,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         DiagnosticArray, "/diagnostics", lambda m: rec["diag"].append(m), qos.DIAGNOSTICS
     )
     # arrival time of the first audio chunk: places the waveform on the plot's time axis
-    node.create_subscription(Float32MultiArray, "audio", lambda m: rec["audio0"].append(
+    node.create_subscription(Float32MultiArray, "face/audio", lambda m: rec["audio0"].append(
         (time.time(), len(m.data))) if not rec["audio0"] else None, qos.AUDIO)
     cmd_pub = node.create_publisher(String, "emotion_target", qos.COMMANDS)
     ex = SingleThreadedExecutor()
@@ -194,7 +197,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             spin_for(0.1)
             if time.time() - t_boot > 60 or any(p.poll() is not None for p in procs):
                 raise RuntimeError("the animator did not start; see nodes.log")
-        log(f"graph up in {time.time() - t_boot:.1f} s; starting audio_capture")
+        log(f"graph up in {time.time() - t_boot:.1f} s; starting face_audio_capture")
         spin_for(1.0)
         rec["face"].clear()
         rec["motor"].clear()
@@ -204,11 +207,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.mic
             else {"source": "file", "file.path": wav, "file.wait_subscribers": 2}
         )
-        start("audio_capture_node", src)
-        t0 = time.time()
+        start("face_audio_capture_node", src)
+        # the utterance's clock starts when its first audio arrives, not when the capture
+        # process was spawned: its start-up takes seconds on a loaded machine
+        t_cap = time.time()
+        while not rec["audio0"]:
+            spin_for(0.05)
+            if time.time() - t_cap > 60 or any(p.poll() is not None for p in procs):
+                raise RuntimeError("face_audio_capture did not start publishing; see nodes.log")
+        t0 = rec["audio0"][0][0] - rec["audio0"][0][1] / 16000.0    # first sample heard
+        log(f"audio flowing {time.time() - t_cap:.1f} s after face_audio_capture started")
         pending = list(COMMANDS)
         sent = []
-        while time.time() - t0 < duration + 3.5:      # capture start-up + look-ahead + tail
+        while time.time() - t0 < duration + TAIL_S:
             spin_for(0.02)
             if pending and time.time() - t0 >= pending[0][0]:
                 t_cmd, text = pending.pop(0)
@@ -234,7 +245,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if rc:
         return rc
     return write_outputs(
-        args.out, wav if not args.mic else None, rec, motor_names, sent, t0, model or "shipped"
+        args.out, wav if not args.mic else None, rec, motor_names, sent, t0, model or "shipped",
+        preview=not args.no_preview,
     )
 
 
@@ -253,10 +265,12 @@ def _audio_offset(x: np.ndarray, t: np.ndarray, jaw: np.ndarray) -> float:
 
 
 def write_outputs(
-    out: str, wav: Optional[str], rec, motor_names, sent, t0: float, model: str
+    out: str, wav: Optional[str], rec, motor_names, sent, t0: float, model: str,
+    preview: bool = True,
 ) -> int:
     """Write blendshapes.csv, motor_commands.csv, latency.json, blendshapes.png and
-    preview.mp4 (when rendering works) from the recordings; 1 when no frame arrived."""
+    preview.mp4 (when ``preview`` and rendering works) from the recordings; 1 when no frame
+    arrived."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -348,13 +362,31 @@ def write_outputs(
     axes[2].set_ylabel("expression")
     axes[2].legend(loc="upper right", fontsize=7, ncol=5)
     axes[2].set_xlabel(
-        "seconds since audio_capture started (frames at the time their audio was heard)"
+        "seconds since the first audio sample was heard (frames at the time their audio "
+        "was heard)"
     )
     fig.suptitle(f"emotalk_ros demo: face/blendshapes over DDS ({model}); "
                  f"latency p50 {summary['latency_ms_heard_to_received']['p50']:.0f} ms")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "blendshapes.png"), dpi=110)
     plt.close(fig)
+    preview = _render_preview(out, wav) if preview else None
+    sys.stdout.write(
+        f"\nemotalk_ros demo finished ({model}):\n"
+        f"  frames received        {summary['frames']} at {summary['rate_hz']:.1f} Hz, "
+        "all finite in [0,1]: "
+        f"{summary['finite_in_range']}\n"
+        f"  latency heard->received p50 {summary['latency_ms_heard_to_received']['p50']:.1f} ms, "
+        f"p95 {summary['latency_ms_heard_to_received']['p95']:.1f} ms\n"
+        f"  motor commands         {summary['motor_commands']}\n"
+        f"  outputs in {out}/: blendshapes.csv, blendshapes.png, latency.json"
+        f"{', motor_commands.csv' if rec['motor'] else ''}{', preview.mp4' if preview else ''}\n"
+    )
+    return 0
+
+
+def _render_preview(out: str, wav: Optional[str]) -> Optional[str]:
+    """Render preview.mp4 from blendshapes.csv (with the speech) -> its path, None on failure."""
     preview = os.path.join(out, "preview.mp4")
     cmd = [
         sys.executable,
@@ -374,18 +406,7 @@ def write_outputs(
     if r.returncode != 0:
         log(f"preview rendering failed: {r.stderr[-300:]}")
         preview = None
-    sys.stdout.write(
-        f"\nemotalk_ros demo finished ({model}):\n"
-        f"  frames received        {summary['frames']} at {summary['rate_hz']:.1f} Hz, "
-        "all finite in [0,1]: "
-        f"{summary['finite_in_range']}\n"
-        f"  latency heard->received p50 {summary['latency_ms_heard_to_received']['p50']:.1f} ms, "
-        f"p95 {summary['latency_ms_heard_to_received']['p95']:.1f} ms\n"
-        f"  motor commands         {summary['motor_commands']}\n"
-        f"  outputs in {out}/: blendshapes.csv, blendshapes.png, latency.json"
-        f"{', motor_commands.csv' if rec['motor'] else ''}{', preview.mp4' if preview else ''}\n"
-    )
-    return 0
+    return preview
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ so frames come at ``output_rate_hz`` on average with no playout delay; a timer r
 the last frame at that rate during stalls.
 
 Subscriptions
-  ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 in [-1, 1] at
-  ``sample_rate``, any chunk size. NaN/Inf, empty or multi-channel chunks are
-  dropped with a throttled warning and counted.
+  ``face/audio`` (std_msgs/Float32MultiArray; qos.AUDIO, or qos.AUDIO_BEST_EFFORT with
+  ``audio.qos: best_effort`` so that a best-effort sensor-data publisher connects): mono
+  float32 in [-1, 1] at ``sample_rate``, any chunk size. NaN/Inf, empty or multi-channel
+  chunks are dropped with a throttled warning and counted. Once a second the node looks at
+  the graph: a publisher of another type on this topic (audio_common's AudioData, say), or
+  a best-effort publisher that a reliable subscription cannot match, gets a throttled
+  warning naming the node and what to do, and a WARN on /diagnostics, instead of silence.
   ``emotion_target`` (std_msgs/String, qos.COMMANDS): the emotion grammar of docs/INTERFACE.md
   (``happy:0.6 surprised:0.3 transition=0.8``, ``va:0.6,0.4``, JSON). A malformed
   command logs one warning naming the problem and the valid names; the state is
@@ -40,7 +44,8 @@ Parameters (read-only = structural, set at startup only)
   ``model.path`` (str, read-only): model file; '' = shipped default; 'baseline' = the
   amplitude-to-jaw baseline. ``model.backend`` (auto|torch|onnxruntime, read-only).
   ``model.providers`` (string list, read-only): onnxruntime providers.
-  ``sample_rate`` (int Hz, read-only): rate of incoming audio.
+  ``sample_rate`` (int Hz, read-only): rate of incoming audio. ``audio.qos``
+  (reliable|best_effort, read-only): the face/audio subscription's QoS (see above).
   ``output_rate_hz`` (float, read-only). ``lookahead_ms`` (float, read-only): expected
   model look-ahead; -1 accepts the model's, otherwise a mismatch fails at startup.
   ``idle.seed`` (int, read-only). ``emotion.source`` (command|voice|blend, read-only):
@@ -64,6 +69,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray, String
 
@@ -83,6 +89,9 @@ from emotalk_ros.ros.declare import check_choices, declare_parameters
 from emotalk_ros.ros.messages import audio_from_msg, diagnostic_array, joint_state, stamp_from_ns
 from emotalk_ros.ros.parameters import FACE_ANIMATOR as PARAMETERS
 from emotalk_ros.ros.run import run_node
+
+AUDIO_TYPE = "std_msgs/msg/Float32MultiArray"
+GRAPH_WARN_THROTTLE_S = 10.0
 
 # live parameter -> keyword of AnimatorRuntime.set_live_params (the others are read-only)
 LIVE_PARAMS = {
@@ -145,7 +154,10 @@ class FaceAnimatorNode(Node):
         self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
         self._pub_state = self.create_publisher(String, "face/emotion_state", qos.STATE_LATCHED)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
-        self.create_subscription(Float32MultiArray, "audio", self._on_audio, qos.AUDIO)
+        self._audio_qos = p["audio.qos"]
+        self._sub_audio = self.create_subscription(Float32MultiArray, "face/audio",
+                                                   self._on_audio,
+                                                   qos.AUDIO_PROFILES[self._audio_qos])
         self.create_subscription(String, "emotion_target", self._on_emotion, qos.COMMANDS)
         self.create_subscription(String, "emotion_track", self._on_track, qos.COMMANDS)
 
@@ -248,11 +260,41 @@ class FaceAnimatorNode(Node):
             self._state_json = js
             self._pub_state.publish(String(data=js))
 
+    def _check_audio_publishers(self) -> str:
+        """The graph's publishers on the audio topic that cannot feed this node: their node
+        and why (another message type, or best-effort against a reliable subscription);
+        '' when there are none. Warns about them (throttled)."""
+        topic = self._sub_audio.topic_name
+        try:
+            infos = self.get_publishers_info_by_topic(topic)
+        except Exception:                         # noqa: BLE001 (graph query: best effort)
+            return ""
+        problems = []
+        for info in infos:
+            who = info.node_namespace.rstrip("/") + "/" + info.node_name
+            if info.topic_type != AUDIO_TYPE:
+                problems.append(
+                    f"{who} publishes {info.topic_type} on {topic}, but the animator takes "
+                    f"{AUDIO_TYPE}: it hears nothing from it; convert it with "
+                    "face_audio_bridge (README: 'Feeding the face from an existing audio stack')")
+            elif self._audio_qos == "reliable" and \
+                    info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT:
+                problems.append(
+                    f"{who} publishes best-effort on {topic}, which the reliable "
+                    "subscription cannot match: set the animator's audio.qos to best_effort")
+        text = "; ".join(problems)
+        if text:
+            self.get_logger().warning(text, throttle_duration_sec=GRAPH_WARN_THROTTLE_S)
+        return text
+
     def _on_diagnostics(self) -> None:
         s = self.runtime.stats()
         drops = s["dropped_samples"]
         level, message = DiagnosticStatus.OK, "ok"
-        if drops > self._prev_drops:
+        graph_problem = self._check_audio_publishers()
+        if graph_problem:
+            level, message = DiagnosticStatus.WARN, graph_problem
+        elif drops > self._prev_drops:
             level, message = DiagnosticStatus.WARN, "audio queue overflow: oldest audio dropped"
         elif s["rtf_recent"] == s["rtf_recent"] and s["rtf_recent"] > 1.0:
             level, message = DiagnosticStatus.WARN, "slower than real time"
@@ -264,6 +306,7 @@ class FaceAnimatorNode(Node):
             "output_rate_hz": self._params["output_rate_hz"],
             "frames_published": self._published, "frames_repeated": self._repeats,
             "bad_emotion_commands": self._bad_commands,
+            "audio_qos": self._audio_qos, "audio_publishers_unusable": graph_problem or "none",
         }
         values.update(s)
         self._pub_diag.publish(diagnostic_array(
@@ -291,8 +334,7 @@ class FaceAnimatorNode(Node):
 
 
 def main(args=None) -> int:
-    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown
-    (ros_util.run_node)."""
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown (run_node)."""
     return run_node(FaceAnimatorNode, "face_animator", args)
 
 

@@ -59,7 +59,12 @@ class ParamSpec:
         return self.default if self.resolve is None else self.resolve(self.default)
 
 
-AUDIO_CAPTURE: Tuple[ParamSpec, ...] = (
+# the QoS choices of the animator's face/audio subscription (profiles in qos.AUDIO_PROFILES)
+AUDIO_QOS_CHOICES = ("reliable", "best_effort")
+# how face_audio_bridge reads a byte field (uint8[] / byte[]) of another stack's audio message
+PCM_ENCODINGS = ("s16le", "s32le", "f32le", "u8")
+
+FACE_AUDIO_CAPTURE: Tuple[ParamSpec, ...] = (
     ParamSpec("source", "mic", "Audio source", read_only=True, choices=("mic", "file")),
     ParamSpec("device", "", "Input device: name (or unique substring) or index as a string; "
               "'' = the default input device", read_only=True),
@@ -70,9 +75,10 @@ AUDIO_CAPTURE: Tuple[ParamSpec, ...] = (
     ParamSpec("channel", 0, "Input channel to publish (0-based)", lo=0, hi=63, read_only=True),
     ParamSpec("file.path", "", "wav file played when source=file", read_only=True),
     ParamSpec("file.loop", False, "Replay the file forever (source=file)", read_only=True),
-    ParamSpec("file.wait_subscribers", 1, "audio subscribers to wait for (up to 5 s) before a "
-              "file starts", lo=0, hi=64, read_only=True),
+    ParamSpec("file.wait_subscribers", 1, "face/audio subscribers to wait for (up to 5 s) "
+              "before a file starts", lo=0, hi=64, read_only=True),
 )
+AUDIO_CAPTURE = FACE_AUDIO_CAPTURE     # the table's name before the node was renamed
 
 FACE_ANIMATOR: Tuple[ParamSpec, ...] = (
     ParamSpec("model.path", "", "Model file (.onnx/.pt); '' = the shipped default model; "
@@ -83,6 +89,9 @@ FACE_ANIMATOR: Tuple[ParamSpec, ...] = (
     ParamSpec("sample_rate", 16000, "Sample rate of the incoming audio topic in Hz "
               "(resampled when it differs from the model's)", lo=8000, hi=192000,
               read_only=True),
+    ParamSpec("audio.qos", "reliable", "QoS of the face/audio subscription: reliable (loses "
+              "nothing from reliable publishers) or best_effort (also matches best-effort "
+              "sensor-data publishers)", read_only=True, choices=AUDIO_QOS_CHOICES),
     ParamSpec("output_rate_hz", 60.0, "Blendshape frame rate in Hz (also the publish rate)",
               lo=1.0, hi=240.0, read_only=True),
     ParamSpec("lookahead_ms", -1.0, "Expected model look-ahead in ms (informational); -1 "
@@ -142,6 +151,22 @@ RETARGET: Tuple[ParamSpec, ...] = (
               read_only=True),
 )
 
+FACE_AUDIO_BRIDGE: Tuple[ParamSpec, ...] = (
+    ParamSpec("input_topic", "audio", "Topic of the robot's existing audio stream",
+              read_only=True),
+    ParamSpec("input_type", "audio_common_msgs/msg/AudioData", "Message type of input_topic "
+              "(package/msg/Name; its Python package must be installed)", read_only=True),
+    ParamSpec("field", "data", "Dotted path of the sample array in that message (data for "
+              "AudioData; audio.audio_data.int16_data for AudioStamped)", read_only=True),
+    ParamSpec("encoding", "s16le", "Sample format of a byte field (uint8[]); a numeric field "
+              "is scaled by its own type", read_only=True, choices=PCM_ENCODINGS),
+    ParamSpec("channels", 1, "Interleaved channels in the input", lo=1, hi=64, read_only=True),
+    ParamSpec("channel", 0, "Channel to forward (0-based)", lo=0, hi=63, read_only=True),
+    ParamSpec("input_qos", "best_effort", "QoS of the input subscription: best_effort "
+              "matches any publisher, reliable only reliable ones", read_only=True,
+              choices=("best_effort", "reliable")),
+)
+
 FACE_MESH: Tuple[ParamSpec, ...] = (
     ParamSpec("frame_id", "face", "Frame of the published marker"),
     ParamSpec("max_rate_hz", 60.0, "Maximum face/mesh publishing rate (Hz); 60 follows the "
@@ -159,7 +184,8 @@ FACE_MESH: Tuple[ParamSpec, ...] = (
 
 # node name -> its table, in launch order
 NODES: Dict[str, Tuple[ParamSpec, ...]] = {
-    "audio_capture": AUDIO_CAPTURE,
+    "face_audio_capture": FACE_AUDIO_CAPTURE,
+    "face_audio_bridge": FACE_AUDIO_BRIDGE,
     "face_animator": FACE_ANIMATOR,
     "retarget": RETARGET,
     "face_mesh": FACE_MESH,

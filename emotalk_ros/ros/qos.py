@@ -9,6 +9,15 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 AUDIO = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
                    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
+# Audio from a sensor-data publisher (another audio stack publishing best-effort): a reliable
+# reader cannot match a best-effort writer, a best-effort reader matches both. Same depth.
+AUDIO_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                               reliability=ReliabilityPolicy.BEST_EFFORT,
+                               durability=DurabilityPolicy.VOLATILE)
+
+# the animator's ``audio.qos`` (and face_audio_bridge's ``input_qos``) choices
+AUDIO_PROFILES = {"reliable": AUDIO, "best_effort": AUDIO_BEST_EFFORT}
+
 # 60 Hz face streams: a deadline of a few periods (50 ms ~ 3 frames) lets subscribers
 # notice a stalled animator. Depth 5, not 1: the animator publishes each frame the moment
 # it exists, so one audio chunk can yield 2-3 frames back to back, and a keep-last-1
@@ -54,7 +63,7 @@ DIAGNOSTICS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 
 # (topic, message type, from -> to, the profile its publisher uses)
 TOPICS = (
-    ("audio", "std_msgs/Float32MultiArray", "capture → animator", "AUDIO"),
+    ("face/audio", "std_msgs/Float32MultiArray", "capture, bridge → animator", "AUDIO"),
     ("emotion_target", "std_msgs/String", "user → animator", "COMMANDS"),
     ("emotion_track", "std_msgs/String (JSON keys)", "user → animator", "COMMANDS"),
     ("face/blendshapes", "sensor_msgs/JointState", "animator → retarget, mesh, users",

@@ -62,6 +62,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration as DurationMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -135,7 +136,11 @@ class RetargetNode(Node):
         in_qos = qos.FACE_STREAM_BEST_EFFORT if self.config.input_best_effort else qos.FACE_STREAM
         self.sub = self.create_subscription(JointState, "face/blendshapes", self._on_blendshapes,
                                             in_qos)
-        self.add_post_set_parameters_callback(self._on_params)
+        # Humble's rclpy has only the on-set hook (the pre/post-set hooks came with Iron). rclpy
+        # has checked types, ranges and read-only flags before it calls this, and the node's
+        # only other on-set callback (rclpy's time source) judges use_sim_time alone, so
+        # applying the change here is what a post-set hook would do.
+        self.add_on_set_parameters_callback(self._on_params)
         self._period = 1.0 / self.config.control_rate_hz
         self._last_tick = time.monotonic()
         self.timer = self.create_timer(self._period, self._tick)
@@ -151,11 +156,12 @@ class RetargetNode(Node):
         self.rt.stale_ease_s = cfg.stale_ease_s or s.stale_ease_s
         self.rt.exit_ease_s = cfg.exit_ease_s or s.exit_ease_s
 
-    def _on_params(self, params) -> None:
+    def _on_params(self, params) -> SetParametersResult:
         changes = {p.name: p.value for p in params if hasattr(self.config, p.name)}
         if changes:
             self.config = replace(self.config, **changes)
             self._apply_timing(self.config)
+        return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- input
     def _on_blendshapes(self, msg: JointState) -> None:

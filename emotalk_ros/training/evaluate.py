@@ -490,6 +490,10 @@ def _markdown(res: Dict[str, object], plots: Dict[str, str], report_dir: str) ->
     md += [f"| {n} | {res['systems'][n]['jitter']:.5f} |" for n in names]
     if res.get("voice_emotion"):
         md += _voice_markdown(res["voice_emotion"])
+    elif res.get("voice_emotion_skipped"):
+        md += ["", "## Voice emotion", "",
+               f"Not scored: the voice emotion section was skipped "
+               f"({res['voice_emotion_skipped']})."]
     if plots:
         md += ["", "## Plots", ""]
         for title, path in plots.items():
@@ -753,8 +757,10 @@ def run_evaluation(data: str, model: Optional[str] = None, backend: str = "auto"
     """Evaluate ``model`` against the amplitude baseline and the teacher on the corpus ``data``.
 
     ``voice_model``: a voice emotion model (.npz) to score as well, or None. When scoring it
-    fails, the section is skipped with a warning unless ``voice_required``. Returns the result
-    dict of :func:`evaluate` with ``model``, ``data``, ``date`` and ``seconds`` (wall time).
+    fails, the section is skipped with a warning and the reason is kept in
+    ``voice_emotion_skipped`` (the report and the CLI say so), unless ``voice_required``
+    (then the error is raised). Returns the result dict of :func:`evaluate` with ``model``,
+    ``data``, ``date`` and ``seconds`` (wall time).
     """
     from emotalk_ros.generator.loading import default_model_path, load_predictor
 
@@ -784,5 +790,6 @@ def run_evaluation(data: str, model: Optional[str] = None, backend: str = "auto"
             if voice_required:
                 raise
             log.warning("voice emotion section skipped: %s", exc)
+            res["voice_emotion_skipped"] = str(exc)        # said in the report and the CLI
     res["seconds"] = time.monotonic() - t0
     return res

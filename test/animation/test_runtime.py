@@ -191,7 +191,7 @@ def test_worker_thread_lifecycle():
     got = drain(rt)
     st = rt.stats()
     assert st["chunks_in"] == 15 and st["frames_out"] == len(got) > 0
-    assert 0 <= st["latency_available_mean_s"] < 0.2
+    assert 0 <= st["latency_available_mean_s"] < 1.0     # bounded; the figure is a benchmark
     assert 0 < st["rtf_total"] < 1.0
     t0 = time.monotonic()
     rt.stop()

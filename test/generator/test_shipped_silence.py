@@ -6,24 +6,26 @@ each check fails when one fault is added to that face."""
 
 import os
 
+import model_gate as gate
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES
 from emotalk_ros.generator.loading import load_predictor
 from emotalk_ros.generator.predictor import PredictorInfo, StreamingPredictor
 from emotalk_ros.training import silence
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-SHIPPED = [p for p in ("models/emotalk_default.onnx", "models/emotalk_lowlatency.onnx")
-           if os.path.exists(os.path.join(ROOT, p))]
+# every shipped generator (models/*.onnx with a .pt of the same stem), as in the quality gate
+SHIPPED = [os.path.relpath(onnx, ROOT)
+           for _, onnx, _ in gate.shipped_generators(os.path.join(ROOT, "models"))]
 
-# Measured on 2026-11-30 with tools/silence_report.py (runs/silence_default3.md): the
+# Measured on 2026-11-30 with tools/silence_report.py (docs/EVALUATION.md): the
 # shipped emotalk-default-3 fails every row. Only that version carries the marker: a new
 # model that fails is red, and strict=True turns this one red the day it passes.
 KNOWN_FAILING = {
     "emotalk-default-3": (
-        "known gap (issue 12: silence and room noise are in-distribution), measured on "
+        "known gap (silence and room noise are not yet in its training data), measured on "
         "emotalk-default-3: neutral rest jawRight 0.13-0.16 (limit 0.03); held emotions "
         "bring gaze up to 0.84 (eyeLookDownRight, limit 0.05), left/right asymmetry up to "
         "0.69 (limit 0.05) and held ratio 0.96-1.43 (limit 0.8-1.2); 32 of 32 rows fail"),

@@ -68,11 +68,24 @@ def graph(tmp_path_factory):
             p.close()
 
 
+@pytest.fixture
+def bl_reset(graph):
+    """/bl back to its start before each test: voice_blend 0 (eased back) and a neutral face,
+    so no test depends on what another left behind."""
+    pb = graph[1]["bl"]
+    assert pb.set_parameter("/bl/face_animator", "voice_blend", 0.0).successful
+    pb.pub_emotion.publish(String(data="neutral transition=0"))
+    pb.wait_for(lambda: pb.state[-1][1]["voice_blend"] == 0.0
+                and pb.state[-1][1]["weights"]["neutral"] == 1.0, 10, "/bl neutral, blend 0")
+    return graph
+
+
 def states_since(probe, t0):
     return [(t, s) for t, s in probe.state if t >= t0]
 
 
-def test_blend_moves_emotion_state_continuously(graph):
+def test_blend_moves_emotion_state_continuously(bl_reset):
+    graph = bl_reset
     _, probes, _ = graph
     pb = probes["bl"]
     pb.pub_emotion.publish(String(data="happy transition=0.2"))
@@ -100,7 +113,8 @@ def test_blend_moves_emotion_state_continuously(graph):
     pb.spin(0.8)
 
 
-def test_emotion_track_topic_drives_the_state(graph):
+def test_emotion_track_topic_drives_the_state(bl_reset):
+    graph = bl_reset
     _, probes, track_pub = graph
     pb = probes["bl"]
     pb.wait_for(lambda: pb.state[-1][1]["voice_blend"] == 0.0, 5, "voice_blend back at 0")
@@ -123,7 +137,8 @@ def test_emotion_track_topic_drives_the_state(graph):
     assert 0.8 < t_sur - t_sad < 1.3, t_sur - t_sad
 
 
-def test_malformed_track_is_rejected_state_unchanged(graph):
+def test_malformed_track_is_rejected_state_unchanged(bl_reset):
+    graph = bl_reset
     procs, probes, track_pub = graph
     pb = probes["bl"]
     pb.spin(0.3)

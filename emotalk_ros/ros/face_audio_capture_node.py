@@ -1,7 +1,12 @@
-"""ROS 2 node ``audio_capture``: microphone or wav file -> the ``audio`` topic.
+"""ROS 2 node ``face_audio_capture``: microphone or wav file -> the ``face/audio`` topic.
+
+The node and topic names cannot collide with ros-drivers/audio_common, whose ``audio_capture``
+node publishes audio_common_msgs/AudioData on ``audio``. The old executable ``audio_capture``
+is kept for one release as a deprecated alias (:func:`main_deprecated`): it starts this node
+under its old node name (so old params files still apply), publishing on ``face/audio``.
 
 Publications
-  ``audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 samples in [-1, 1]
+  ``face/audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 samples in [-1, 1]
   at ``sample_rate``, one message per block of ``block_size`` samples (the last block
   of a non-looped file may be shorter; a burst of more than 10 blocks delivered at once by
   the device is merged into one message so the keep-last QoS never replaces unsent
@@ -16,11 +21,11 @@ Parameters (all read-only: set them at startup)
   input channel to keep).
   ``file.path`` (str): wav file for ``source=file`` (any rate/channels; resampled and
   mixed to mono). ``file.loop`` (bool): replay the file forever.
-  ``file.wait_subscribers`` (int, read-only, default 1): subscribers of ``audio`` to wait
+  ``file.wait_subscribers`` (int, read-only, default 1): subscribers of ``face/audio`` to wait
   for before the file starts (e.g. 2 for the animator plus a recorder).
 
 A missing device or file fails at startup with a clear error (for devices: the list
-of available input devices) and exit code 1. A file starts playing once the ``audio``
+of available input devices) and exit code 1. A file starts playing once the ``face/audio``
 topic has ``file.wait_subscribers`` subscribers (plus 0.5 s for the rest of the graph to
 match), or after 5 s.
 """
@@ -40,20 +45,23 @@ from emotalk_ros.errors import EmotalkError
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import check_choices, declare_parameters
 from emotalk_ros.ros.messages import audio_to_msg, diagnostic_array, stamp_from_ns
-from emotalk_ros.ros.parameters import AUDIO_CAPTURE as PARAMETERS
+from emotalk_ros.ros.parameters import FACE_AUDIO_CAPTURE as PARAMETERS
 from emotalk_ros.ros.run import run_node
 
 MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into one message
 FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts
 FILE_START_TIMEOUT_S = 5.0   # s after which a file starts even without subscribers
+NODE_NAME = "face_audio_capture"
+TOPIC = "face/audio"
+DEPRECATED_NAME = "audio_capture"   # the executable and node name before 0.2; goes in 0.3
 
 
 
 class AudioCaptureNode(Node):
     """Publishes mic or file audio; raises EmotalkError at startup for a missing device/file."""
 
-    def __init__(self, **kwargs):
-        super().__init__("audio_capture", **kwargs)
+    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
         p = declare_parameters(self, PARAMETERS)
         self.add_on_set_parameters_callback(lambda ps: check_choices(PARAMETERS, ps))
         if p["source"] == "file":
@@ -66,7 +74,7 @@ class AudioCaptureNode(Node):
         else:
             self.source = MicSource(p["device"], p["sample_rate"], p["block_size"], p["channel"])
             what = f"microphone {p['device'] or '(default)'} channel {p['channel']}"
-        self._pub = self.create_publisher(Float32MultiArray, "audio", qos.AUDIO)
+        self._pub = self.create_publisher(Float32MultiArray, "face/audio", qos.AUDIO)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         self._blocks = 0
         self._samples = 0
@@ -84,7 +92,7 @@ class AudioCaptureNode(Node):
         period = max(0.005, 0.5 * p["block_size"] / p["sample_rate"])
         self.create_timer(period, self._on_poll)
         self.create_timer(1.0, self._on_diagnostics)
-        self.get_logger().info(f"audio_capture: {what} at {p['sample_rate']} Hz, "
+        self.get_logger().info(f"{self.get_name()}: {what} at {p['sample_rate']} Hz, "
                                f"{p['block_size']}-sample blocks")
 
     def _start_source(self) -> None:
@@ -124,7 +132,7 @@ class AudioCaptureNode(Node):
                   "blocks_published": self._blocks, "samples_published": self._samples,
                   "finished": self.source.done}
         self._pub_diag.publish(diagnostic_array(
-            stamp_from_ns(self.get_clock().now().nanoseconds), "audio_capture: source",
+            stamp_from_ns(self.get_clock().now().nanoseconds), f"{self.get_name()}: source",
             self.get_fully_qualified_name(), level, message, values))
 
     def destroy_node(self) -> None:
@@ -134,9 +142,23 @@ class AudioCaptureNode(Node):
 
 
 def main(args=None) -> int:
-    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown
-    (ros_util.run_node)."""
-    return run_node(AudioCaptureNode, "audio_capture", args)
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown (run_node)."""
+    return run_node(AudioCaptureNode, NODE_NAME, args)
+
+
+def main_deprecated(args=None) -> int:
+    """The deprecated ``audio_capture`` executable: this node under its old node name (old
+    params files keep applying), publishing on ``face/audio``; warns once at start."""
+    def factory():
+        node = AudioCaptureNode(node_name=DEPRECATED_NAME)
+        node.get_logger().warning(
+            f"the executable and node name '{DEPRECATED_NAME}' are deprecated (they collide "
+            f"with audio_common's audio_capture) and go away in 0.3: run '{NODE_NAME}' and "
+            f"rename '/**/{DEPRECATED_NAME}' to '/**/{NODE_NAME}' in your params file. "
+            f"Audio is published on '{TOPIC}'.")
+        return node
+
+    return run_node(factory, DEPRECATED_NAME, args)
 
 
 if __name__ == "__main__":
