@@ -11,16 +11,26 @@ The spec names the JSON results to read (all produced by ``emotalk evaluate``,
      "lowlatency": {... same keys ...},
      "previous": {"name": "emotalk-default-3", "real": "...json", "flite": "...json",
                   "silence": "...json"},
+     "candidate_a": {... same keys: a model measured and not shipped ...},
      "lookahead": {"0": {"real": "...", "flite": "..."}, "30": {...}, ...},
      "seeds": {"7": {"real": "...", "flite": "..."}, "8": {...}},
      "align_error": "runs/align_error.json", "real_dev": "data/real_dev/meta.json",
-     "real_train": "data/real_train/meta.json", "times": {...}, "notes": ["..."]}
+     "real_train": "data/real_train/meta.json", "times": {...}, "notes": ["..."],
+     "overview": {"title": "...", "text": ["..."], "real": "...json",
+                  "synthetic": {"English (Flite voices, synthetic)": "...json"}},
+     "include": [{"title": "...", "text": ["..."], "file": "...md", "demote": 1}]}
+
+``overview`` puts every language of a real-speech result and any synthetic results in one
+table with the issue's targets (model against the amplitude baseline and the teacher);
+``include`` appends markdown files verbatim (headings demoted, the first title dropped).
 """
 
 import argparse
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 LANG_NAMES = {"en": "English", "cs": "Czech", "nl": "Dutch", "es": "Spanish", "fr": "French",
               "it": "Italian", "ru": "Russian"}
@@ -85,6 +95,43 @@ def checks_table(res):
     return md
 
 
+def overview_table(real, synthetic):
+    """One row per language (every real-speech language, then each synthetic set): model,
+    baseline and teacher side by side, and the model's verdict on the real-speech targets
+    (``emotalk_ros.training.evaluate.real_checks``)."""
+    from emotalk_ros.training.evaluate import real_checks
+
+    sets = [(LANG_NAMES.get(lang_of(e), lang_of(e)), real, e) for e in real["engines"]]
+    sets += [(label, res, "all") for label, res in synthetic]
+    md = ["| language | clips | /p b m/ closure model / baseline / teacher | open vowels model / "
+          "baseline | aperture corr. model / baseline / teacher | corr. over baseline | "
+          "pause opening model / baseline | best lag (frames) model / baseline / teacher | "
+          "targets missed |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, res, eng in sets:
+        m, b, t = (lip(res, n, eng) for n in ("model", "baseline", "teacher"))
+        checks = real_checks(res)["all" if eng == "all" else eng]
+        missed = [r["check"] for r in checks if r["pass"] is False]
+        md.append(f"| {label} | {m['n_utterances']} | {fmt(m['bilabial_closure'])} / "
+                  f"{fmt(b['bilabial_closure'])} / {fmt(t['bilabial_closure'])} | "
+                  f"{fmt(m['open_vowel_opening'])} / {fmt(b['open_vowel_opening'])} | "
+                  f"{fmt(m['aperture_correlation'])} / {fmt(b['aperture_correlation'])} / "
+                  f"{fmt(t['aperture_correlation'])} | "
+                  f"{m['aperture_correlation'] - b['aperture_correlation']:+.3f} | "
+                  f"{fmt(m['silence_closure'])} / {fmt(b['silence_closure'])} | "
+                  f"{fmt(m.get('best_lag_frames'), 2)} / {fmt(b.get('best_lag_frames'), 2)} / "
+                  f"{fmt(t.get('best_lag_frames'), 2)} | {', '.join(missed) or 'none'} |")
+    return md
+
+
+def included(path, demote):
+    """A markdown file's lines without its first title, headings demoted ``demote`` levels."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().rstrip("\n").split("\n")
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return [("#" * demote + ln) if ln.startswith("#") else ln for ln in lines]
+
+
 def flite_row(res):
     chk = {r["check"]: r for r in res["checks"]["model"]}
     p = res["systems"]["model"]["lip"]["pooled"]
@@ -137,7 +184,15 @@ def main(argv=None) -> int:
     md += spec.get("intro", [])
     summary = {}
 
-    for key in ("shipped", "lowlatency", "previous"):
+    if "overview" in spec:
+        o = spec["overview"]
+        md += [f"## {o['title']}", ""] + o.get("text", []) + [""]
+        md += overview_table(load(o["real"]), [(k, load(v)) for k, v in
+                                               o.get("synthetic", {}).items()]) + [""]
+        md += o.get("after", []) + ([""] if o.get("after") else [])
+
+    candidates = sorted(k for k in spec if k.startswith("candidate"))
+    for key in ("shipped", "lowlatency", "previous", *candidates):
         if key not in spec:
             continue
         s = spec[key]
@@ -251,6 +306,9 @@ def main(argv=None) -> int:
                           + ", ".join(f"{k} ({v})" for k, v in sorted(s["per_speaker"].items()))
                           + " |")
         md += [""]
+    for inc in spec.get("include", []):
+        md += [f"## {inc['title']}", ""] + inc.get("text", []) + [""]
+        md += included(inc["file"], inc.get("demote", 1)) + [""]
     md += spec.get("outro", [])
     with open(a.out, "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")
