@@ -38,7 +38,9 @@ Launch arguments (``ros2 launch emotalk_ros face.launch.py --show-args`` lists t
   ``respawn``: 'true' restarts a node that exits, after ``respawn_delay`` seconds.
 
 Empty arguments never override the params file: the overrides are built at launch
-time (OpaqueFunction) from the arguments that were actually given.
+time (OpaqueFunction) from the arguments that were actually given. ``face_animator`` is
+respawned (after ``respawn_delay``) when it exits, whatever ``respawn`` says: it exits with
+code 3 when its worker keeps failing.
 """
 
 import os
@@ -167,11 +169,14 @@ def _nodes(context):
     command_topic = arg["command_topic"] or ("face_controller/commands" if control else "")
     command_remap = [("face/motor_commands", command_topic)] if command_topic else []
 
-    def node(executable, overrides, remappings=()):
+    def node(executable, overrides, remappings=(), supervised=False):
+        # supervised: restarted even without respawn:=true (face_animator exits with code 3
+        # when its worker keeps failing, so that launch starts a fresh one)
         return Node(package=PACKAGE, executable=executable, name=executable, namespace=ns,
                     parameters=[config, overrides], remappings=list(remappings),
                     arguments=["--ros-args", "--log-level", level], output="screen",
-                    emulate_tty=True, respawn=respawn, respawn_delay=respawn_delay)
+                    emulate_tty=True, respawn=respawn or supervised,
+                    respawn_delay=respawn_delay)
 
     def other(package, executable, arguments=(), restart=True, **kwargs):
         return Node(package=package, executable=executable, namespace=ns,
@@ -184,7 +189,7 @@ def _nodes(context):
         actions.append(node("face_audio_capture", capture, audio_remap))
     if _flag(arg["use_audio_bridge"]):
         actions.append(node("face_audio_bridge", dict(common), audio_remap))
-    actions.append(node("face_animator", animator, audio_remap))
+    actions.append(node("face_animator", animator, audio_remap, supervised=True))
     if _flag(arg["use_retarget"]):
         actions.append(node("retarget", retarget, command_remap))
     if _flag(arg["use_mesh"]):

@@ -53,6 +53,32 @@ The emotion handed to the predictor is ``blend(command(t), voice(t), b(t))``
 
 An optional :class:`~emotalk_ros.animation.style.Style` is applied to the generator frames before
 the idle overlay (the same as ``emotalk animate --style``).
+
+Hostile input and faults
+------------------------
+* Audio faster than real time: ``submit`` grants at most ``REALTIME_MARGIN`` times
+  ``input_rate`` samples per second of the arrival clock (with ``BURST_S`` seconds of
+  burst); the excess (the oldest part of a chunk) is dropped and counted
+  (``dropped_fast_samples``, also in ``dropped_samples``), so frames are made at most 5 %
+  faster than ``fps``. With ``max_output_rate_hz`` set, ``take_frame`` also hands out at most
+  ``REALTIME_MARGIN`` times that many frames per second: frames not handed out during a stall
+  are saved up (up to ``max_backlog_s`` worth), so a late worker's burst still goes out at
+  once, but while over the rate only the newest ``RATE_LIMITED_BACKLOG`` frames wait and
+  older ones are dropped and counted (``frames_over_rate``): the output rate and its latency
+  stay bounded whatever the input rate.
+* Keyframe tracks can be big (up to ``LIVE_MAX_TRACK_KEYS`` keys): :meth:`submit_track` parses
+  them on a parser thread, never on the caller's (executor) thread and never under a lock
+  the worker needs; the result (or the error) comes back through :meth:`take_reports`.
+* The worker survives any exception: the first is reported with its traceback, later ones
+  once per ``REPORT_INTERVAL_S`` with a count; all are counted (``worker_errors``). While it
+  fails, the face eases to rest (``REST_EASE_S``) with new frames at the output rate instead
+  of freezing. After ``MAX_CONSECUTIVE_FAILURES`` failures in a row (one every
+  ``FAILURE_BACKOFF_S``, so about 2 s of nothing but failures) the worker stops and
+  :attr:`failed` is set: the node then exits non-zero so that its supervisor restarts it.
+  Why 50 x 40 ms: a transient fault (one bad chunk, a brief hiccup) fails a few times and
+  resets the count, far from 50; 2 s is long enough for the face to reach rest and for
+  ``/diagnostics`` to have reported the error, and short enough that a restart (about 1 s
+  of start-up) brings the face back within a few seconds.
 """
 
 from __future__ import annotations
@@ -64,6 +90,7 @@ import logging
 import math
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -81,8 +108,9 @@ from emotalk_ros.core.audio import StreamResampler, validate_samples
 from emotalk_ros.core.blendshapes import NUM_BLENDSHAPES, sanitize
 from emotalk_ros.core.easing import EasedRamp
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE, alpha_to_dict
+from emotalk_ros.core.limits import LogThrottle, TokenBucket, quote
 from emotalk_ros.errors import EmotalkError
-from emotalk_ros.generator.predictor import StreamingPredictor
+from emotalk_ros.generator.predictor import Frames, StreamingPredictor
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +163,22 @@ class AnimatorRuntime:
 
     SPEAKING_DBFS = -45.0    # chunk RMS above this counts as speech for the idle layer
     MAX_SILENCE_STEP_S = 0.5  # most silence fed in one worker step
+    REALTIME_MARGIN = 1.05   # audio and frames accepted per second, relative to real time
+    BURST_S = 1.0            # seconds of audio accepted at once beyond the real-time budget
+    RATE_LIMITED_BACKLOG = 2  # frames kept waiting while over the output rate (rest dropped)
+    MAX_CONSECUTIVE_FAILURES = 50   # worker failures in a row before it gives up (see above)
+    FAILURE_BACKOFF_S = 0.04        # pause after a failed worker step
+    REST_EASE_S = 0.5               # ease to the rest face while the worker fails
+    REPORT_INTERVAL_S = 5.0         # one report per kind of failure per interval
+    MAX_PENDING_TRACKS = 4          # keyframe tracks waiting to be parsed
+    PUSH_S = 0.1                    # most audio handed to the predictor in one push
 
     def __init__(self, predictor: StreamingPredictor, state=None, idle=None,
                  input_rate: int = 16000, queue_s: float = 2.0, stale_audio_s: float = 0.2,
                  max_backlog_s: float = 0.05, clock: Callable[[], float] = time.monotonic,
                  voice=None, voice_blend: float = 1.0, style=None,
-                 on_frames: Optional[Callable[[], None]] = None):
+                 on_frames: Optional[Callable[[], None]] = None,
+                 max_output_rate_hz: Optional[float] = None):
         if input_rate <= 0:
             raise EmotalkError(f"input sample rate must be positive, got {input_rate}")
         self.predictor = predictor
@@ -172,6 +210,25 @@ class AnimatorRuntime:
         self._last_arrival: Optional[float] = None
         self._speaking = False
         self._started_at = self.clock()
+        # real-time budget of accepted input samples; frame budget of take_frame (optional)
+        self._budget = TokenBucket(self.REALTIME_MARGIN * self.input_rate,
+                                   max(self.BURST_S, 1.0) * self.input_rate, self._started_at)
+        self._frame_budget = (None if not max_output_rate_hz else TokenBucket(
+            self.REALTIME_MARGIN * float(max_output_rate_hz), float(self.max_backlog + 1),
+            self._started_at))
+        # worker health and reports for the node (which logs them: the worker never does)
+        self._reports: Deque[Tuple[str, str]] = collections.deque(maxlen=32)
+        self._report_throttle = LogThrottle(self.REPORT_INTERVAL_S, clock=time.monotonic)
+        self.consecutive_failures = 0
+        self.last_error = ""
+        self._failed = threading.Event()
+        self._last_frame: Optional[OutFrame] = None   # newest frame buffered (worker side)
+        self._rest_from: Optional[Tuple[float, np.ndarray]] = None  # (time, values) at failure
+        # keyframe tracks waiting for the parser thread, oldest first (bounded)
+        self._track_inbox: Deque[Tuple[str, int]] = collections.deque()
+        self._track_cv = threading.Condition(threading.Lock())
+        self._track_thread: Optional[threading.Thread] = None
+        self._commands_seen = 0                # command() calls, to drop superseded tracks
         # counters (read by stats())
         self.chunks_in = 0
         self.invalid_chunks = 0
@@ -181,6 +238,10 @@ class AnimatorRuntime:
         self.frames_out = 0
         self.frames_skipped = 0
         self.worker_errors = 0
+        self.dropped_fast_samples = 0
+        self.frames_over_rate = 0
+        self.tracks_superseded = 0
+        self.bad_tracks = 0
         self._compute_s = 0.0
         self._audio_s = 0.0
         self._lat_avail = _Window()
@@ -206,6 +267,13 @@ class AnimatorRuntime:
         bound = max(1, int(self.queue_s * self.input_rate))
         with self._lock:
             self.chunks_in += 1
+            granted = int(self._budget.take(x.size, arrival))
+            if granted < x.size:                  # faster than real time: keep the newest
+                self.dropped_fast_samples += x.size - granted
+                self.dropped_samples += x.size - granted
+                x = x[x.size - granted:]
+                if x.size == 0:
+                    return 0
             if x.size > bound:                    # keep only the newest `bound` samples
                 self.dropped_samples += x.size - bound
                 x = x[-bound:]
@@ -256,6 +324,7 @@ class AnimatorRuntime:
         if self.state is None:
             raise EmotalkError("this runtime has no emotion state")
         with self._state_lock:
+            self._commands_seen += 1
             now = self.audio_time
             play = self._play
             if play is not None and now < play.end:
@@ -274,25 +343,47 @@ class AnimatorRuntime:
         cross-fades to it over that key's ``transition_s`` (default: the state's), then
         follows the track through the same transition logic as ``emotalk animate``.
         Raises :class:`EmotalkError` for a malformed track; nothing changes then.
-        Returns the number of keys.
+        Returns the number of keys. Parsing runs on the calling thread without any lock
+        held; use :meth:`submit_track` to parse on the runtime's parser thread instead.
         """
+        return self._start_track(self._parse_track(keys))
+
+    def _parse_track(self, keys: Any):
+        """keys -> (track with the first key as a step, fade s, ease); no lock held."""
         from emotalk_ros.emotion.command import EmotionCommand
-        from emotalk_ros.emotion.state import EmotionTrack
+        from emotalk_ros.emotion.state import (
+            LIVE_MAX_TRACK_CHARS,
+            LIVE_MAX_TRACK_KEYS,
+            EmotionTrack,
+        )
 
         if self.state is None:
             raise EmotalkError("this runtime has no emotion state")
+        st = self.state
+        transition_s, ease, max_i = st.transition_s, st.ease, st.max_intensity
+        parsed = EmotionTrack.keys_from_json(keys, max_intensity=max_i,
+                                             max_keys=LIVE_MAX_TRACK_KEYS,
+                                             max_chars=LIVE_MAX_TRACK_CHARS)
+        parsed.sort(key=lambda k: k[0])
+        t_first, first = parsed[0]
+        fade = transition_s if first.transition_s is None else float(first.transition_s)
+        fade_ease = ease if first.ease is None else first.ease
+        step = EmotionCommand(alpha=first.alpha, transition_s=0.0, ease=first.ease,
+                              text=first.text)
+        track = EmotionTrack([(t_first, step)] + parsed[1:], default_transition_s=transition_s,
+                             ease=ease, max_intensity=max_i)
+        return track, fade, fade_ease
+
+    def _start_track(self, parsed, commands_seen: Optional[int] = None) -> int:
+        """Start a parsed track at the live edge (cheap; under the state lock). With
+        ``commands_seen`` given, a command that came after the track was submitted wins:
+        the track is dropped and 0 returned."""
+        track, fade, ease = parsed
         with self._state_lock:
+            if commands_seen is not None and self._commands_seen != commands_seen:
+                self.tracks_superseded += 1
+                return 0
             st = self.state
-            parsed = EmotionTrack.from_json(keys, default_transition_s=st.transition_s,
-                                            ease=st.ease, max_intensity=st.max_intensity)
-            t_first, first = parsed.keys[0]
-            fade = st.transition_s if first.transition_s is None else float(first.transition_s)
-            ease = st.ease if first.ease is None else first.ease
-            step = EmotionCommand(alpha=first.alpha, transition_s=0.0, ease=first.ease,
-                                  text=first.text)
-            track = EmotionTrack([(t_first, step)] + parsed.keys[1:],
-                                 default_transition_s=st.transition_s, ease=st.ease,
-                                 max_intensity=st.max_intensity)
             now = self.audio_time
             prev, frozen = self._play, copy.deepcopy(st)
 
@@ -301,6 +392,73 @@ class AnimatorRuntime:
 
             self._play = TrackPlay(track, now, fade, ease, base, len(track.keys))
             return len(track.keys)
+
+    def submit_track(self, text: str) -> None:
+        """Queue a keyframe track (JSON text) for the parser thread (started on first use).
+
+        Returns at once. Tracks are parsed in order; at most ``MAX_PENDING_TRACKS`` wait (the
+        oldest waiting one is dropped for a newer one, and reported); a command that arrives
+        before a track is parsed wins over it. The outcome comes back through
+        :meth:`take_reports`: ``("info", "emotion_track: playing N keys")`` or
+        ``("warn", "emotion_track ... ignored: <reason>")``.
+        """
+        with self._state_lock:
+            seen = self._commands_seen
+        with self._track_cv:
+            if len(self._track_inbox) >= self.MAX_PENDING_TRACKS:
+                old, _ = self._track_inbox.popleft()
+                self.tracks_superseded += 1
+                self._report("warn", f"emotion_track {quote(old, 40)} ignored: superseded by "
+                             "newer tracks before it was parsed", "track-dropped")
+            self._track_inbox.append((text, seen))
+            if self._track_thread is None or not self._track_thread.is_alive():
+                self._track_thread = threading.Thread(target=self._track_loop, daemon=True,
+                                                      name="emotalk-track-parser")
+                self._track_thread.start()
+            self._track_cv.notify()
+
+    def _track_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._track_cv:
+                while not self._track_inbox and not self._stop.is_set():
+                    self._track_cv.wait(0.5)
+                if not self._track_inbox:
+                    return
+                text, seen = self._track_inbox.popleft()
+            try:
+                n = self._start_track(self._parse_track(text), seen)
+            except EmotalkError as exc:
+                with self._lock:
+                    self.bad_tracks += 1
+                self._report("warn", f"emotion_track {quote(text, 40)} ignored: {exc}", None)
+                continue
+            except Exception as exc:  # the parser thread's outermost boundary
+                self._report("error", "emotion_track: parser failed: "
+                             + "".join(traceback.format_exception(exc)), "track-crash")
+                continue
+            if n:
+                self._report("info", f"emotion_track: playing {n} keys", None)
+            else:
+                self._report("info", "emotion_track: superseded by a later command", None)
+
+    def _report(self, level: str, text: str, throttle_key: Optional[str]) -> None:
+        """Queue a line for the node to log; ``throttle_key`` None = always."""
+        if throttle_key is not None:
+            ok, held = self._report_throttle.allow(throttle_key)
+            if not ok:
+                return
+            if held:
+                text += f" ({held} similar suppressed)"
+        with self._lock:
+            self._reports.append((level, text))
+
+    def take_reports(self) -> List[Tuple[str, str]]:
+        """Lines for the node to log, oldest first: (level 'info'|'warn'|'error', text).
+        Bounded (the oldest are lost beyond 32) and already throttled."""
+        with self._lock:
+            out = list(self._reports)
+            self._reports.clear()
+        return out
 
     def set_voice_blend(self, value: float, transition_s: Optional[float] = None) -> None:
         """Move the voice weight b to ``value`` in [0, 1], easing from its current value over
@@ -431,6 +589,13 @@ class AnimatorRuntime:
                 self.frames_skipped += 1
             if not self._out:
                 return None
+            if self._frame_budget is not None and not self._frame_budget.take_all(1.0, now):
+                # over the output rate: the newest frames wait, the excess is dropped
+                while len(self._out) > self.RATE_LIMITED_BACKLOG:
+                    self._out.popleft()
+                    self.frames_skipped += 1
+                    self.frames_over_rate += 1
+                return None
             f = self._out.popleft()
             self.frames_out += 1
             if f.arrival is not None:
@@ -448,6 +613,11 @@ class AnimatorRuntime:
                 / self.predictor.sample_rate,
                 "frames_out": self.frames_out, "frames_skipped": self.frames_skipped,
                 "worker_errors": self.worker_errors,
+                "worker_consecutive_failures": self.consecutive_failures,
+                "worker_last_error": self.last_error,
+                "dropped_fast_samples": self.dropped_fast_samples,
+                "frames_over_rate": self.frames_over_rate,
+                "tracks_superseded": self.tracks_superseded, "bad_tracks": self.bad_tracks,
                 "latency_available_mean_s": la[0], "latency_available_max_s": la[2],
                 "latency_publish_mean_s": lp[0], "latency_publish_p95_s": lp[1],
                 "latency_publish_max_s": lp[2],
@@ -468,13 +638,23 @@ class AnimatorRuntime:
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop and join the worker thread."""
+        """Stop and join the worker thread (and the track parser thread)."""
         self._stop.set()
         with self._lock:
             self._wake.notify_all()
+        with self._track_cv:
+            self._track_cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._track_thread is not None:
+            self._track_thread.join(timeout)
+            self._track_thread = None
+
+    @property
+    def failed(self) -> bool:
+        """True once the worker gave up after ``MAX_CONSECUTIVE_FAILURES`` failures in a row."""
+        return self._failed.is_set()
 
     @property
     def running(self) -> bool:
@@ -488,10 +668,75 @@ class AnimatorRuntime:
                     self._wake.wait(0.01)
             try:
                 self.step()
-            except EmotalkError as exc:     # bad data must never kill the worker
-                with self._lock:
-                    self.worker_errors += 1
-                log.warning("animator worker: %s", exc)
+            except Exception as exc:  # the worker's outermost boundary: nothing ends it
+                if self._on_worker_error(exc):
+                    return
+                self._stop.wait(self.FAILURE_BACKOFF_S)
+                try:
+                    self._rest_frames(self.clock())
+                except Exception as rest_exc:   # never let the fallback end the worker
+                    self._on_worker_error(rest_exc)
+            else:
+                if self.consecutive_failures:
+                    self._report("info", "animator worker recovered after "
+                                 f"{self.consecutive_failures} failed step(s)", "recovered")
+                self.consecutive_failures = 0
+                self._rest_from = None
+
+    def _on_worker_error(self, exc: BaseException) -> bool:
+        """Count and report a worker failure; True when the worker must give up."""
+        with self._lock:
+            self.worker_errors += 1
+            self.consecutive_failures += 1
+            first = self.worker_errors == 1
+            n = self.consecutive_failures
+        self.last_error = quote(f"{type(exc).__name__}: {exc}", 160)
+        if first:
+            self._report("error", "animator worker step failed (the face eases to rest while "
+                         "this lasts):\n" + "".join(traceback.format_exception(exc)), None)
+        else:
+            self._report("warn", f"animator worker step failed again ({n} in a row, "
+                         f"{self.worker_errors} in all): {self.last_error}", "worker")
+        if n >= self.MAX_CONSECUTIVE_FAILURES:
+            self._report("error", f"animator worker gave up after {n} failures in a row: "
+                         f"{self.last_error}", None)
+            self._failed.set()
+            return True
+        return False
+
+    def _rest_frames(self, now: float) -> int:
+        """While the worker fails: frames on the output grid, up to the live edge, easing from
+        the last frame to the rest face (all zeros) over ``REST_EASE_S``. Returns how many."""
+        fps = self.predictor.fps
+        offset = self._offset if self._offset is not None else self._started_at
+        edge = now - offset - self.predictor.lookahead_s       # audio time of the live edge
+        with self._lock:
+            last = self._last_frame
+        t_last = last.time if last is not None else edge - 1.0 / fps
+        if self._rest_from is None:
+            v0 = (last.values if last is not None
+                  else np.zeros(NUM_BLENDSHAPES, np.float32))
+            self._rest_from = (t_last, np.asarray(v0, np.float64))
+        t0, v0 = self._rest_from
+        n = int(math.floor((edge - t_last) * fps + 1e-9))
+        n = min(n, int(fps))                                    # at most 1 s per call
+        if n <= 0:
+            return 0
+        times = t_last + np.arange(1, n + 1) / fps                              # (n,)
+        w = np.clip((times - t0) / self.REST_EASE_S, 0.0, 1.0)
+        w = w * w * (3.0 - 2.0 * w)                                             # smoothstep
+        values = sanitize((v0[None, :] * (1.0 - w[:, None])).astype(np.float32))  # (n, 52)
+        with self._lock:
+            for i in range(n):
+                f = OutFrame(float(times[i]), float(times[i]) + offset, values[i], None)
+                self._out.append(f)
+                self._last_frame = f
+            while len(self._out) > 8 * self.max_backlog:
+                self._out.popleft()
+                self.frames_skipped += 1
+        if self.on_frames is not None:
+            self.on_frames()
+        return n
 
     def step(self, now: Optional[float] = None) -> int:
         """One worker iteration: process queued audio, or feed silence when stale.
@@ -559,7 +804,11 @@ class AnimatorRuntime:
             else:
                 self._offset += 0.05 * (new_off - self._offset)
         t0 = time.perf_counter()
-        fr = push_with_voice(self.predictor, x, self._emotion_at, self.voice)
+        # at most PUSH_S of audio per push: a burst (a stalled sender catching up) never makes
+        # bigger arrays than usual, so memory keeps its usual high-water mark
+        piece = max(1, int(self.PUSH_S * sr))
+        fr = Frames.concat([push_with_voice(self.predictor, x[i:i + piece], self._emotion_at,
+                                            self.voice) for i in range(0, x.size, piece)])
         values = fr.values                                            # (N, 52)
         if len(fr) and self.style is not None:
             values = self.style.apply(values)                         # (N, 52)
@@ -575,8 +824,12 @@ class AnimatorRuntime:
             self._rtf.add(dt / (x.size / sr))
             for i in range(len(fr)):
                 t = float(fr.times[i])
+                if self._last_frame is not None and t <= self._last_frame.time + 1e-9:
+                    self.frames_skipped += 1       # already depicted (by a rest frame)
+                    continue
                 f = OutFrame(t, t + self._offset, values[i], arrival if real else None)
                 self._out.append(f)
+                self._last_frame = f
                 if real:
                     self._lat_avail.add(done - arrival)
             # never let the buffer grow without bound when nobody takes frames

@@ -53,6 +53,7 @@ from emotalk_ros.core.blendshapes import (
     aperture,
     parse_name,
 )
+from emotalk_ros.core.limits import quote
 from emotalk_ros.errors import EmotalkError
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ CLOSURE_AP = 0.03          # aperture below which the profile's amplification fa
 GAIN_RANGE = (0.0, 5.0)
 FIT_GAIN_RANGE = (0.25, 4.0)
 PROFILE_QUANTILES = (0.5, 0.75, 0.9, 0.97)
+MAX_STYLE_FILE_BYTES = 1 << 20   # a style file is a few kB; bigger ones are refused
+MAX_PROFILE_KNOTS = 64
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,15 @@ class Style:
             raise EmotalkError(f"{where}: a style file must be a YAML mapping")
         allowed = {"format", "version", "name", "description", "gain", "offset",
                    "amplitude_profile", "fit"}
-        extra = sorted(set(d) - allowed)
+        extra = sorted(str(k) for k in set(d) - allowed)
         if extra:
-            raise EmotalkError(f"{where}: unknown keys {extra}; valid: {sorted(allowed)}")
-        if d.get("format", FORMAT) != FORMAT or int(d.get("version", VERSION)) != VERSION:
+            raise EmotalkError(f"{where}: unknown keys {quote(extra)}; valid: {sorted(allowed)}")
+        version = d.get("version", VERSION)
+        if d.get("format", FORMAT) != FORMAT or isinstance(version, bool) \
+                or version not in (VERSION, str(VERSION), float(VERSION)):
             raise EmotalkError(f"{where}: not an {FORMAT} v{VERSION} file "
-                               f"(format {d.get('format')!r}, version {d.get('version')!r})")
+                               f"(format {quote(d.get('format'))}, "
+                               f"version {quote(d.get('version'))})")
 
         def vec(key: str, default: float) -> np.ndarray:
             v = np.full(NUM_BLENDSHAPES, default, np.float32)
@@ -162,8 +168,8 @@ class Style:
                 i = INDEX[parse_name(str(name))]
                 try:
                     v[i] = float(val)
-                except (TypeError, ValueError):
-                    raise EmotalkError(f"{key}.{name} is not a number: {val!r}") from None
+                except (TypeError, ValueError, OverflowError):
+                    raise EmotalkError(f"{key}.{name} is not a number: {quote(val)}") from None
             return v
 
         prof = d.get("amplitude_profile") or {"aperture": [0.0], "gain": [1.0]}
@@ -173,10 +179,13 @@ class Style:
                     "amplitude_profile must have exactly 'aperture' and 'gain' lists"
                 )
             try:
-                pa = np.asarray(prof["aperture"], np.float32)
-                pg = np.asarray(prof["gain"], np.float32)
-            except (TypeError, ValueError):
+                pa = np.asarray(prof["aperture"], np.float64).astype(np.float32)
+                pg = np.asarray(prof["gain"], np.float64).astype(np.float32)
+            except (TypeError, ValueError, OverflowError):
                 raise EmotalkError("amplitude_profile lists must hold numbers") from None
+            if pa.size > MAX_PROFILE_KNOTS:
+                raise EmotalkError(f"amplitude_profile has {pa.size} knots "
+                                   f"(at most {MAX_PROFILE_KNOTS})")
             return Style(vec("gain", 1.0), vec("offset", 0.0), pa, pg,
                          str(d.get("name", "")), str(d.get("description", "")))
         except EmotalkError as exc:
@@ -190,10 +199,21 @@ class Style:
         if not os.path.isfile(path):
             raise EmotalkError(f"{path}: no such style file")
         try:
-            with open(path) as f:
-                d = yaml.safe_load(f)
+            with open(path, encoding="utf-8") as f:
+                text = f.read(MAX_STYLE_FILE_BYTES + 1)
+        except OSError as exc:
+            raise EmotalkError(f"{path}: cannot read the style file ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise EmotalkError(f"{path}: not UTF-8 text") from None
+        if len(text) > MAX_STYLE_FILE_BYTES:
+            raise EmotalkError(f"{path}: larger than {MAX_STYLE_FILE_BYTES} bytes")
+        try:
+            d = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise EmotalkError(f"{path}: not valid YAML ({exc})") from None
+            raise EmotalkError(f"{path}: not valid YAML ({quote(str(exc), 300)})") from None
+        except (ValueError, RecursionError, OverflowError) as exc:   # e.g. a huge integer
+            raise EmotalkError(f"{path}: unreadable YAML value "
+                               f"({type(exc).__name__}: {quote(str(exc))})") from None
         return Style.from_dict(d, where=path)
 
     def to_dict(self, fit: Optional[Dict] = None) -> Dict:
@@ -223,12 +243,15 @@ class Style:
         return d
 
     def save(self, path: str, fit: Optional[Dict] = None) -> None:
-        """Write :meth:`to_dict` (with ``fit``) as YAML to ``path``, creating its folder."""
+        """Write :meth:`to_dict` (with ``fit``) as YAML to ``path``, creating its folder
+        (atomically: a temporary file renamed on success)."""
         import yaml
+
+        from emotalk_ros.core.files import atomic_write
 
         d = os.path.dirname(os.path.abspath(path))
         os.makedirs(d, exist_ok=True)
-        with open(path, "w") as f:
+        with atomic_write(path, "w") as f:
             f.write(f"# emotalk style '{self.name}' (emotalk_ros.animation.style)\n")
             yaml.safe_dump(
                 self.to_dict(fit), f, sort_keys=False, default_flow_style=None, width=100

@@ -45,16 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``emotalk COMMAND ...``: dispatch to the command's module -> exit status (2 usage,
-    1 :class:`EmotalkError`, 130 Ctrl-C)."""
+    """``emotalk [-v] COMMAND ...``: dispatch to the command's module -> exit status (2 usage,
+    1 :class:`EmotalkError` or an unexpected error, one line each; ``-v`` shows tracebacks;
+    130 Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = bool(argv) and argv[0] in ("-v", "--verbose")
+    if verbose:
+        argv = argv[1:]
     top = build_parser()
     if not argv or argv[0] not in COMMANDS:
         args = top.parse_args(argv)  # handles --help/--version/unknown commands
         top.print_help()
         return 2
     name = argv[0]
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         mod = importlib.import_module(f"emotalk_ros.cli.{COMMANDS[name][0]}")
     except ModuleNotFoundError as exc:
@@ -70,6 +75,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the command line's outermost boundary: one line, not a trace
+        if verbose:
+            raise
+        sys.stderr.write(f"emotalk {name}: internal error ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); run `emotalk -v {name} ...` for the traceback\n")
+        return 1
 
 
 if __name__ == "__main__":

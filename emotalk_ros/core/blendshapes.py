@@ -20,6 +20,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
+from emotalk_ros.core.limits import quote
 from emotalk_ros.errors import EmotalkError
 
 NAMES: Tuple[str, ...] = (
@@ -88,7 +89,7 @@ def parse_name(name: str) -> str:
     idx = _BY_KEY.get(_key(name))
     if idx is None:
         raise EmotalkError(
-            f"unknown blendshape name {name!r}; expected one of the 52 ARKit names "
+            f"unknown blendshape name {quote(name)}; expected one of the 52 ARKit names "
             f"(camelCase, PascalCase or _L/_R forms), e.g. {', '.join(NAMES[:4])}, ..."
         )
     return NAMES[idx]
@@ -144,10 +145,13 @@ def parse_timecode(tc: str, fps: float) -> float:
 
 
 def write_live_link_csv(path_or_file, frames: np.ndarray, fps: float,
-                        head: np.ndarray | None = None) -> None:
+                        head: np.ndarray | None = None, start_row: int = 0,
+                        header: bool = True) -> None:
     """Write (T, 52) streaming-order frames as a Live Link Face CSV; row i is time i / fps.
 
-    ``head`` is an optional (T, 9) array of head/eye angles; zeros otherwise.
+    ``head`` is an optional (T, 9) array of head/eye angles; zeros otherwise. To write a
+    long file in pieces, pass an open file, ``header=False`` after the first piece and
+    ``start_row`` = the rows written so far (the timecodes continue).
     """
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 2 or frames.shape[1] != NUM_BLENDSHAPES:
@@ -159,9 +163,10 @@ def write_live_link_csv(path_or_file, frames: np.ndarray, fps: float,
     f = open(path_or_file, "w", newline="") if own else path_or_file
     try:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(LIVE_LINK_HEADER)
+        if header:
+            w.writerow(LIVE_LINK_HEADER)
         for i in range(frames.shape[0]):
-            row = [format_timecode(i / fps, fps), LIVE_LINK_SHAPE_COUNT]
+            row = [format_timecode((start_row + i) / fps, fps), LIVE_LINK_SHAPE_COUNT]
             row += [f"{v:.6f}" for v in frames[i, order]]
             row += [f"{v:.6f}" for v in head[i]]
             w.writerow(row)

@@ -112,6 +112,13 @@ class EasedRamp:
         """Duration (s) of the last move."""
         return self._dur
 
+    def copy(self) -> "EasedRamp":
+        """An independent copy (its arrays copied), much cheaper than ``copy.deepcopy``."""
+        c = EasedRamp.__new__(EasedRamp)
+        c._start, c._target = self._start.copy(), self._target.copy()
+        c._t0, c._dur, c._ease = self._t0, self._dur, self._ease
+        return c
+
     def reset(self, value: ArrayLike) -> None:
         """Forget every move; hold ``value`` at all times."""
         self.__init__(value)
@@ -147,9 +154,25 @@ class EasedRamp:
         w = w.reshape((-1,) + (1,) * self._start.ndim)
         return self._start[None, ...] + w * (tgt - self._start)[None, ...]
 
+    def _weight_at(self, t: float) -> float:
+        """:meth:`weight` at one time, in plain floats (the same arithmetic, bit for bit)."""
+        if not math.isfinite(self._t0):
+            return 1.0
+        t = max(t, self._t0)
+        if self._dur <= 0.0:
+            return 1.0 if t >= self._t0 else 0.0
+        v = min(1.0, max(0.0, (t - self._t0) / self._dur))
+        if self._ease == "linear":
+            return v
+        if self._ease == "cubic":
+            return v * v * (3.0 - 2.0 * v)
+        return v * v * v * (v * (v * 6.0 - 15.0) + 10.0)
+
     def at(self, t: float, goal: Optional[ArrayLike] = None) -> np.ndarray:
-        """The value at time ``t`` (s): a float64 array of the value's shape."""
-        return self.at_many(np.array([float(t)]), goal)[0]
+        """The value at time ``t`` (s): a float64 array of the value's shape (equal to
+        ``at_many([t], goal)[0]``)."""
+        tgt = self._target if goal is None else np.asarray(goal, np.float64)
+        return self._start + self._weight_at(float(t)) * (tgt - self._start)
 
     def done(self, t: float) -> bool:
         """True once the last move is complete at time ``t``."""

@@ -35,7 +35,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from emotalk_ros.core.emotions import (
     NUM_EXPRESSIVE,
     canonical_emotion,
 )
+from emotalk_ros.core.limits import finite_number, loads_json, quote
 from emotalk_ros.errors import EmotalkError
 
 EASES: Tuple[str, ...] = ("linear", "smooth")
@@ -54,6 +55,8 @@ MAX_TRANSITION_S = 600.0
 """Longest accepted transition in seconds (anything longer is almost certainly a typo)."""
 MAX_INTENSITY_LIMIT = 2.0
 """Largest accepted value of the configured ``max_intensity``."""
+MAX_COMMAND_CHARS = 4096
+"""Longest accepted emotion command (text or JSON), in characters."""
 
 _TRANSITION_KEYS = ("transition", "transition_s")
 _EASE_KEYS = ("ease",)
@@ -109,20 +112,18 @@ def _check_max_intensity(max_intensity: float) -> float:
 
 def _number(value: Any, what: str) -> float:
     """A finite float from a JSON number or a text token; raises with ``what`` named."""
-    if isinstance(value, bool):
-        raise _fail(f"{what} must be a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        x = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         try:
             x = float(value)
         except ValueError:
-            raise _fail(f"{what} must be a number, got {value!r}") from None
-    else:
-        raise _fail(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(x):
-        raise _fail(f"{what} must be finite, got {value!r}")
-    return x
+            raise _fail(f"{what} must be a number, got {quote(value)}") from None
+        if not math.isfinite(x):
+            raise _fail(f"{what} must be finite, got {quote(value)}")
+        return x
+    try:
+        return finite_number(value, what)
+    except EmotalkError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _intensity(value: Any, name: str, max_intensity: float) -> float:
@@ -146,7 +147,7 @@ def _transition(value: Any) -> float:
 
 def _ease(value: Any) -> str:
     if not isinstance(value, str) or value.strip().lower() not in EASES:
-        raise _fail(f"ease must be one of {', '.join(EASES)}, got {value!r}")
+        raise _fail(f"ease must be one of {', '.join(EASES)}, got {quote(value)}")
     return value.strip().lower()
 
 
@@ -173,10 +174,11 @@ class _Builder:
     def emotion(self, spelled: str, value: Any) -> None:
         name = canonical_emotion(spelled)
         if name is None:
-            raise _fail(f"unknown emotion {spelled!r}")
+            raise _fail(f"unknown emotion {quote(spelled)}")
         if name in self.weights:
             raise _fail(
-                f"emotion {name!r} is given twice ({self.spelled[name]!r} and {spelled!r})"
+                f"emotion {name!r} is given twice "
+                f"({quote(self.spelled[name])} and {quote(spelled)})"
             )
         self.weights[name] = _intensity(value, spelled, self.max_intensity)
         self.spelled[name] = spelled
@@ -191,7 +193,7 @@ class _Builder:
                 raise _fail("ease is given twice")
             self.ease = _ease(value)
         else:
-            raise _fail(f"unknown option {key!r}")
+            raise _fail(f"unknown option {quote(key)}")
 
     def set_va(self, valence: Any, arousal: Any) -> None:
         if self.va is not None:
@@ -232,10 +234,10 @@ def _parse_text(text: str, b: _Builder) -> None:
         tok = tokens[i]
         m = _ITEM.match(tok)
         if m is None:
-            raise _fail(f"cannot parse {tok!r}")
+            raise _fail(f"cannot parse {quote(tok)}")
         key, value = m.group(1).lower(), m.group(2)
         if value == "":
-            raise _fail(f"{key!r} has an empty value")
+            raise _fail(f"{quote(key)} has an empty value")
         if key in _VA_KEYS:
             if value is None or i + 1 >= len(tokens):
                 raise _fail("va needs two numbers, valence and arousal, as in va:0.6,0.4")
@@ -244,41 +246,35 @@ def _parse_text(text: str, b: _Builder) -> None:
             continue
         if key in _TRANSITION_KEYS or key in _EASE_KEYS:
             if value is None:
-                raise _fail(f"option {key!r} needs a value, as in transition=0.8 or ease=linear")
+                raise _fail(f"option {quote(key)} needs a value, "
+                            "as in transition=0.8 or ease=linear")
             b.option(key, value)
         else:
             b.emotion(key, 1.0 if value is None else value)
         i += 1
 
 
-def _reject_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _fail(f"JSON key {k!r} is given twice")
-        out[k] = v
-    return out
-
-
-def parse_json_object(text: str) -> Any:
-    """``json.loads`` that rejects duplicated keys and raises :class:`EmotalkError` on bad JSON."""
+def parse_json_object(text: str, max_chars: int = MAX_COMMAND_CHARS,
+                      max_items: int = 64) -> Any:
+    """Bounded ``json.loads`` (:func:`emotalk_ros.core.limits.loads_json`: length, depth,
+    number size, keys per object; duplicated keys refused); raises :class:`EmotalkError`."""
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys,
-                          parse_constant=float)
-    except json.JSONDecodeError as exc:
-        raise _fail(f"invalid JSON ({exc.msg} at position {exc.pos})") from None
+        return loads_json(text, "JSON", max_chars=max_chars, max_items=max_items)
+    except EmotalkError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _fill_from_mapping(d: Mapping[str, Any], b: _Builder, skip: Tuple[str, ...] = ()) -> None:
     for raw_key, value in d.items():
         if not isinstance(raw_key, str):
-            raise _fail(f"key {raw_key!r} is not a string")
+            raise _fail(f"key {quote(raw_key)} is not a string")
         key = raw_key.strip().lower()
         if key in skip:
             continue
         if key in _VA_KEYS:
             if not isinstance(value, (list, tuple)) or len(value) != 2:
-                raise _fail(f"va must be a list of two numbers [valence, arousal], got {value!r}")
+                raise _fail("va must be a list of two numbers [valence, arousal], "
+                            f"got {quote(value)}")
             b.set_va(value[0], value[1])
         elif key in _TRANSITION_KEYS or key in _EASE_KEYS:
             b.option(key, value)
@@ -298,7 +294,10 @@ def command_from_mapping(d: Mapping[str, Any], max_intensity: float = 1.0, text:
         raise _fail(f"expected a JSON object, got {type(d).__name__}")
     b = _Builder(mi)
     _fill_from_mapping(d, b, skip)
-    return b.build(text or json.dumps(dict(d), default=str))
+    if not text:
+        text = json.dumps(dict(d), default=str)
+        text = text if len(text) <= 200 else text[:200] + "..."
+    return b.build(text)
 
 
 def parse_emotion_command(text: str, max_intensity: float = 1.0) -> EmotionCommand:
@@ -311,6 +310,9 @@ def parse_emotion_command(text: str, max_intensity: float = 1.0) -> EmotionComma
     mi = _check_max_intensity(max_intensity)
     if not isinstance(text, str):
         raise _fail(f"expected a string, got {type(text).__name__}")
+    if len(text) > MAX_COMMAND_CHARS:
+        raise _fail(f"the command has {len(text)} characters (at most {MAX_COMMAND_CHARS}): "
+                    f"{quote(text, 40)}")
     stripped = text.strip()
     if not stripped:
         raise _fail("the command is empty")

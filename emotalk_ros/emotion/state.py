@@ -22,7 +22,6 @@ commands at the same times agree exactly.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -32,13 +31,13 @@ import numpy as np
 
 from emotalk_ros.core.easing import EasedRamp
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE, alpha_to_dict
+from emotalk_ros.core.limits import finite_number, loads_json, quote
 from emotalk_ros.emotion.command import (
     EASES,
     MAX_INTENSITY_LIMIT,
     MAX_TRANSITION_S,
     EmotionCommand,
     command_from_mapping,
-    parse_json_object,
 )
 from emotalk_ros.errors import EmotalkError
 
@@ -48,23 +47,35 @@ MAX_INTENSITY_RANGE: Tuple[float, float] = (1.0, MAX_INTENSITY_LIMIT)
 """Accepted range of ``max_intensity``."""
 TRANSITION_RANGE: Tuple[float, float] = (0.0, MAX_TRANSITION_S)
 """Accepted range of ``transition_s`` in seconds."""
+MAX_TRACK_KEYS = 10000
+"""Most keys of an emotion track file (one every 0.2 s for over half an hour)."""
+MAX_TRACK_CHARS = 1 << 20
+"""Longest emotion track file in characters (1 MiB)."""
+LIVE_MAX_TRACK_KEYS = 2000
+"""Most keys of a track on the ``emotion_track`` topic (one every 0.5 s for 16 minutes): a
+live node bounds the work one message can cause more tightly than a file."""
+LIVE_MAX_TRACK_CHARS = 256 << 10
+"""Longest track message on the ``emotion_track`` topic in characters (256 KiB)."""
+MAX_TRACK_TIME_S = 86400.0
+"""Latest key time of an emotion track in seconds (one day)."""
 
 
 def _check_range(name: str, value: Any, lo: float, hi: float) -> float:
     if isinstance(value, bool):
-        raise EmotalkError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+        raise EmotalkError(f"{name} must be a number in [{lo:g}, {hi:g}], got {quote(value)}")
     try:
         x = float(value)
-    except (TypeError, ValueError):
-        raise EmotalkError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise EmotalkError(f"{name} must be a number in [{lo:g}, {hi:g}], "
+                           f"got {quote(value)}") from None
     if not (math.isfinite(x) and lo <= x <= hi):
-        raise EmotalkError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
+        raise EmotalkError(f"{name} must be in [{lo:g}, {hi:g}], got {quote(value)}")
     return x
 
 
 def _check_ease(value: Any) -> str:
     if not isinstance(value, str) or value.strip().lower() not in EASES:
-        raise EmotalkError(f"ease must be one of {', '.join(EASES)}, got {value!r}")
+        raise EmotalkError(f"ease must be one of {', '.join(EASES)}, got {quote(value)}")
     return value.strip().lower()
 
 
@@ -177,6 +188,10 @@ class EmotionState:
         self._ramp.move(target, now, dur, ease)
         self._text = cmd.text
 
+    def ramp_copy(self) -> EasedRamp:
+        """A copy of the raw value's ramp (before strength and clip): a cheap snapshot."""
+        return self._ramp.copy()
+
     # -- evaluation --------------------------------------------------------------------------
     def _raw_many(self, times: np.ndarray) -> np.ndarray:
         """Blended value before strength/clip at ``times`` (N,) s -> (N, 7) float64."""
@@ -252,7 +267,8 @@ class EmotionTrack:
         self._state = EmotionState(transition_s=default_transition_s, ease=ease,
                                    max_intensity=max_intensity)
         # Snapshot the state after each key: segment k is valid on [t_k, t_{k+1}).
-        self._snapshots: List[EmotionState] = []
+        # (a copy of the state's ramp per key: cheap, unlike a deep copy of the state)
+        self._snapshots: List[EasedRamp] = []
         st = self._state
         for k, (t, cmd) in enumerate(self.keys):
             if k == 0 and cmd.transition_s is None:
@@ -260,56 +276,79 @@ class EmotionTrack:
                     alpha=cmd.alpha, transition_s=0.0, ease=cmd.ease, text=cmd.text
                 )
             st.command(cmd, t)
-            self._snapshots.append(copy.deepcopy(st))
+            self._snapshots.append(st.ramp_copy())
         self._times = np.array([t for t, _ in self.keys], dtype=np.float64)  # (K,)
 
     @classmethod
     def from_json(cls, text_or_list: Union[str, Sequence[Dict[str, Any]]],
                   default_transition_s: float = 0.5, ease: str = "smooth",
-                  max_intensity: float = 1.0) -> "EmotionTrack":
+                  max_intensity: float = 1.0, max_keys: int = MAX_TRACK_KEYS,
+                  max_chars: int = MAX_TRACK_CHARS) -> "EmotionTrack":
         """Build a track from a JSON string or a list of key dicts (each with a ``t`` in s).
 
-        Raises :class:`EmotalkError` naming the offending key index.
+        Bounded: at most ``max_chars`` characters, ``max_keys`` keys (defaults
+        :data:`MAX_TRACK_CHARS`, :data:`MAX_TRACK_KEYS`), key times in
+        [0, :data:`MAX_TRACK_TIME_S`] s (and the bounds of
+        :func:`emotalk_ros.core.limits.loads_json`). Raises :class:`EmotalkError` naming the
+        offending key index, quoting at most about 80 characters of it.
         """
-        data = parse_json_object(text_or_list) if isinstance(text_or_list, str) else text_or_list
+        return cls(cls.keys_from_json(text_or_list, max_intensity=max_intensity,
+                                      max_keys=max_keys, max_chars=max_chars),
+                   default_transition_s=default_transition_s, ease=ease,
+                   max_intensity=max_intensity)
+
+    @staticmethod
+    def keys_from_json(text_or_list: Union[str, Sequence[Dict[str, Any]]],
+                       max_intensity: float = 1.0, max_keys: int = MAX_TRACK_KEYS,
+                       max_chars: int = MAX_TRACK_CHARS) -> List[Tuple[float, EmotionCommand]]:
+        """The keys of :meth:`from_json` as (t s, command) pairs, in the given order (the same
+        bounds and errors); an empty list raises "no keys"."""
+        if isinstance(text_or_list, str):
+            data = loads_json(text_or_list, "emotion track", max_chars=max_chars,
+                              max_items=max_keys)
+        else:
+            data = text_or_list
         if isinstance(data, dict) and "keys" in data:
             data = data["keys"]
         if not isinstance(data, (list, tuple)):
             raise EmotalkError("emotion track must be a JSON list of keys such as "
                                '[{"t": 0.0, "happy": 0.5}, {"t": 2.5, "surprised": 0.8}]')
+        if len(data) > max_keys:
+            raise EmotalkError(f"emotion track has {len(data)} keys (at most {max_keys})")
         keys: List[Tuple[float, EmotionCommand]] = []
         for i, item in enumerate(data):
             if not isinstance(item, dict):
-                raise EmotalkError(f"emotion track key {i} must be an object, got {item!r}")
+                raise EmotalkError(f"emotion track key {i} must be an object, got {quote(item)}")
             lower = {str(k).strip().lower(): v for k, v in item.items()}
             if "t" not in lower:
                 raise EmotalkError(f"emotion track key {i} has no time 't' (seconds)")
-            t = lower["t"]
-            if (
-                isinstance(t, bool)
-                or not isinstance(t, (int, float))
-                or not math.isfinite(t)
-                or t < 0
-            ):
-                raise EmotalkError(
-                    f"emotion track key {i}: 't' must be a finite time >= 0 s, got {t!r}"
-                )
             try:
-                cmd = command_from_mapping(item, max_intensity=max_intensity, skip=("t",))
+                t = finite_number(lower["t"], "'t'")
+            except EmotalkError as exc:
+                raise EmotalkError(f"emotion track key {i}: {exc}") from None
+            if not 0.0 <= t <= MAX_TRACK_TIME_S:
+                raise EmotalkError(f"emotion track key {i}: 't' must be a time in "
+                                   f"[0, {MAX_TRACK_TIME_S:g}] s, got {t:g}")
+            try:
+                cmd = command_from_mapping(item, max_intensity=max_intensity, skip=("t",),
+                                           text=f"emotion track key {i}")
             except EmotalkError as exc:
                 raise EmotalkError(f"emotion track key {i} (t={t:g}): {exc}") from None
-            keys.append((float(t), cmd))
-        return cls(keys, default_transition_s=default_transition_s, ease=ease,
-                   max_intensity=max_intensity)
+            keys.append((t, cmd))
+        if not keys:
+            raise EmotalkError("emotion track has no keys")
+        return keys
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike], **kwargs: Any) -> "EmotionTrack":
         """Read a JSON track file (see :meth:`from_json`; keyword arguments are passed on)."""
         try:
             with open(path, encoding="utf-8") as f:
-                text = f.read()
+                text = f.read(MAX_TRACK_CHARS + 1)
         except OSError as exc:
             raise EmotalkError(f"cannot read emotion track {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise EmotalkError(f"emotion track {path}: not UTF-8 text") from None
         return cls.from_json(text, **kwargs)
 
     def __call__(self, times: np.ndarray) -> np.ndarray:
@@ -321,13 +360,19 @@ class EmotionTrack:
             np.searchsorted(self._times, t, side="right") - 1, 0, len(self.keys) - 1
         )  # (N,)
         out = np.zeros((t.shape[0], NUM_EXPRESSIVE), dtype=np.float32)  # (N, 7)
+        st_strength, st_max = self._state.emotion_strength, self._state.max_intensity
         for k in np.unique(seg):
             m = seg == k
-            out[m] = self._snapshots[k].at_many(t[m])
+            raw = self._snapshots[k].at_many(t[m]) * st_strength                 # (n, 7)
+            out[m] = np.clip(raw, 0.0, st_max)
         return out
 
     @property
     def duration(self) -> float:
         """Time (s) at which the last key's transition ends."""
         last_t, _ = self.keys[-1]
-        return last_t + self._snapshots[-1].transition_remaining(last_t)
+        ramp = self._snapshots[-1]
+        t0 = ramp.start_time
+        if not math.isfinite(t0):
+            return last_t
+        return last_t + float(max(0.0, t0 + ramp.duration_s - last_t))

@@ -35,7 +35,16 @@ def default_model_path() -> Optional[str]:
 def load_predictor(path: Optional[str] = None, backend: str = "auto", fps: float = 60.0,
                    providers: Optional[Sequence[str]] = None,
                    threads: Optional[int] = None) -> StreamingPredictor:
-    """Build a streaming predictor. Raises :class:`EmotalkError` for missing/mismatched models."""
+    """Build a streaming predictor and check it with one dummy push through its backend
+    (:meth:`StreamingPredictor.self_check`). Raises :class:`EmotalkError` for missing,
+    mismatched or broken models."""
+    predictor = _load(path, backend, fps, providers, threads)
+    predictor.self_check()
+    return predictor
+
+
+def _load(path: Optional[str], backend: str, fps: float, providers: Optional[Sequence[str]],
+          threads: Optional[int]) -> StreamingPredictor:
     if backend not in BACKENDS:
         raise EmotalkError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if path == "baseline":
@@ -81,7 +90,16 @@ def load_predictor(path: Optional[str] = None, backend: str = "auto", fps: float
     return OnnxPredictor(path, fps=fps, providers=providers, threads=threads or 1)
 
 
+# files that exist when an NVIDIA GPU (desktop driver or Jetson) may be present
+_NVIDIA_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/etc/nv_tegra_release",
+                   "/dev/nvhost-ctrl-gpu")
+
+
 def _torch_cuda() -> bool:
+    """True when torch sees a CUDA device. torch (about 200 MB of memory) is only imported
+    when the machine shows signs of an NVIDIA GPU at all."""
+    if not any(os.path.exists(p) for p in _NVIDIA_MARKERS):
+        return False
     try:
         import torch
     except ImportError:

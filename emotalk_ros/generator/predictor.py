@@ -36,7 +36,7 @@ import numpy as np
 from emotalk_ros.core.audio import FeatureConfig, LogMelStream, validate_samples
 from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES, sanitize
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE
-from emotalk_ros.errors import EmotalkError
+from emotalk_ros.errors import EmotalkError, ModelMismatchError
 
 EmotionLike = Union[None, np.ndarray, Callable[[np.ndarray], np.ndarray]]
 
@@ -135,6 +135,34 @@ class StreamingPredictor(ABC):
         """Backend name, model version and look-ahead, for diagnostics."""
 
     # -- public API -----------------------------------------------------------------------
+    def self_check(self) -> None:
+        """One dummy push through the real backend (twice, so the returned state is fed back),
+        then :meth:`reset`. A model that cannot run here (e.g. metadata that disagrees with
+        its graph) raises :class:`ModelMismatchError` with a one-line message, at load time
+        instead of at the first audio."""
+        n = self.lookahead_frames + 2
+        feats = np.full((n, self.feature_cfg.n_mels), np.log10(self.feature_cfg.log_floor),
+                        np.float32)                                              # (n, F)
+        alpha = np.zeros((n, NUM_EXPRESSIVE), np.float32)                        # (n, 7)
+        try:
+            self.reset()
+            for _ in range(2):
+                out = np.asarray(self._network(feats, alpha))                    # (n, 52)
+                if out.shape != (n, NUM_BLENDSHAPES):
+                    raise ModelMismatchError(f"a test push of {n} frames returned shape "
+                                             f"{out.shape}, expected {(n, NUM_BLENDSHAPES)}")
+                if not np.all(np.isfinite(out)):
+                    raise ModelMismatchError("a test push of silence returned NaN/Inf")
+        except ModelMismatchError:
+            raise
+        except Exception as exc:  # any backend error means this model cannot run here
+            text = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+            raise ModelMismatchError(
+                f"{self.info.model_version}: the model fails a test push "
+                f"({type(exc).__name__}: {text[:240]})") from None
+        finally:
+            self.reset()
+
     @property
     def lookahead_s(self) -> float:
         """Audio the predictor must see past a frame before emitting it (look-ahead only)."""
@@ -199,10 +227,19 @@ class StreamingPredictor(ABC):
             i = self._net_count + np.arange(n)
             j = i - self.lookahead_frames                                # target frames
             t = np.maximum(j, 0) / self.frame_rate
-            alpha = resolve_emotion(emotion, t)                          # (n, 7)
-            out = sanitize(self._network(feats, alpha))                  # (n, 52)
-            self._net_count += n
             keep = j >= 0
+            try:
+                alpha = resolve_emotion(emotion, t)                      # (n, 7)
+                out = sanitize(self._network(feats, alpha))              # (n, 52)
+            except Exception:
+                # keep the stream consistent (these frames become the rest pose) so that the
+                # next push goes on in step with the audio; then let the caller see the error
+                self._net_count += n
+                if keep.any():
+                    self._targets = np.concatenate(
+                        [self._targets, np.zeros((int(keep.sum()), NUM_BLENDSHAPES), np.float32)])
+                raise
+            self._net_count += n
             if keep.any():
                 self._targets = np.concatenate([self._targets, self._smooth_targets(out[keep])])
         return self._emit()
@@ -220,22 +257,33 @@ class StreamingPredictor(ABC):
         self._smooth_y = prev
         return y
 
+    def _first_target(self, k):
+        """Target frame ``floor(k * rate / fps)`` that output frame(s) ``k`` start from (int64;
+        the one place this is computed, so emission and pruning always agree)."""
+        return np.floor(np.asarray(k, np.float64) * (self.frame_rate / self.fps)
+                        + 1e-9).astype(np.int64)
+
     def _emit(self) -> Frames:
         have_until = self._targets_start + self._targets.shape[0]       # exclusive target index
-        # output k needs target floor(k*rate/fps) and the one after it
-        k_last = math.floor(((have_until - 1) * self.fps - 1e-9) / self.frame_rate) \
-            if have_until >= 2 else -1
+        if have_until < 2:
+            return Frames.empty()
+        # output k needs target j0 = _first_target(k) and the one after it (j0 + 1 < have_until);
+        # start from an estimate and check it with the very arithmetic used below (a float
+        # epsilon alone stops working once the stream is long: ~46 min at 60 fps)
+        k_last = math.floor((have_until - 1) * self.fps / self.frame_rate)
+        while k_last >= self._next_out and int(self._first_target(k_last)) + 1 >= have_until:
+            k_last -= 1
         if k_last < self._next_out:
             return Frames.empty()
         k = np.arange(self._next_out, k_last + 1)
         pos = k * (self.frame_rate / self.fps)                          # target-frame position
-        j0 = np.floor(pos + 1e-9).astype(np.int64)
+        j0 = self._first_target(k)
         frac = (pos - j0).astype(np.float32)[:, None]
         rel = j0 - self._targets_start
         v = (1.0 - frac) * self._targets[rel] + frac * self._targets[rel + 1]
         self._next_out = k_last + 1
         # drop targets no longer needed
-        need_from = int(math.floor(self._next_out * self.frame_rate / self.fps + 1e-9))
+        need_from = int(self._first_target(self._next_out))
         drop = max(0, min(need_from - self._targets_start, self._targets.shape[0]))
         if drop:
             self._targets = self._targets[drop:]

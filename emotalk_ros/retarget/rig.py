@@ -67,7 +67,6 @@ motor's previous target, +-Inf and out-of-range values are clamped to the range.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -77,6 +76,7 @@ import yaml
 
 from emotalk_ros import resources
 from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES, parse_name
+from emotalk_ros.core.limits import finite_number, quote
 from emotalk_ros.errors import EmotalkError
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,10 @@ _FILTER_FIELDS = {"one_euro": ("type", "min_cutoff_hz", "beta", "d_cutoff_hz"),
                   "critically_damped": ("type", "cutoff_hz"), "none": ("type",)}
 # A filter run after a gap longer than this is simply settled (avoids inf * 0 in exp forms).
 _FILTER_MAX_DT_S = 10.0
+MAX_RIG_FILE_BYTES = 1 << 20     # a rig file is a few kB; bigger ones are refused
+MAX_MOTORS = 256
+MAX_CURVE_POINTS = 256
+MAX_NAME_CHARS = 64
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,12 +180,10 @@ def _err(src: str, where: str, msg: str) -> EmotalkError:
 
 
 def _number(value: Any, src: str, where: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _err(src, where, f"field '{name}' must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise _err(src, where, f"field '{name}' must be finite, got {value!r}")
-    return v
+    try:
+        return finite_number(value, f"field '{name}'")
+    except EmotalkError as exc:
+        raise _err(src, where, str(exc)) from None
 
 
 def _swap_left_right(name: str) -> str:
@@ -194,13 +196,14 @@ def _parse_filter(raw: Any, src: str) -> FilterConfig:
     if raw is None:
         return FilterConfig()
     if not isinstance(raw, dict):
-        raise _err(src, where, f"must be a mapping with a 'type', got {raw!r}")
+        raise _err(src, where, f"must be a mapping with a 'type', got {quote(raw)}")
     ftype = raw.get("type", "one_euro")
     if ftype not in FILTER_TYPES:
-        raise _err(src, where, f"unknown filter type {ftype!r}; expected one of {FILTER_TYPES}")
-    unknown = sorted(set(raw) - set(_FILTER_FIELDS[ftype]))
+        raise _err(src, where,
+                   f"unknown filter type {quote(ftype)}; expected one of {FILTER_TYPES}")
+    unknown = sorted(str(k) for k in set(raw) - set(_FILTER_FIELDS[ftype]))
     if unknown:
-        raise _err(src, where, f"unknown field(s) {unknown} for type {ftype!r}; "
+        raise _err(src, where, f"unknown field(s) {quote(unknown)} for type {quote(ftype)}; "
                                f"allowed: {list(_FILTER_FIELDS[ftype])}")
     kw: Dict[str, Any] = {"type": ftype}
     for k in _FILTER_FIELDS[ftype][1:]:
@@ -219,10 +222,11 @@ def _parse_safety(raw: Any, src: str) -> SafetyConfig:
     if raw is None:
         return SafetyConfig()
     if not isinstance(raw, dict):
-        raise _err(src, "safety", f"must be a mapping, got {raw!r}")
-    unknown = sorted(set(raw) - set(_SAFETY_FIELDS))
+        raise _err(src, "safety", f"must be a mapping, got {quote(raw)}")
+    unknown = sorted(str(k) for k in set(raw) - set(_SAFETY_FIELDS))
     if unknown:
-        raise _err(src, "safety", f"unknown field(s) {unknown}; allowed: {list(_SAFETY_FIELDS)}")
+        raise _err(src, "safety",
+                   f"unknown field(s) {quote(unknown)}; allowed: {list(_SAFETY_FIELDS)}")
     kw: Dict[str, Any] = {}
     for k in _SAFETY_FIELDS[:-1]:
         if k in raw:
@@ -242,7 +246,7 @@ def _parse_weights(raw: Any, src: str, where: str) -> Tuple[Tuple[str, float], .
         raw = {raw: 1.0}
     if not isinstance(raw, dict) or not raw:
         raise _err(src, where, "field 'input' must be a non-empty mapping of blendshape name -> "
-                               f"weight (e.g. {{jawOpen: 1.0}}), got {raw!r}")
+                               f"weight (e.g. {{jawOpen: 1.0}}), got {quote(raw)}")
     out: Dict[str, float] = {}
     for name, w in raw.items():
         try:
@@ -250,7 +254,7 @@ def _parse_weights(raw: Any, src: str, where: str) -> Tuple[Tuple[str, float], .
         except EmotalkError as exc:
             raise _err(src, where, f"input: {exc}") from None
         if canon in out:
-            raise _err(src, where, f"input names blendshape {canon!r} twice")
+            raise _err(src, where, f"input names blendshape {quote(canon)} twice")
         out[canon] = _number(w, src, where, f"input.{name}")
     return tuple(out.items())
 
@@ -279,32 +283,34 @@ def _resolve_motor(raw: Dict[str, Any], src: str, where: str) -> Motor:
         raise _err(src, where, f"deadband ({deadband}) must be >= 0 and smaller than the range")
     units = raw["units"]
     if not isinstance(units, str) or not units.strip():
-        raise _err(src, where, f"field 'units' must be a non-empty string, got {units!r}")
+        raise _err(src, where, f"field 'units' must be a non-empty string, got {quote(units)}")
     invert = raw.get("invert", False)
     if not isinstance(invert, bool):
-        raise _err(src, where, f"field 'invert' must be true or false, got {invert!r}")
+        raise _err(src, where, f"field 'invert' must be true or false, got {quote(invert)}")
     curve_units = raw.get("curve_units", "fraction")
     if curve_units not in CURVE_UNITS:
-        raise _err(src, where, f"curve_units must be one of {CURVE_UNITS}, got {curve_units!r}")
+        raise _err(src, where,
+                   f"curve_units must be one of {CURVE_UNITS}, got {quote(curve_units)}")
     curve = None
     if raw.get("curve") is not None:
         pts = raw["curve"]
-        if not isinstance(pts, (list, tuple)) or len(pts) < 2:
-            raise _err(src, where, "curve must be a list of at least two [x, y] points")
+        if not isinstance(pts, (list, tuple)) or not 2 <= len(pts) <= MAX_CURVE_POINTS:
+            raise _err(src, where, "curve must be a list of 2 to "
+                                   f"{MAX_CURVE_POINTS} [x, y] points")
         parsed = []
         for j, pt in enumerate(pts):
             if not isinstance(pt, (list, tuple)) or len(pt) != 2:
-                raise _err(src, where, f"curve point {j} must be [x, y], got {pt!r}")
+                raise _err(src, where, f"curve point {j} must be [x, y], got {quote(pt)}")
             parsed.append((_number(pt[0], src, where, f"curve[{j}].x"),
                            _number(pt[1], src, where, f"curve[{j}].y")))
         xs = [p[0] for p in parsed]
         if any(b <= a for a, b in zip(xs, xs[1:])):
-            raise _err(src, where, f"curve x values must be strictly increasing, got {xs}")
+            raise _err(src, where, f"curve x values must be strictly increasing, got {quote(xs)}")
         ys = [p[1] for p in parsed]
         ylo, yhi = (0.0, 1.0) if curve_units == "fraction" else (lo, hi)
         if min(ys) < ylo or max(ys) > yhi:
             raise _err(src, where, f"curve y values must lie in [{ylo}, {yhi}] "
-                                   f"(curve_units: {curve_units}), got {ys}")
+                                   f"(curve_units: {curve_units}), got {quote(ys)}")
         curve = tuple(parsed)
     return Motor(name=name, units=units.strip(), min=lo, max=hi, neutral=neutral,
                  weights=_parse_weights(raw["input"], src, where),
@@ -392,11 +398,20 @@ class Rig:
         path = resolve_rig_path(path)
         try:
             with open(path, "r", encoding="utf-8") as f:
-                data = yaml.safe_load(f)
+                text = f.read(MAX_RIG_FILE_BYTES + 1)
         except OSError as exc:
             raise EmotalkError(f"cannot read rig file {path}: {exc}") from None
+        except UnicodeDecodeError:
+            raise EmotalkError(f"rig {path}: not UTF-8 text") from None
+        if len(text) > MAX_RIG_FILE_BYTES:
+            raise EmotalkError(f"rig {path}: larger than {MAX_RIG_FILE_BYTES} bytes")
+        try:
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise EmotalkError(f"rig {path}: not valid YAML: {exc}") from None
+            raise EmotalkError(f"rig {path}: not valid YAML: {quote(str(exc), 300)}") from None
+        except (ValueError, RecursionError, OverflowError) as exc:   # e.g. a huge integer
+            raise EmotalkError(f"rig {path}: unreadable YAML value "
+                               f"({type(exc).__name__}: {quote(str(exc))})") from None
         return cls.from_dict(data, source=path)
 
     @classmethod
@@ -405,36 +420,43 @@ class Rig:
         src = source
         if not isinstance(data, dict):
             raise EmotalkError(f"rig {src}: top level must be a mapping with a 'motors' list")
-        unknown = sorted(set(data) - set(_TOP_FIELDS))
+        unknown = sorted(str(k) for k in set(data) - set(_TOP_FIELDS))
         if unknown:
-            raise EmotalkError(f"rig {src}: unknown top-level field(s) {unknown}; "
+            raise EmotalkError(f"rig {src}: unknown top-level field(s) {quote(unknown)}; "
                                f"allowed: {list(_TOP_FIELDS)}")
         safety = _parse_safety(data.get("safety"), src)
         defaults = data.get("defaults") or {}
         if not isinstance(defaults, dict):
             raise EmotalkError(f"rig {src}: 'defaults' must be a mapping of motor fields")
-        bad = sorted(set(defaults) - set(_DEFAULTABLE))
+        bad = sorted(str(k) for k in set(defaults) - set(_DEFAULTABLE))
         if bad:
-            raise EmotalkError(f"rig {src}: defaults: unknown or non-defaultable field(s) {bad}; "
+            raise EmotalkError(f"rig {src}: defaults: unknown or non-defaultable field(s) "
+                               f"{quote(bad)}; "
                                f"allowed: {list(_DEFAULTABLE)}")
         raw_motors = data.get("motors")
         if not isinstance(raw_motors, list) or not raw_motors:
             raise EmotalkError(f"rig {src}: 'motors' must be a non-empty list")
+        if len(raw_motors) > MAX_MOTORS:
+            raise EmotalkError(f"rig {src}: {len(raw_motors)} motors (at most {MAX_MOTORS})")
         by_name: Dict[str, Dict[str, Any]] = {}
         order: List[str] = []
         for i, rm in enumerate(raw_motors):
             if not isinstance(rm, dict):
-                raise EmotalkError(f"rig {src}: motors[{i}] must be a mapping, got {rm!r}")
+                raise EmotalkError(f"rig {src}: motors[{i}] must be a mapping, got {quote(rm)}")
             name = rm.get("name")
             if not isinstance(name, str) or not name.strip():
                 raise EmotalkError(f"rig {src}: motors[{i}]: missing or empty field 'name'")
+            if len(name) > MAX_NAME_CHARS:
+                raise EmotalkError(f"rig {src}: motors[{i}]: name {quote(name, 40)} is longer "
+                                   f"than {MAX_NAME_CHARS} characters")
             where = f"motor '{name}'"
             if name in by_name:
                 raise _err(src, where, "duplicate motor name")
-            unknown = sorted(set(rm) - set(_MOTOR_FIELDS))
+            unknown = sorted(str(k) for k in set(rm) - set(_MOTOR_FIELDS))
             if unknown:
                 raise _err(
-                    src, where, f"unknown field(s) {unknown}; allowed: {list(_MOTOR_FIELDS)}"
+                    src, where,
+                    f"unknown field(s) {quote(unknown)}; allowed: {list(_MOTOR_FIELDS)}"
                 )
             by_name[name] = rm
             order.append(name)
@@ -445,12 +467,13 @@ class Rig:
             merged: Dict[str, Any] = dict(defaults)
             partner = rm.get("mirror")
             if partner is not None:
-                if partner not in by_name:
+                if not isinstance(partner, str) or partner not in by_name:
                     raise _err(
-                        src, where, f"mirror partner {partner!r} is not a motor of this rig"
+                        src, where, f"mirror partner {quote(partner)} is not a motor of this rig"
                     )
                 if partner == name or by_name[partner].get("mirror") is not None:
-                    raise _err(src, where, f"mirror partner {partner!r} must be a motor that is "
+                    raise _err(src, where, f"mirror partner {quote(partner)} must be a motor "
+                                           "that is "
                                            "not itself a mirror")
                 merged.update(by_name[partner])
                 if "input" in by_name[partner] and "input" not in rm:
@@ -480,8 +503,11 @@ class Rig:
                 "motors": [m.to_dict() for m in self.motors]}
 
     def save(self, path: str) -> None:
-        """Write the rig as YAML (validated again on the next :meth:`load`)."""
-        with open(path, "w", encoding="utf-8") as fh:
+        """Write the rig as YAML (validated again on the next :meth:`load`), atomically (a
+        temporary file renamed on success)."""
+        from emotalk_ros.core.files import atomic_write
+
+        with atomic_write(path, "w", encoding="utf-8") as fh:
             yaml.safe_dump(self.to_dict(), fh, sort_keys=False, default_flow_style=None)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from emotalk_ros.core.blendshapes import INDEX, NAMES, NUM_BLENDSHAPES, parse_name
 from emotalk_ros.core.easing import EasedRamp
+from emotalk_ros.core.limits import quote
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.retarget.rig import _FILTER_MAX_DT_S, Rig
 
@@ -49,7 +50,7 @@ def merge_named(previous: np.ndarray, names: Sequence[str],
         else:
             bad += 1
     if used == 0:
-        raise EmotalkError(f"message names no ARKit blendshape (got {list(names)[:5]}...); "
+        raise EmotalkError(f"message names no ARKit blendshape (got {quote(list(names)[:5])}); "
                            f"expected names such as {', '.join(NAMES[:3])}")
     return out, unknown, bad
 

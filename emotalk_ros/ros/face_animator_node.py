@@ -3,8 +3,21 @@
 A thin adapter around :class:`emotalk_ros.animation.runtime.AnimatorRuntime`: messages become
 numpy arrays, a worker thread (never the executor) runs the generator, and the
 executor publishes each frame as soon as the worker signals it (a guard condition),
-so frames come at ``output_rate_hz`` on average with no playout delay; a timer repeats
-the last frame at that rate during stalls.
+so frames come at ``output_rate_hz`` on average with no playout delay. Frames are published
+only when new (a stall publishes nothing, so downstream watchdogs see it), and at
+``output_rate_hz`` whatever the input rate: audio arriving faster than real time (beyond a
+5 % margin and a 1 s burst) is dropped and counted (``dropped_fast_samples``), and frames
+beyond the rate (5 % margin; frames missed during a stall may still catch up) are dropped
+and counted (``frames_over_rate``).
+
+Every callback is total (:class:`emotalk_ros.ros.guard.CallbackGuard`): bad input is a
+throttled warning quoting at most about 80 characters of it; anything unexpected is logged
+with its traceback once, counted and reported on ``/diagnostics``. When the worker fails
+the face eases to rest, ``/diagnostics`` says ERROR at once, and after
+``AnimatorRuntime.MAX_CONSECUTIVE_FAILURES`` failures in a row (about 2 s) the node exits
+with code 3 so that a supervisor (launch ``respawn``) restarts it. At start-up the model
+gets one dummy push through its real backend; a model that cannot run fails start-up with
+one line.
 
 Subscriptions
   ``face/audio`` (std_msgs/Float32MultiArray; qos.AUDIO, or qos.AUDIO_BEST_EFFORT with
@@ -19,7 +32,8 @@ Subscriptions
   command logs one warning naming the problem and the valid names; the state is
   unchanged. A command during a keyframe performance ends it and eases on from the
   face's current value.
-  ``emotion_track`` (std_msgs/String, qos.COMMANDS): a keyframe performance starting now,
+  ``emotion_track`` (std_msgs/String, qos.COMMANDS): a keyframe performance starting now
+  (parsed on a parser thread, up to 2000 keys / 256 KiB; it starts once parsed),
   the JSON of ``emotalk animate --emotion-track`` (``[{"t": 0.0, "happy": 0.5}, {"t": 2.5,
   "surprised": 0.8, "transition_s": 0.4}]``, ``t`` in s relative to the live edge of audio
   time). It replaces the commanded emotion: the face cross-fades from its current value to
@@ -36,9 +50,10 @@ Publications
   emotion weights at the depicted time of the last frame, on every change. With the voice
   detector running it adds ``voice_blend``, ``command_weights`` and ``voice``
   (``label`` + ``weights``); ``weights`` is then the blend the face shows.
-  ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): latency
-  audio arrival -> publish, real-time factor, dropped/invalid chunks, backend,
-  model version.
+  ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz, and at once
+  when the worker fails): latency audio arrival -> publish, real-time factor,
+  dropped/invalid chunks, audio dropped for arriving faster than real time, worker and
+  callback errors, backend, model version.
 
 Parameters (read-only = structural, set at startup only)
   ``model.path`` (str, read-only): model file; '' = shipped default; 'baseline' = the
@@ -63,13 +78,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
+from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray, String
 
@@ -78,6 +95,7 @@ from emotalk_ros.animation.runtime import AnimatorRuntime, OutFrame
 from emotalk_ros.animation.style import load_style
 from emotalk_ros.animation.voice_mix import blend_weight, load_voice_tracker
 from emotalk_ros.core.blendshapes import NAMES
+from emotalk_ros.core.limits import quote
 from emotalk_ros.emotion.command import (
     parse_emotion_command,
 )
@@ -86,6 +104,7 @@ from emotalk_ros.errors import EmotalkError
 from emotalk_ros.generator.loading import load_predictor
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import check_choices, declare_parameters
+from emotalk_ros.ros.guard import CallbackGuard
 from emotalk_ros.ros.messages import audio_from_msg, diagnostic_array, joint_state, stamp_from_ns
 from emotalk_ros.ros.parameters import FACE_ANIMATOR as PARAMETERS
 from emotalk_ros.ros.run import run_node
@@ -107,14 +126,15 @@ LIVE_PARAMS = {
 
 class FaceAnimatorNode(Node):
     """Audio + emotion -> blendshapes; raises EmotalkError at startup when the model cannot
-    load."""
+    load or run."""
 
-    # frames are published as soon as the worker makes them (guard condition); after this
-    # many output periods without a new frame the timer repeats the last one at the rate
-    STALL_PERIODS = 2.5
     # frames are drained as soon as they exist, so a burst (a late worker) is caught up by
-    # publishing it; only a backlog older than this is skipped to bound latency
+    # publishing it (within the output rate); only a backlog older than this is skipped
     MAX_BACKLOG_S = 0.25
+    WORKER_FAILED_EXIT_CODE = 3   # the worker gave up: exit so that a supervisor restarts us
+    # a frame whose stamp would not be at least this much after the previous one (the audio
+    # clock re-anchored, e.g. after a burst) is stamped that much after it (stamps_bumped)
+    MIN_STAMP_STEP_NS = 1_000_000
 
     def __init__(self, **kwargs):
         super().__init__("face_animator", **kwargs)
@@ -141,61 +161,65 @@ class FaceAnimatorNode(Node):
                                          p["voice_emotion.min_segment_s"],
                                          p["voice_emotion.hysteresis"])
         style = load_style(p["style.path"])
+        self.guard = CallbackGuard(self)
+        self.exit_code = 0
+        self.finished = Future()
         # the worker triggers this guard condition when frames exist; the executor publishes
-        self._guard = self.create_guard_condition(self._on_frames_ready)
+        self._guard = self.create_guard_condition(self.guard.wrap(self._on_frames_ready))
         self.runtime = AnimatorRuntime(predictor, state, idle, input_rate=p["sample_rate"],
                                        queue_s=p["queue_s"], stale_audio_s=p["stale_audio_s"],
                                        voice=tracker,
                                        voice_blend=blend_weight(source, p["voice_blend"]),
                                        style=style, max_backlog_s=self.MAX_BACKLOG_S,
-                                       on_frames=self._guard.trigger)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+                                       on_frames=self._guard.trigger,
+                                       max_output_rate_hz=p["output_rate_hz"])
+        self.add_on_set_parameters_callback(self.guard.wrap_parameters(self._on_set_parameters))
 
         self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
         self._pub_state = self.create_publisher(String, "face/emotion_state", qos.STATE_LATCHED)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        g = self.guard.wrap
         self._audio_qos = p["audio.qos"]
         self._sub_audio = self.create_subscription(Float32MultiArray, "face/audio",
-                                                   self._on_audio,
+                                                   g(self._on_audio),
                                                    qos.AUDIO_PROFILES[self._audio_qos])
-        self.create_subscription(String, "emotion_target", self._on_emotion, qos.COMMANDS)
-        self.create_subscription(String, "emotion_track", self._on_track, qos.COMMANDS)
+        self.create_subscription(String, "emotion_target", g(self._on_emotion), qos.COMMANDS)
+        self.create_subscription(String, "emotion_track", g(self._on_track), qos.COMMANDS)
 
-        self._last: Optional[OutFrame] = None
         self._last_stamp_ns = 0
-        self._repeats = 0
         self._published = 0
+        self._same_stamp = 0
+        self._diag_seen = (0, 0)          # (worker errors, callback errors) at the last report
+        self._fast_seen = 0
         self._bad_commands = 0
         self._state_json = ""
         self._tick = 0
         self._prev_drops = 0
         self._names: List[str] = list(NAMES)
-        self._last_new_mono = -1e9
         self._period = 1.0 / p["output_rate_hz"]
         self.runtime.start()
         self._publish_state(0.0)
-        self.create_timer(self._period, self._on_output)
-        self.create_timer(1.0, self._on_diagnostics)
+        self.create_timer(self._period, g(self._on_output))
+        self.create_timer(1.0, g(self._on_diagnostics))
         self.get_logger().info(
             f"face_animator: backend={info.backend} model={info.model_version} "
             f"look-ahead={info.lookahead_ms:g} ms, audio {p['sample_rate']} Hz -> "
             f"{p['output_rate_hz']:g} fps, emotion source {source}"
             + (f", style {style.name or p['style.path']}" if style is not None else ""))
 
-    # -- callbacks (executor thread; no inference here) ---------------------------------------
+    # -- callbacks (executor thread; no inference here; each wrapped by self.guard) ----------
     def _on_audio(self, msg: Float32MultiArray) -> None:
         try:
             x = audio_from_msg(msg).copy()                   # (N,) float32
         except EmotalkError as exc:
             self.runtime.count_invalid()
-            self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
+            self.guard.warn("audio", str(exc))
             return
         try:
             self.runtime.submit(x)
         except EmotalkError as exc:
-            self.get_logger().warning(f"{exc} (invalid chunks so far: "
-                                      f"{self.runtime.invalid_chunks})",
-                                      throttle_duration_sec=1.0)
+            self.guard.warn("audio", f"{exc} (invalid chunks so far: "
+                                     f"{self.runtime.invalid_chunks})")
 
     def _on_emotion(self, msg: String) -> None:
         try:
@@ -203,51 +227,51 @@ class FaceAnimatorNode(Node):
             self.runtime.command(cmd)
         except EmotalkError as exc:
             self._bad_commands += 1
-            self.get_logger().warning(f"emotion_target {msg.data[:80]!r} ignored: {exc}")
+            self.guard.warn("emotion_target",
+                            f"emotion_target {quote(msg.data, 40)} ignored: {exc}")
 
     def _on_track(self, msg: String) -> None:
-        try:
-            n = self.runtime.play_track(msg.data)
-        except EmotalkError as exc:
-            self._bad_commands += 1
-            self.get_logger().warning(f"emotion_track {msg.data[:80]!r} ignored: {exc}")
-            return
-        self.get_logger().info(f"emotion_track: playing {n} keys")
+        """Hand the track to the runtime's parser thread (a big track never stalls us)."""
+        self.runtime.submit_track(msg.data)
 
     def _on_frames_ready(self) -> None:
-        """Guard condition (triggered by the worker): publish every new frame at once."""
-        now_mono = time.monotonic()
+        """Guard condition (triggered by the worker): publish every new frame at once (within
+        the output rate)."""
+        self._drain(time.monotonic())
+
+    def _on_output(self) -> None:
+        """Timer at ``output_rate_hz``: publish frames the rate limit held back, log the
+        runtime's reports, and react at once to worker failures (diagnostics, exit)."""
+        self._drain(time.monotonic())
+        for level, text in self.runtime.take_reports():
+            if level == "warn" and text.startswith("emotion_track"):
+                self.guard.warn("emotion_track", text)
+            else:
+                self.guard.log(level, text)
+        if (self.runtime.worker_errors, self.guard.errors) != self._diag_seen:
+            self._on_diagnostics()                 # an error is reported within one period
+        if self.runtime.failed and not self.finished.done():
+            self.exit_code = self.WORKER_FAILED_EXIT_CODE
+            self.guard.log("fatal", "the animator worker failed "
+                           f"{self.runtime.MAX_CONSECUTIVE_FAILURES} times in a row; exiting "
+                           f"with code {self.exit_code} so that a supervisor restarts the node")
+            self._on_diagnostics()
+            self.finished.set_result(self.exit_code)
+
+    def _drain(self, now_mono: float) -> None:
         while True:
             f = self.runtime.take_frame(now_mono)
             if f is None:
                 return
             self._publish_frame(f, now_mono)
 
-    def _on_output(self) -> None:
-        """Timer at ``output_rate_hz``: keeps the output going at that rate while no new frame
-        has come for a few periods (a stall before silence feeding starts), by taking a
-        pending frame or repeating the last one with its stamp."""
-        now_mono = time.monotonic()
-        if now_mono - self._last_new_mono < self.STALL_PERIODS * self._period:
-            return
-        f = self.runtime.take_frame(now_mono)
-        if f is not None:
-            self._publish_frame(f, now_mono)
-            return
-        if self._last is None:
-            return
-        self._repeats += 1
-        self._emit(self._last, self._last_stamp_ns, now_mono)
-
     def _publish_frame(self, f: OutFrame, now_mono: float) -> None:
-        self._last_new_mono = now_mono
         ros_now = self.get_clock().now().nanoseconds
         stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
-        stamp_ns = max(stamp_ns, self._last_stamp_ns)     # stamps never run backwards
-        self._emit(f, stamp_ns, now_mono)
-
-    def _emit(self, f: OutFrame, stamp_ns: int, now_mono: float) -> None:
-        self._last, self._last_stamp_ns = f, stamp_ns
+        if stamp_ns < self._last_stamp_ns + self.MIN_STAMP_STEP_NS:   # never back, never equal
+            self._same_stamp += 1
+            stamp_ns = self._last_stamp_ns + self.MIN_STAMP_STEP_NS
+        self._last_stamp_ns = stamp_ns
         self._pub_face.publish(joint_state(self._names, f.values, stamp_ns))
         self._published += 1
         self._tick += 1
@@ -290,22 +314,38 @@ class FaceAnimatorNode(Node):
     def _on_diagnostics(self) -> None:
         s = self.runtime.stats()
         drops = s["dropped_samples"]
+        fast = s["dropped_fast_samples"]
+        errors = (s["worker_errors"], self.guard.errors)
         level, message = DiagnosticStatus.OK, "ok"
         graph_problem = self._check_audio_publishers()
-        if graph_problem:
+        if self.runtime.failed:
+            level, message = DiagnosticStatus.ERROR, ("worker failed; exiting: "
+                                                      + s["worker_last_error"])
+        elif s["worker_consecutive_failures"] or errors[0] > self._diag_seen[0]:
+            level, message = DiagnosticStatus.ERROR, ("worker failing (face easing to rest): "
+                                                      + s["worker_last_error"])
+        elif errors[1] > self._diag_seen[1]:
+            level, message = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
+        elif graph_problem:
             level, message = DiagnosticStatus.WARN, graph_problem
+        elif fast > self._fast_seen:
+            level, message = (DiagnosticStatus.WARN,
+                              "audio faster than real time: the excess is dropped")
         elif drops > self._prev_drops:
             level, message = DiagnosticStatus.WARN, "audio queue overflow: oldest audio dropped"
         elif s["rtf_recent"] == s["rtf_recent"] and s["rtf_recent"] > 1.0:
             level, message = DiagnosticStatus.WARN, "slower than real time"
-        self._prev_drops = drops
+        self._prev_drops, self._fast_seen, self._diag_seen = drops, fast, errors
         values: Dict[str, object] = {
             "backend": self._info.backend, "model_version": self._info.model_version,
             "lookahead_ms": self._info.lookahead_ms,
             "sample_rate": self._params["sample_rate"],
             "output_rate_hz": self._params["output_rate_hz"],
-            "frames_published": self._published, "frames_repeated": self._repeats,
-            "bad_emotion_commands": self._bad_commands,
+            "frames_published": self._published, "stamps_bumped": self._same_stamp,
+            "bad_emotion_commands": self._bad_commands + s["bad_tracks"],
+            "bad_input_messages": self.guard.bad_input,
+            "callback_errors": self.guard.errors,
+            "callback_last_error": self.guard.last_error,
             "audio_qos": self._audio_qos, "audio_publishers_unusable": graph_problem or "none",
         }
         values.update(s)
@@ -333,9 +373,15 @@ class FaceAnimatorNode(Node):
         super().destroy_node()
 
 
+def _spin_until_finished(node: FaceAnimatorNode) -> None:
+    """Spin until Ctrl-C, an external shutdown, or the worker gave up (``node.finished``)."""
+    rclpy.spin_until_future_complete(node, node.finished)
+
+
 def main(args=None) -> int:
-    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown (run_node)."""
-    return run_node(FaceAnimatorNode, "face_animator", args)
+    """rclpy.init, spin, Ctrl-C/external shutdown, destroy_node + try_shutdown
+    (run.run_node); exit code 3 when the worker gave up."""
+    return run_node(FaceAnimatorNode, "face_animator", args, spin=_spin_until_finished)
 
 
 if __name__ == "__main__":

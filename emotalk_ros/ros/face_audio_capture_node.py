@@ -9,7 +9,7 @@ Publications
   ``face/audio`` (std_msgs/Float32MultiArray, qos.AUDIO): mono float32 samples in [-1, 1]
   at ``sample_rate``, one message per block of ``block_size`` samples (the last block
   of a non-looped file may be shorter; a burst of more than 10 blocks delivered at once by
-  the device is merged into one message so the keep-last QoS never replaces unsent
+  the device is merged into at most 10 messages so the keep-last QoS never replaces unsent
   audio). A file is played at real-time pace.
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, 1 Hz): device
   overflows, samples dropped because the node fell behind, blocks published.
@@ -44,11 +44,12 @@ from emotalk_ros.core.sources import FileSource, MicSource
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import check_choices, declare_parameters
+from emotalk_ros.ros.guard import CallbackGuard
 from emotalk_ros.ros.messages import audio_to_msg, diagnostic_array, stamp_from_ns
 from emotalk_ros.ros.parameters import FACE_AUDIO_CAPTURE as PARAMETERS
 from emotalk_ros.ros.run import run_node
 
-MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into one message
+MAX_MESSAGES_PER_POLL = 10  # more blocks than this at once are merged into this many messages
 FILE_START_GRACE_S = 0.5     # s after the first subscriber matched before a file starts
 FILE_START_TIMEOUT_S = 5.0   # s after which a file starts even without subscribers
 NODE_NAME = "face_audio_capture"
@@ -90,8 +91,9 @@ class AudioCaptureNode(Node):
         if p["source"] == "mic":
             self._start_source()
         period = max(0.005, 0.5 * p["block_size"] / p["sample_rate"])
-        self.create_timer(period, self._on_poll)
-        self.create_timer(1.0, self._on_diagnostics)
+        self.guard = CallbackGuard(self)
+        self.create_timer(period, self.guard.wrap(self._on_poll))
+        self.create_timer(1.0, self.guard.wrap(self._on_diagnostics))
         self.get_logger().info(f"{self.get_name()}: {what} at {p['sample_rate']} Hz, "
                                f"{p['block_size']}-sample blocks")
 
@@ -110,9 +112,11 @@ class AudioCaptureNode(Node):
             return
         blocks = self.source.read()
         if len(blocks) > MAX_MESSAGES_PER_POLL:
-            # a burst (device backlog): one message, so the keep-last AUDIO QoS cannot
-            # replace unsent chunks
-            blocks = [np.concatenate(blocks)]
+            # a burst (device backlog): at most MAX_MESSAGES_PER_POLL messages, so the
+            # keep-last AUDIO QoS cannot replace unsent chunks, each as small as that allows
+            # (one huge message would raise every buffer's high-water mark for good)
+            per = -(-len(blocks) // MAX_MESSAGES_PER_POLL)
+            blocks = [np.concatenate(blocks[i:i + per]) for i in range(0, len(blocks), per)]
         for block in blocks:
             self._pub.publish(audio_to_msg(block))
             self._blocks += 1
@@ -126,11 +130,15 @@ class AudioCaptureNode(Node):
         level, message = DiagnosticStatus.OK, "ok"
         if overflows > self._prev_overflows:
             level, message = DiagnosticStatus.WARN, "input overflow: the device lost samples"
+        if self.guard.errors > getattr(self, "_errors_seen", 0):
+            level, message = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
+        self._errors_seen = self.guard.errors
         self._prev_overflows = overflows
         values = {"source": self._source_kind, "overflows": overflows,
                   "dropped_samples": self.source.dropped_samples,
                   "blocks_published": self._blocks, "samples_published": self._samples,
-                  "finished": self.source.done}
+                  "finished": self.source.done, "bad_input_messages": self.guard.bad_input,
+                  "callback_errors": self.guard.errors}
         self._pub_diag.publish(diagnostic_array(
             stamp_from_ns(self.get_clock().now().nanoseconds), f"{self.get_name()}: source",
             self.get_fully_qualified_name(), level, message, values))

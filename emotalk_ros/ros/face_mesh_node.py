@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -51,11 +52,14 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker
 
 from emotalk_ros.core.blendshapes import NUM_BLENDSHAPES, name_index
+from emotalk_ros.core.limits import quote
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.mesh.mesh import FaceMesh, FastDeformer
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import declare_parameters
+from emotalk_ros.ros.guard import CallbackGuard
 from emotalk_ros.ros.marker_wire import MarkerWire
+from emotalk_ros.ros.messages import diagnostic_array, stamp_from_ns
 from emotalk_ros.ros.parameters import FACE_MESH as PARAMS
 from emotalk_ros.ros.run import run_node
 
@@ -98,9 +102,8 @@ def weights_from_joint_state(names, positions) -> tuple:
             except EmotalkError:
                 unknown.append(n)
         if unknown:
-            problems.append(
-                f"unknown blendshape names skipped: {', '.join(map(str, unknown[:5]))}"
-            )
+            problems.append("unknown blendshape names skipped: "
+                            f"{', '.join(quote(str(n), 40) for n in unknown[:5])}")
     if not np.all(np.isfinite(w)):
         problems.append("NaN/Inf positions replaced by 0")
     if np.any((w < 0) | (w > 1)):
@@ -138,10 +141,16 @@ class FaceMeshNode(Node):
         self.frames_in = 0
         self.published = 0
         self.dropped = 0
+        self.guard = CallbackGuard(self, input_throttle_s=2.0)
         self.pub = self.create_publisher(Marker, "face/mesh", qos.MESH)
-        self.sub = self.create_subscription(JointState, "face/blendshapes", self._on_blendshapes,
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        self.sub = self.create_subscription(JointState, "face/blendshapes",
+                                            self.guard.wrap(self._on_blendshapes),
                                             qos.FACE_STREAM_BEST_EFFORT)
-        self.timer = self.create_timer(1.0 / self.cfg.max_rate_hz, self._on_timer)
+        self.timer = self.create_timer(1.0 / self.cfg.max_rate_hz,
+                                       self.guard.wrap(self._on_timer))
+        self._errors_seen = 0
+        self.create_timer(1.0, self.guard.wrap(self._on_diagnostics))
         self.get_logger().info(
             f"face_mesh: {self.mesh.num_vertices} vertices, {len(self.tris)} triangles published, "
             f"frame '{self.cfg.frame_id}', max {self.cfg.max_rate_hz:g} Hz, "
@@ -175,11 +184,10 @@ class FaceMeshNode(Node):
             w, problems = weights_from_joint_state(list(msg.name), msg.position)
         except EmotalkError as exc:
             self.dropped += 1
-            self.get_logger().warning(f"dropped face/blendshapes message: {exc}",
-                                      throttle_duration_sec=2.0)
+            self.guard.warn("dropped", f"dropped face/blendshapes message: {exc}")
             return
         for pr in problems:
-            self.get_logger().warning(f"face/blendshapes: {pr}", throttle_duration_sec=2.0)
+            self.guard.warn(pr[:20], f"face/blendshapes: {pr}")
         self.frames_in += 1
         if self._take_token():
             self._pending = None
@@ -191,6 +199,19 @@ class FaceMeshNode(Node):
         if self._pending is not None and self._take_token():
             w, self._pending = self._pending, None
             self.publish_weights(w)
+
+    def _on_diagnostics(self) -> None:
+        level, message = DiagnosticStatus.OK, "ok"
+        if self.guard.errors > self._errors_seen:
+            level, message = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
+        self._errors_seen = self.guard.errors
+        values = {"frames_in": self.frames_in, "meshes_published": self.published,
+                  "messages_dropped": self.dropped, "bad_input_messages": self.guard.bad_input,
+                  "callback_errors": self.guard.errors,
+                  "callback_last_error": self.guard.last_error}
+        self.pub_diag.publish(diagnostic_array(
+            stamp_from_ns(self.get_clock().now().nanoseconds), "face_mesh: mesh",
+            self.get_fully_qualified_name(), level, message, values))
 
     def _take_token(self) -> bool:
         """Token bucket for ``max_rate_hz``: the average rate is capped, but a frame that

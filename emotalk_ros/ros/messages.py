@@ -14,6 +14,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import JointState
 
+from emotalk_ros.core.limits import quote
 from emotalk_ros.errors import EmotalkError
 
 
@@ -64,7 +65,8 @@ def audio_from_msg(msg) -> np.ndarray:
     """
     dims: List[int] = [int(d.size) for d in msg.layout.dim]
     if sum(1 for s in dims if s > 1) > 1:
-        raise EmotalkError(f"audio: expected mono samples, got layout {dims}; chunk dropped")
+        raise EmotalkError(f"audio: expected mono samples, got layout {quote(dims)}; "
+                           "chunk dropped")
     return np.frombuffer(memoryview(msg.data), dtype=np.float32) if hasattr(msg.data, "typecode") \
         else np.asarray(msg.data, dtype=np.float32)
 

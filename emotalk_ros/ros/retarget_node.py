@@ -11,8 +11,13 @@ Subscriptions
   [0, 1], any accepted name spelling; a message without names but with 52 positions is
   read in canonical streaming order. Names missing from a message are held at their
   last value (0 before any). Unknown names are skipped and NaN/Inf values ignored
-  (throttled warning); a message whose names and positions differ in length, or that
-  names no blendshape, is dropped with a throttled warning.
+  (throttled warning; the first 16 distinct unknown names are kept for ``/diagnostics``,
+  the rest only counted); a message whose names and positions differ in length, that names
+  no blendshape, or that is larger than ``MAX_MESSAGE_BYTES`` (it is not even
+  deserialised) is dropped with a throttled warning. A message whose non-zero
+  ``header.stamp`` equals the previous one is a repeat, not fresh input: a frozen upstream
+  that keeps re-sending its last frame goes stale and the motors ease to neutral. Every
+  callback is total (:class:`emotalk_ros.ros.guard.CallbackGuard`).
 
 Publications (at ``control_rate_hz``)
   ``face/motor_commands`` (std_msgs/Float64MultiArray, qos.MOTOR_COMMANDS: reliable,
@@ -65,6 +70,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
@@ -72,17 +78,21 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from emotalk_ros.core.blendshapes import NAMES, NUM_BLENDSHAPES
+from emotalk_ros.core.limits import BoundedNames, quote
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.retarget.rig import Rig
 from emotalk_ros.retarget.safety import Retargeter, merge_named
 from emotalk_ros.ros import qos
 from emotalk_ros.ros.declare import declare_parameters
+from emotalk_ros.ros.guard import CallbackGuard
 from emotalk_ros.ros.messages import diagnostic_array, joint_state
 from emotalk_ros.ros.parameters import RETARGET as PARAMETERS
 from emotalk_ros.ros.run import run_node
 
 WARN_THROTTLE_S = 5.0
 EXIT_LINGER_S = 0.1  # keep publishing neutral this long before exiting (delivery)
+MAX_MESSAGE_BYTES = 64 * 1024   # a 52-name JointState is about 1.5 kB; bigger ones are refused
+MAX_NAMES = 4 * NUM_BLENDSHAPES  # most names one message may carry
 
 
 
@@ -121,7 +131,11 @@ class RetargetNode(Node):
         self._last_input: Optional[float] = None  # monotonic s
         self._received = 0
         self._dropped = 0
-        self._unknown: set = set()
+        self._repeated = 0
+        self._last_stamp_ns = 0
+        self._unknown = BoundedNames(16)
+        self.guard = CallbackGuard(self, input_throttle_s=WARN_THROTTLE_S)
+        self._errors_seen = 0
         self._exit_requested = 0
         self._exit_deadline = 0.0
         self._neutral_since: Optional[float] = None
@@ -134,17 +148,20 @@ class RetargetNode(Node):
                          if self.config.publish_trajectory else None)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         in_qos = qos.FACE_STREAM_BEST_EFFORT if self.config.input_best_effort else qos.FACE_STREAM
-        self.sub = self.create_subscription(JointState, "face/blendshapes", self._on_blendshapes,
-                                            in_qos)
+        # raw: the size is checked before a (possibly huge) message is deserialised
+        self.sub = self.create_subscription(JointState, "face/blendshapes",
+                                            self.guard.wrap(self._on_raw, "face/blendshapes"),
+                                            in_qos, raw=True)
         # Humble's rclpy has only the on-set hook (the pre/post-set hooks came with Iron). rclpy
         # has checked types, ranges and read-only flags before it calls this, and the node's
         # only other on-set callback (rclpy's time source) judges use_sim_time alone, so
         # applying the change here is what a post-set hook would do.
-        self.add_on_set_parameters_callback(self._on_params)
+        self.add_on_set_parameters_callback(self.guard.wrap_parameters(self._on_params))
         self._period = 1.0 / self.config.control_rate_hz
         self._last_tick = time.monotonic()
-        self.timer = self.create_timer(self._period, self._tick)
-        self.diag_timer = self.create_timer(self.config.diagnostics_period_s, self._diagnostics)
+        self.timer = self.create_timer(self._period, self.guard.wrap(self._tick))
+        self.diag_timer = self.create_timer(self.config.diagnostics_period_s,
+                                            self.guard.wrap(self._diagnostics))
         self.get_logger().info(
             f"rig {self.rig.name!r} ({self.rig.source}): {len(self.names)} motors "
             f"[{', '.join(self.names)}] at {self.config.control_rate_hz:g} Hz")
@@ -164,7 +181,22 @@ class RetargetNode(Node):
         return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- input
+    def _on_raw(self, data: bytes) -> None:
+        if len(data) > MAX_MESSAGE_BYTES:
+            self._dropped += 1
+            raise EmotalkError(f"message dropped: {len(data)} bytes (at most "
+                               f"{MAX_MESSAGE_BYTES} for a blendshape frame)")
+        self._on_blendshapes(deserialize_message(data, JointState))
+
     def _on_blendshapes(self, msg: JointState) -> None:
+        if len(msg.name) > MAX_NAMES or len(msg.position) > MAX_NAMES:
+            self._dropped += 1
+            raise EmotalkError(f"message dropped: {len(msg.name)} names and "
+                               f"{len(msg.position)} positions (at most {MAX_NAMES})")
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if stamp_ns and stamp_ns == self._last_stamp_ns:
+            self._repeated += 1               # a repeat is not fresh input (watchdog runs on)
+            return
         names = list(msg.name)
         if not names and len(msg.position) == NUM_BLENDSHAPES:
             names = list(NAMES)
@@ -172,16 +204,15 @@ class RetargetNode(Node):
             vec, unknown, bad = merge_named(self._blendshapes, names, list(msg.position))
         except EmotalkError as exc:
             self._dropped += 1
-            self.get_logger().warning(f"face/blendshapes: message dropped: {exc}",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
+            self.guard.warn("face/blendshapes", f"face/blendshapes: message dropped: {exc}")
             return
         if unknown:
-            self._unknown.update(unknown)
-            self.get_logger().warning(f"face/blendshapes: skipping unknown name(s) {unknown[:5]}",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
+            self._unknown.add(unknown)
+            self.guard.warn("unknown", "face/blendshapes: skipping unknown name(s) "
+                                       f"{', '.join(quote(n, 40) for n in unknown[:5])}")
         if bad:
-            self.get_logger().warning(f"face/blendshapes: {bad} NaN/Inf value(s) ignored",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
+            self.guard.warn("nonfinite", f"face/blendshapes: {bad} NaN/Inf value(s) ignored")
+        self._last_stamp_ns = stamp_ns
         self._blendshapes = vec
         self._pending = self.rt.map(vec)  # (M,)
         self._last_input = time.monotonic()
@@ -251,7 +282,12 @@ class RetargetNode(Node):
             "input_age_s": "never" if age is None else round(age, 4),
             "stale": stale, "exiting": self.rt.exiting,
             "messages_received": self._received, "messages_dropped": self._dropped,
-            "unknown_names": ",".join(sorted(self._unknown)[:10]),
+            "messages_repeated": self._repeated,
+            "unknown_names": ",".join(self._unknown.names[:10]),
+            "unknown_names_seen": self._unknown.total,
+            "bad_input_messages": self.guard.bad_input,
+            "callback_errors": self.guard.errors,
+            "callback_last_error": self.guard.last_error,
         }
         for key, counts in self.rt.counts.items():
             values[f"{key}_total"] = int(counts.sum())
@@ -261,6 +297,9 @@ class RetargetNode(Node):
         level = DiagnosticStatus.WARN if (stale or self.rt.exiting) else DiagnosticStatus.OK
         msg = ("input stale: holding neutral" if stale else
                "exiting: easing to neutral" if self.rt.exiting else "tracking")
+        if self.guard.errors > self._errors_seen:
+            level, msg = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
+        self._errors_seen = self.guard.errors
         self.pub_diag.publish(diagnostic_array(self.get_clock().now().to_msg(),
                                                f"{self.get_fully_qualified_name()}: retarget",
                                                self.rig.name,

@@ -51,7 +51,8 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
     constructor: missing model, device or file, a parameter outside its range, an rclpy API
     this distro lacks) logs ONE fatal line naming the cause, without a traceback, and the
     process exits with 1 (the traceback is logged at debug level:
-    ``--ros-args --log-level debug``). Otherwise the exit status is 0.
+    ``--ros-args --log-level debug``). A node that stops spinning with a non-zero
+    ``exit_code`` attribute (e.g. a worker that gave up) exits with that code; otherwise 0.
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -63,6 +64,7 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
         return 1
     logger = rclpy.logging.get_logger(name)
     node = None
+    code = 0
     try:
         try:
             node = node_factory()
@@ -74,10 +76,11 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
                                                             exc.__traceback__)))
             return 1
         (spin or rclpy.spin)(node)
+        code = int(getattr(node, "exit_code", 0) or 0)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return code
