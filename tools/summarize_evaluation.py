@@ -18,11 +18,15 @@ The spec names the JSON results to read (all produced by ``emotalk evaluate``,
      "real_train": "data/real_train/meta.json", "times": {...}, "notes": ["..."],
      "overview": {"title": "...", "text": ["..."], "real": "...json",
                   "synthetic": {"English (Flite voices, synthetic)": "...json"}},
-     "include": [{"title": "...", "text": ["..."], "file": "...md", "demote": 1}]}
+     "include": [{"title": "...", "text": ["..."], "file": "...md", "demote": 1}],
+     "sweep": {"title": "...", "text": ["..."], "rows": [{"name": "...", "recipe": "...",
+               "real": "...json", "flite": "...json", "silence": "...json"}]}}
 
 ``overview`` puts every language of a real-speech result and any synthetic results in one
 table with the issue's targets (model against the amplitude baseline and the teacher);
-``include`` appends markdown files verbatim (headings demoted, the first title dropped).
+``include`` appends markdown files verbatim (headings demoted, the first title dropped);
+``sweep`` is one row per model: pooled real-speech metrics, the Flite checks it fails and the
+silence verdict.
 """
 
 import argparse
@@ -120,6 +124,28 @@ def overview_table(real, synthetic):
                   f"{fmt(m['silence_closure'])} / {fmt(b['silence_closure'])} | "
                   f"{fmt(m.get('best_lag_frames'), 2)} / {fmt(b.get('best_lag_frames'), 2)} / "
                   f"{fmt(t.get('best_lag_frames'), 2)} | {', '.join(missed) or 'none'} |")
+    return md
+
+
+def sweep_table(rows):
+    """One row per model of a sweep: pooled real-speech metrics, failed Flite checks, silence."""
+    md = ["| model | recipe | closure | open vowels | corr. (baseline) | pause | lag (frames) | "
+          "Flite checks failed | silence |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        real = load(r["real"])
+        m, b = lip(real, "model", "all"), lip(real, "baseline", "all")
+        failed = "n/a"
+        if r.get("flite"):
+            fl = load(r["flite"])
+            bad = [c for c in fl["checks"]["model"] if c["pass"] is False]
+            failed = ", ".join(
+                f"{c['check']} " + (c["value"] if isinstance(c["value"], str)
+                                    else fmt(c["value"], 5)) for c in bad) or "none"
+        sil = "n/a" if not r.get("silence") else ("PASS" if load(r["silence"])["pass"] else "FAIL")
+        md.append(f"| {r['name']} | {r.get('recipe', '')} | {fmt(m['bilabial_closure'])} | "
+                  f"{fmt(m['open_vowel_opening'])} | {fmt(m['aperture_correlation'])} "
+                  f"({fmt(b['aperture_correlation'])}) | {fmt(m['silence_closure'])} | "
+                  f"{fmt(m.get('best_lag_frames'), 2)} | {failed} | {sil} |")
     return md
 
 
@@ -306,6 +332,10 @@ def main(argv=None) -> int:
                           + ", ".join(f"{k} ({v})" for k, v in sorted(s["per_speaker"].items()))
                           + " |")
         md += [""]
+    if "sweep" in spec:
+        sw = spec["sweep"]
+        md += [f"## {sw['title']}", ""] + sw.get("text", []) + [""]
+        md += sweep_table(sw["rows"]) + [""] + sw.get("after", []) + [""]
     for inc in spec.get("include", []):
         md += [f"## {inc['title']}", ""] + inc.get("text", []) + [""]
         md += included(inc["file"], inc.get("demote", 1)) + [""]
