@@ -29,7 +29,7 @@ bilabial closure holds at any emotion. Eye blinks and gaze are not the teacher's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -56,6 +56,13 @@ CHANNELS: Tuple[str, ...] = (
     "voice",    # speaking activity (1 in speech, 0 in pauses): gates speech-only emotion effects
 )
 _C: Dict[str, int] = {c: i for i, c in enumerate(CHANNELS)}
+# Articulation leads the sound: every phone's plateau of dominance starts LEAD_S before its
+# acoustic onset and still ends at its acoustic end (lips close, round and open tens of
+# milliseconds before the sound they shape; a closure is released with the burst).
+LEAD_S = 0.010
+_LEAD = np.array([LEAD_S if c in ("jaw", "seal", "upper", "lower", "press", "rollup", "tuck",
+                                  "voice") else 0.0 for c in CHANNELS])  # (K,) rounding has
+#                                                  its own long anticipation (see _dominance)
 K = len(CHANNELS)
 
 # Articulatory targets per phone. Diphthongs are two targets (first 55 %, then 45 %).
@@ -233,30 +240,31 @@ _JAW_G, _SPREAD_G, _ROUND_G, _PRESS_G = (_gain_vector(t) for t in
                                          (_JAW_GAIN, _SPREAD_GAIN, _ROUND_GAIN, _PRESS_GAIN))
 
 # ------------------------------------------------------------------------------------------
-# Expression prototypes (FACS, intensity 1). Slight deterministic asymmetry keeps it alive.
+# Expression prototypes (FACS, intensity 1). Slight deterministic asymmetry keeps it alive
+# (at most 0.02 between the sides of a pair; contempt is one-sided by definition).
 # ------------------------------------------------------------------------------------------
 _PROTOTYPES: Dict[str, Dict[str, float]] = {
     # AU6 cheek raiser + AU12 lip corner puller (+ a little lid tightening of a Duchenne smile)
-    "happy": dict(cheekSquintLeft=0.55, cheekSquintRight=0.50, mouthSmileLeft=0.68,
-                  mouthSmileRight=0.62, eyeSquintLeft=0.22, eyeSquintRight=0.20,
+    "happy": dict(cheekSquintLeft=0.54, cheekSquintRight=0.52, mouthSmileLeft=0.66,
+                  mouthSmileRight=0.64, eyeSquintLeft=0.21, eyeSquintRight=0.20,
                   mouthDimpleLeft=0.10, mouthDimpleRight=0.10),
     # AU1 inner brow raiser + AU4 brow lowerer + AU15 lip corner depressor (+ AU17 chin raiser)
-    "sad": dict(browInnerUp=0.65, browDownLeft=0.32, browDownRight=0.30, mouthFrownLeft=0.55,
-                mouthFrownRight=0.50, mouthShrugLower=0.20),
+    "sad": dict(browInnerUp=0.65, browDownLeft=0.32, browDownRight=0.31, mouthFrownLeft=0.53,
+                mouthFrownRight=0.51, mouthShrugLower=0.20),
     # AU4 + AU5 upper lid raiser + AU7 lid tightener + AU23 lip tightener
     "angry": dict(browDownLeft=0.72, browDownRight=0.70, eyeWideLeft=0.28, eyeWideRight=0.28,
-                  eyeSquintLeft=0.48, eyeSquintRight=0.45, mouthPressLeft=0.45,
-                  mouthPressRight=0.42, noseSneerLeft=0.12, noseSneerRight=0.12),
+                  eyeSquintLeft=0.47, eyeSquintRight=0.46, mouthPressLeft=0.44,
+                  mouthPressRight=0.43, noseSneerLeft=0.12, noseSneerRight=0.12),
     # AU1 + AU2 outer brow raiser + AU5 + AU26 jaw drop
-    "surprised": dict(browInnerUp=0.72, browOuterUpLeft=0.70, browOuterUpRight=0.66,
+    "surprised": dict(browInnerUp=0.72, browOuterUpLeft=0.69, browOuterUpRight=0.67,
                       eyeWideLeft=0.70, eyeWideRight=0.68, jawOpen=0.20),
     # AU1 + AU2 + AU4 + AU5 + AU20 lip stretcher
     "fearful": dict(browInnerUp=0.68, browOuterUpLeft=0.42, browOuterUpRight=0.40,
                     browDownLeft=0.32, browDownRight=0.30, eyeWideLeft=0.66, eyeWideRight=0.64,
-                    mouthStretchLeft=0.50, mouthStretchRight=0.46, jawOpen=0.04),
+                    mouthStretchLeft=0.49, mouthStretchRight=0.47, jawOpen=0.04),
     # AU9 nose wrinkler + AU10 upper lip raiser + AU15
-    "disgusted": dict(noseSneerLeft=0.62, noseSneerRight=0.56, mouthUpperUpLeft=0.45,
-                      mouthUpperUpRight=0.40, mouthFrownLeft=0.38, mouthFrownRight=0.34,
+    "disgusted": dict(noseSneerLeft=0.60, noseSneerRight=0.58, mouthUpperUpLeft=0.44,
+                      mouthUpperUpRight=0.42, mouthFrownLeft=0.37, mouthFrownRight=0.35,
                       browDownLeft=0.28, browDownRight=0.26, mouthShrugUpper=0.20,
                       eyeSquintLeft=0.18, eyeSquintRight=0.18),
     # unilateral AU12 + AU14 dimpler, right side
@@ -286,11 +294,13 @@ class Articulation:
 
     ``frames`` (T, 52) float32 in [0, 1]: mouth/jaw/tongue only (other shapes 0), with
     ``mouthClose = seal * jawOpen``; ``seal`` (T,) float32 in [0, 1]: the lip seal, which
-    :func:`compose` needs to keep the lips closed over any expression jaw drop.
+    :func:`compose` needs to keep the lips closed over any expression jaw drop; ``voice``
+    (T,) float32 in [0, 1]: speaking activity (0 in pauses), or None (treated as 1).
     """
 
     frames: np.ndarray
     seal: np.ndarray
+    voice: Optional[np.ndarray] = None
 
 
 def _validate(phone_start, phone_end, phone_id, alpha, rate) -> Tuple[np.ndarray, ...]:
@@ -348,18 +358,21 @@ def _blend(times: np.ndarray, lab: np.ndarray, ss: np.ndarray, ee: np.ndarray,
     lab = np.concatenate([[sil], lab, [sil]]).astype(np.int64)
     ss = np.concatenate([[t_lo], ss, [t_last]])
     ee = np.concatenate([[t_first], ee, [t_hi]])
-    centre = 0.5 * (ss + ee)
-    half = 0.5 * _CORE[lab] * (ee - ss)                                  # (S,)
+    # earlier onsets (per channel: the opening and closing of the lips and jaw lead)
+    prev_start = np.concatenate([[ss[0]], ss[:-1]])
+    ss_k = np.maximum(ss[:, None] - _LEAD[None, :], prev_start[:, None])  # (S, K)
+    centre = 0.5 * (ss_k + ee[:, None])                                   # (S, K)
+    half = 0.5 * _CORE[lab][:, None] * (ee[:, None] - ss_k)               # (S, K)
     tgt, alp, ant, car = _TGT[lab], _ALP[lab], _ANT[lab], _CAR[lab]      # (S, K)
     for b0 in range(0, T, block):
         t = times[b0:b0 + block]                                          # (B,)
         sel = (ee > t[0] - reach_s) & (ss < t[-1] + reach_s)
         c, h = centre[sel], half[sel]
-        d = t[:, None] - c[None, :]                                       # (B, S')
-        before = np.maximum(-d - h[None, :], 0.0)                         # (B, S') s before core
-        after = np.maximum(d - h[None, :], 0.0)                           # (B, S') s after core
-        dom = alp[sel][None] * np.exp(-before[..., None] / ant[sel][None]
-                                      - after[..., None] / car[sel][None])  # (B, S', K)
+        d = t[:, None, None] - c[None, :, :]                              # (B, S', K)
+        before = np.maximum(-d - h[None], 0.0)                            # (B, S', K) before core
+        after = np.maximum(d - h[None], 0.0)                              # (B, S', K) after core
+        dom = alp[sel][None] * np.exp(-before / ant[sel][None]
+                                      - after / car[sel][None])           # (B, S', K)
         num = np.einsum("bsk,sk->bk", dom, tgt[sel])                      # (B, K)
         den = dom.sum(axis=1)                                             # (B, K)
         out[b0:b0 + block] = num / np.maximum(den, 1e-12)
@@ -405,7 +418,8 @@ def articulation(phone_start, phone_end, phone_id, alpha, rate: float = 100.0) -
     frames[:, INDEX["mouthRollLower"]] = p[:, _C["tuck"]]
     frames[:, INDEX["mouthRollUpper"]] = p[:, _C["rollup"]]
     frames[:, INDEX["tongueOut"]] = p[:, _C["tongue"]]
-    return Articulation(sanitize(frames), seal.astype(np.float32))
+    frames[np.abs(frames) < 1e-9] = 0.0          # no float32 denormals (slow arithmetic)
+    return Articulation(sanitize(frames), seal.astype(np.float32), voice.astype(np.float32))
 
 
 def expression(alpha) -> np.ndarray:

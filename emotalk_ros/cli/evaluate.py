@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", default="docs/EVALUATION.md", help="markdown report path "
                    "(a JSON file with the same stem is written next to it)")
     p.add_argument("--plots-dir", default="docs/img", help="where PNG plots go ('' for none)")
-    p.add_argument("--max-clips", type=int, default=100, help="clips to evaluate (spread evenly)")
+    p.add_argument("--max-clips", type=int, default=100,
+                   help="clips to evaluate (spread evenly; per language on a real-speech set)")
     p.add_argument("--emotion-clips", type=int, default=12,
                    help="clips used for closure at full intensity of each emotion")
     p.add_argument("--voice-model", default=None,
@@ -54,6 +55,11 @@ def run(args) -> int:
                                   voice_model=_voice_model_path(voice_spec),
                                   voice_required=bool(voice_spec))
     report, js = evaluate.write_report(res, args.report, args.plots_dir or None)
+    if res.get("kind") == "real":
+        sys.stdout.write(evaluate.format_real_table(res))
+        sys.stdout.write(f"report: {report}\njson: {js}\n")
+        failed = [r for rows in res["real_checks"].values() for r in rows if r["pass"] is False]
+        return 1 if (failed and args.strict) else 0
     sys.stdout.write(evaluate.format_table(res))
     sys.stdout.write(f"report: {report}\njson: {js}\n")
     if res.get("voice_emotion"):

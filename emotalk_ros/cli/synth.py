@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=WORLD_FRACTION,
         help=f"fraction of clips given a pyworld voice change (default {WORLD_FRACTION})",
     )
+    parser.add_argument("--channel", default="v1", choices=("v1", "real"),
+                        help="augmentation: v1 (the original chain) or real (pauses, breaths, "
+                             "room, microphone colouration, 10-30 dB SNR noise, level changes)")
+    parser.add_argument("--text-root", default="/",
+                        help="where fillets-ng-data is installed or unpacked (espeak-intl text)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -43,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     meta = build_corpus(args.out, args.hours, args.seed, engines=engines, workers=args.workers,
                         save_audio=args.save_audio, augment=not args.no_augment,
                         progress=not args.no_progress, clips_per_shard=args.clips_per_shard,
-                        world_fraction=args.world_fraction)
+                        world_fraction=args.world_fraction, channel=args.channel,
+                        text_root=args.text_root)
     c = meta["counts"]
     print(f"synth: {meta['hours']:.3f} h in {meta['clips']} clips ({len(meta['shards'])} shards) "
           f"-> {args.out}")

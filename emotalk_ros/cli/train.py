@@ -33,6 +33,19 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--init", default=None, help="fine-tune from this checkpoint (keeps its emotion space)"
     )
+    p.add_argument("--sil-fraction", type=float, default=TrainConfig.sil_fraction,
+                   help="fraction of crops that are only silence or room noise, with a random "
+                        "emotion, supervised at rest (0 = off)")
+    p.add_argument("--pad-sil", type=float, default=TrainConfig.pad_sil,
+                   help="fraction of crops whose frames past the clip are silence/noise, "
+                        "supervised at rest (0 = off: masked)")
+    p.add_argument("--target-lead", type=int, default=TrainConfig.target_lead,
+                   help="10 ms frames the target is advanced to offset the output smoothing")
+    p.add_argument("--data-weights", default="",
+                   help="comma-separated sampling weight per --data directory (default: "
+                        "uniform over clips)")
+    p.add_argument("--smoothing", type=float, default=TrainConfig.output_smoothing,
+                   help="run-time causal output smoothing stored with the model")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -41,7 +54,10 @@ def run(args) -> int:
     cfg = TrainConfig(steps=args.steps, map_steps=args.map_steps, batch=args.batch, lr=args.lr,
                       seed=args.seed, threads=args.threads, device=args.device,
                       w_bilabial=args.w_bilabial, w_aperture=args.w_aperture,
-                      freq_warp=args.freq_warp, tilt=args.tilt)
+                      freq_warp=args.freq_warp, tilt=args.tilt,
+                      sil_fraction=args.sil_fraction, pad_sil=args.pad_sil,
+                      target_lead=args.target_lead, output_smoothing=args.smoothing,
+                      data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)
     sys.stdout.write(

@@ -187,6 +187,40 @@ ESPEAK_TO_ARPABET: Dict[str, Tuple[str, ...]] = {
     "Vr": ("ah", "r"),
 }
 
+# Other languages (espeak-ng 1.52 mnemonics that English does not use, or uses with another
+# meaning), checked on the Spanish, French, Italian, Russian, Czech and Dutch prompts and
+# dialogue this project aligns (IPA from ``espeak-ng --ipa``). The aim is the right viseme:
+# how open the mouth is, whether the lips close or round. Bilabial approximant [β] is /b/
+# (animators close the lips for it); palatalised consonants (Russian ``t;``) keep their
+# place; nasal vowels take the oral vowel; front rounded vowels take a rounded vowel of the
+# same height; affricates split 50/50 like the two-phone English mnemonics (60/40).
+# ``()`` means no phone: language-switch markers ``(en)`` and the Dutch glottal mark ``!``
+# add their time to the previous phone.
+MULTILINGUAL: Dict[str, Tuple[str, ...]] = {
+    # Spanish
+    "B": ("b",), "**": ("r",), "*": ("r",), "R2": ("r",), "J^": ("n", "y"), "oI": ("oy",),
+    # French
+    "A~": ("aa",), "O~": ("ao",), "E~": ("ae",), "W": ("er",), "W~": ("er",), "y": ("uw",),
+    "Y": ("uh",), "y-": ("uw",), "a-": ("ae",), "e-": ("eh",), "n^": ("n", "y"),
+    # Italian
+    "R": ("r",), "ts": ("t", "s"), "dz": ("d", "z"), "ss": ("s",), "l^": ("l", "y"),
+    "w2": ("w",),
+    # Russian (``;`` = palatalised: same place as the plain consonant)
+    "ja": ("y", "ae"), "ju": ("y", "uw"), "u\"": ("uw",), "n_": ("n",), "E#": ("eh",),
+    "8": ("uh",), "I3": ("ih",), "I^": ("ih",), "tS;": ("ch",), "S;": ("sh",),
+    # Czech
+    "a:": ("aa",), "e:": ("eh",), "R^": ("r",), "c": ("t",), "J": ("d",), "eU": ("ow",),
+    "o:": ("ow",), "u:": ("uw",), "i:": ("iy",),
+    # Dutch
+    "Q": ("g",), "v#": ("v",), "EI": ("ey",), "VU": ("aw",), "Wy": ("er",), "Y:": ("uh",),
+    "yU": ("uw",), "!": (),
+}
+# Per language, where a mnemonic means something else than in MULTILINGUAL / English.
+LANGUAGE_PHONEMES: Dict[str, Dict[str, Tuple[str, ...]]] = {
+    "ru": {"y": ("ih",)},               # Russian y is the close central unrounded vowel
+    "nl": {"e:": ("ey",)},              # Dutch long e is diphthongised
+}
+
 # Fallback for an unknown mnemonic's first character.
 _FIRST_CHAR = {"@": "ah", "3": "er", "a": "ae", "A": "aa", "0": "aa", "e": "eh", "E": "eh",
                "i": "iy", "I": "ih", "o": "ow", "O": "ao", "u": "uw", "U": "uh", "V": "ah",
@@ -201,19 +235,39 @@ def strip_stress(name: str) -> str:
     return name.strip().lstrip("',%=").strip()
 
 
-def map_phoneme(name: str) -> Tuple[str, ...]:
-    """espeak mnemonic (stress marks allowed) -> ARPAbet phone tuple (1 or 2 phones).
+def language_of(voice: str) -> str:
+    """espeak voice name -> language family code: 'es-419+f3' -> 'es', 'en-us' -> 'en'."""
+    return voice.split("+")[0].split("-")[0].lower() or "en"
 
-    Pauses map to ('sil',). Unknown names fall back to the mnemonic without trailing
-    diacritics (``#``, digits, ``-``, ``/``), then to its first character; a fallback is
-    logged once per name.
+
+def map_phoneme(name: str, lang: str = "en") -> Tuple[str, ...]:
+    """espeak mnemonic (stress marks allowed) -> ARPAbet phone tuple (0, 1 or 2 phones).
+
+    ``lang``: the language family (:func:`language_of`). English mnemonics come from
+    :data:`ESPEAK_TO_ARPABET`; other languages first look in :data:`LANGUAGE_PHONEMES`, then
+    :data:`MULTILINGUAL`, then the English table. Pauses map to ('sil',); language-switch
+    markers (``(en)``) to () (no phone). Unknown names fall back to the mnemonic without
+    trailing diacritics (``#``, digits, ``-``, ``/``, ``;``), then to its first character; a
+    fallback is logged once per name.
     """
     key = strip_stress(name)
     if not key or key.startswith("_") or key in ("||", "|"):
         return ("sil",)
+    if key.startswith("(") and key.endswith(")"):
+        return ()
+    if lang != "en":
+        table = LANGUAGE_PHONEMES.get(lang, {})
+        if key in table:
+            return table[key]
+        if key in MULTILINGUAL:
+            return MULTILINGUAL[key]
+        if key.endswith(";") and len(key) > 1:          # palatalised: the plain consonant
+            return map_phoneme(key[:-1], lang)
     if key in ESPEAK_TO_ARPABET:
         return ESPEAK_TO_ARPABET[key]
     base = key.rstrip("#0123456789-/;:")
+    if lang != "en" and base in MULTILINGUAL:
+        return MULTILINGUAL[base]
     if base in ESPEAK_TO_ARPABET:
         out = ESPEAK_TO_ARPABET[base]
     elif key[0] in PHONE_INDEX and key[0] != "h":
@@ -226,10 +280,19 @@ def map_phoneme(name: str) -> Tuple[str, ...]:
     return out
 
 
-def is_known_phoneme(name: str) -> bool:
-    """True when ``name`` (stress allowed) is a pause or in :data:`ESPEAK_TO_ARPABET`."""
+def is_known_phoneme(name: str, lang: str = "en") -> bool:
+    """True when ``name`` (stress allowed) is a pause, a language-switch marker or in the
+    tables :func:`map_phoneme` reads for ``lang`` (palatalised ``X;`` counts when ``X``
+    does)."""
     key = strip_stress(name)
-    return (not key or key.startswith("_") or key in ("||", "|")) or key in ESPEAK_TO_ARPABET
+    if (not key or key.startswith("_") or key in ("||", "|")) or key in ESPEAK_TO_ARPABET:
+        return True
+    if lang == "en":
+        return False
+    if key.startswith("(") and key.endswith(")"):
+        return True
+    known = {**ESPEAK_TO_ARPABET, **MULTILINGUAL, **LANGUAGE_PHONEMES.get(lang, {})}
+    return key in known or (key.endswith(";") and key[:-1] in known)
 
 
 @dataclass(frozen=True)
@@ -430,20 +493,23 @@ def _stop_lead(audio: np.ndarray, release: int, prev_start: int, sr: int) -> int
 
 
 def events_to_phones(audio: np.ndarray, events: Sequence[Tuple[int, str]], sr: int,
-                     shift_stops: bool = True) -> List[Tuple[str, float]]:
+                     shift_stops: bool = True, lang: str = "en") -> List[Tuple[str, float]]:
     """espeak events -> [(ARPAbet phone, onset_s)] at native rate ``sr``.
 
     Two-phone mappings split the segment 60/40; voiceless stops are moved onto their
-    closure (see module docstring) when ``shift_stops``.
+    closure (see module docstring) when ``shift_stops``; ``lang`` selects the phoneme
+    table (:func:`map_phoneme`); events that map to no phone are dropped.
     """
     onsets: List[Tuple[str, int]] = []   # (phone, sample)
     n = audio.size
     for i, (s, name) in enumerate(events):
         nxt = events[i + 1][0] if i + 1 < len(events) else n
-        mapped = map_phoneme(name)
+        mapped = map_phoneme(name, lang)
+        if not mapped:
+            continue
         s = min(max(int(s), 0), n)
         if (shift_stops and len(mapped) == 1 and mapped[0] in VOICELESS_STOPS
-                and strip_stress(name) in ("p", "t", "k", "t2", "k2", "t[")):
+                and strip_stress(name).rstrip(";") in ("p", "t", "k", "t2", "k2", "t[")):
             prev_start = onsets[-1][1] if onsets else 0   # utterance-initial: leading silence
             s -= _stop_lead(audio, s, prev_start, sr)
         onsets.append((mapped[0], s))
@@ -471,7 +537,7 @@ def synthesize(text: str, voice: str = "en-us", prosody: Prosody = Prosody(),
                     text[:40])
     if audio.size == 0:
         raise EmotalkError(f"espeak synthesize: no audio for {text[:40]!r}")
-    onsets = events_to_phones(audio, events, sr, shift_stops)
+    onsets = events_to_phones(audio, events, sr, shift_stops, language_of(voice))
     x = resample(audio.astype(np.float32) / 32768.0, sr, OUT_RATE)     # (N16,) float32
     phones = tile_phones(onsets, x.size / float(OUT_RATE))
     return Utterance(x, phones, OUT_RATE, [strip_stress(n) for _, n in events])

@@ -565,6 +565,13 @@ def write_report(res: Dict[str, object], report: str, plots_dir: Optional[str]) 
     """Write the markdown report, its plots and ``<report>.json`` -> (report path, json path)."""
     report_dir = os.path.dirname(os.path.abspath(report))
     os.makedirs(report_dir, exist_ok=True)
+    if res.get("kind") == "real":
+        with open(report, "w") as f:
+            f.write(real_markdown(res))
+        js = os.path.splitext(report)[0] + ".json"
+        with open(js, "w") as f:
+            json.dump(res, f, indent=1, default=_json_default)
+        return report, js
     plots = make_plots(res, plots_dir) if plots_dir else {}
     with open(report, "w") as f:
         f.write(_markdown(res, {k: os.path.abspath(v) for k, v in plots.items()}, report_dir))
@@ -586,6 +593,164 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
+# --------------------------------------------------------------------------------------------
+# Real speech (corpora from emotalk_ros.training.realspeech: meta kind 'real')
+# --------------------------------------------------------------------------------------------
+# Targets of the shipped generator on the real-speech development set, per language and
+# pooled (docs/EVALUATION.md, Real speech).
+REAL_TARGET_BILABIAL = 0.95
+REAL_TARGET_OPEN = 0.95
+REAL_TARGET_CORRELATION = 0.65
+REAL_TARGET_OVER_BASELINE = 0.10
+REAL_TARGET_PAUSE = 0.05
+REAL_TARGET_LAG = 0.0                    # frames at the evaluation fps; <= 0: lips lead or meet
+
+
+def is_real_corpus(corpus) -> bool:
+    """True for a corpus written by :func:`emotalk_ros.training.synth.corpus.build_real_corpus`."""
+    return str(getattr(corpus, "meta", {}).get("kind", "")) == "real"
+
+
+def load_real_utterances(corpus, max_per_language: Optional[int]) -> List[Utterance]:
+    """Up to ``max_per_language`` clips of each language (engine ``real:<lang>``), spread
+    evenly over that language's clips; the first copy of each clip only."""
+    groups: Dict[str, List[int]] = {}
+    for i in range(len(corpus)):
+        c = corpus.clip(i)
+        if int(c.meta.get("copy", 0)) != 0:
+            continue
+        groups.setdefault(str(c.meta.get("engine", "real")), []).append(i)
+    picked: List[int] = []
+    for eng in sorted(groups):
+        idx = groups[eng]
+        k = len(idx) if not max_per_language or max_per_language >= len(idx) else \
+            max_per_language
+        picked += [idx[j] for j in np.unique(np.linspace(0, len(idx) - 1, k).round().astype(int))]
+    out = []
+    for i in picked:
+        c = corpus.clip(int(i))
+        if c.audio is None:
+            raise EmotalkError("the corpus has no audio; rebuild it with save_audio")
+        out.append(Utterance(np.asarray(c.audio, np.float32), c.phone_start.astype(np.float64),
+                             c.phone_end.astype(np.float64), c.phone_id.astype(np.int64),
+                             c.alpha.astype(np.float32), str(c.meta.get("engine", "real")),
+                             str(c.meta.get("voice", "")), int(i)))
+    return out
+
+
+def evaluate_real(utts: Sequence[Utterance], systems: Dict[str, System],
+                  fps: float) -> Dict[str, object]:
+    """Lip metrics (closure, open vowels, correlation, pause opening, best lag) of every system
+    per language and pooled, plus the real-speech checks per language."""
+    res: Dict[str, object] = {"fps": fps, "n_clips": len(utts), "kind": "real",
+                              "engines": sorted({u.engine for u in utts}), "systems": {}}
+    for name, system in systems.items():
+        t0 = time.monotonic()
+        per: Dict[str, List[dict]] = {}
+        for u in utts:
+            per.setdefault(u.engine, []).append(
+                metrics.lip_sync_metrics(system(u), fps, u.phones))
+        res["systems"][name] = {
+            "lip": {"pooled": metrics.aggregate([d for v in per.values() for d in v]),
+                    "per_engine": {e: metrics.aggregate(v) for e, v in per.items()}},
+            "seconds": time.monotonic() - t0}
+        log.info("evaluated %s on %d real clips in %.1f s", name, len(utts),
+                 time.monotonic() - t0)
+    res["real_checks"] = real_checks(res)
+    return res
+
+
+def real_checks(res: Dict[str, object], system: str = "model") -> Dict[str, List[Dict]]:
+    """The real-speech targets of ``system`` per language and pooled ('all') -> {language:
+    [{check, target, value, pass}]}; correlation is also checked against the baseline."""
+    out: Dict[str, List[Dict]] = {}
+    sysres = res["systems"][system]["lip"]
+    base = res["systems"].get("baseline", {}).get("lip")
+    keys = sorted(sysres["per_engine"]) + ["all"]
+    for eng in keys:
+        d = sysres["pooled"] if eng == "all" else sysres["per_engine"][eng]
+        b = None
+        if base is not None:
+            b = base["pooled"] if eng == "all" else base["per_engine"].get(eng)
+        rows = []
+
+        def add(check, target, value, ok):
+            rows.append({"check": check, "target": target, "value": value,
+                         "pass": None if value is None else bool(ok)})
+
+        bc, ov = d["bilabial_closure"], d["open_vowel_opening"]
+        cr, pz, lag = d["aperture_correlation"], d["silence_closure"], d.get("best_lag_frames")
+        add("bilabial closure", f">= {REAL_TARGET_BILABIAL}", bc,
+            bc is not None and bc >= REAL_TARGET_BILABIAL)
+        add("open vowels", f">= {REAL_TARGET_OPEN}", ov, ov is not None and ov >= REAL_TARGET_OPEN)
+        add("aperture correlation", f">= {REAL_TARGET_CORRELATION}", cr,
+            cr is not None and cr >= REAL_TARGET_CORRELATION)
+        bcr = None if b is None else b["aperture_correlation"]
+        add("correlation over baseline", f">= +{REAL_TARGET_OVER_BASELINE}",
+            None if (cr is None or bcr is None) else cr - bcr,
+            cr is not None and bcr is not None and cr - bcr >= REAL_TARGET_OVER_BASELINE - 1e-12)
+        add("pause opening", f"<= {REAL_TARGET_PAUSE}", pz,
+            pz is not None and pz <= REAL_TARGET_PAUSE)
+        add("best lag (frames)", f"<= {REAL_TARGET_LAG:g}", lag,
+            lag is not None and lag <= REAL_TARGET_LAG + 1e-9)
+        out[eng] = rows
+    return out
+
+
+def format_real_table(res: Dict[str, object]) -> str:
+    """Per-language lip metrics of every system as plain text."""
+    names = list(res["systems"])
+    lines = [f"{'language':12s}{'system':10s}{'clips':>6s}{'closure':>9s}{'open':>7s}"
+             f"{'corr':>7s}{'pause':>9s}{'lag fr':>8s}"]
+    for eng in list(res["engines"]) + ["all"]:
+        for n in names:
+            lip = res["systems"][n]["lip"]
+            d = lip["pooled"] if eng == "all" else lip["per_engine"][eng]
+            lines.append(f"{eng:12s}{n:10s}{d['n_utterances']:6d}"
+                         f"{_fmt(d['bilabial_closure']):>9s}{_fmt(d['open_vowel_opening']):>7s}"
+                         f"{_fmt(d['aperture_correlation']):>7s}"
+                         f"{_fmt(d['silence_closure']):>9s}"
+                         f"{_fmt(d.get('best_lag_frames'), 2):>8s}")
+    fails = [f"{eng}: {r['check']}" for eng, rows in res["real_checks"].items() for r in rows
+             if r["pass"] is False]
+    lines.append("model FAILS: " + ", ".join(fails) if fails else "model passes every target")
+    return "\n".join(lines) + "\n"
+
+
+def real_markdown(res: Dict[str, object]) -> str:
+    """The real-speech report (markdown): per-language table of all systems and the checks."""
+    names = list(res["systems"])
+    md = ["# Evaluation on real speech", "",
+          f"Development set `{res.get('data', '')}`: {res['n_clips']} clips, languages "
+          f"{', '.join(e.split(':')[-1] for e in res['engines'])}; model "
+          f"`{res.get('model', '')}`; output {res['fps']:g} fps. Generated by `emotalk "
+          f"evaluate` on {res.get('date', '')} in {res.get('seconds', 0):.0f} s.", "",
+          "Phones are forced-aligned (`emotalk_ros/speech/align.py`). `pause opening` is the "
+          "mean aperture in pauses as a fraction of the vowel opening; `lag` is the shift (in "
+          f"{res['fps']:g} fps frames) of the aperture against the phone openness that "
+          "correlates best, positive = the mouth trails the sound. `baseline` is loudness -> "
+          "jaw, `teacher` the procedural teacher on the aligned phones.", "",
+          "| language | system | clips | /p b m/ closure | /b/ | /m/ | open vowels | "
+          "aperture corr. | pause opening | lag (frames) |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for eng in list(res["engines"]) + ["all"]:
+        for n in names:
+            lip = res["systems"][n]["lip"]
+            d = lip["pooled"] if eng == "all" else lip["per_engine"][eng]
+            md.append(f"| {eng.split(':')[-1]} | {n} | {d['n_utterances']} | "
+                      f"{_fmt(d['bilabial_closure'])} ({d['n_bilabial']}) | "
+                      f"{_fmt(d['bilabial_closure_b'])} | {_fmt(d['bilabial_closure_m'])} | "
+                      f"{_fmt(d['open_vowel_opening'])} | {_fmt(d['aperture_correlation'])} | "
+                      f"{_fmt(d['silence_closure'])} | {_fmt(d.get('best_lag_frames'), 2)} |")
+    md += ["", "## Targets (model)", "", "| language | " + " | ".join(
+        r["check"] for r in res["real_checks"]["all"]) + " |",
+        "|---|" + "---|" * len(res["real_checks"]["all"])]
+    for eng, rows in res["real_checks"].items():
+        md.append(f"| {eng.split(':')[-1]} | " + " | ".join(
+            f"{_fmt(r['value'], 3)} {_verdict(r['pass'])}" for r in rows) + " |")
+    return "\n".join(md) + "\n"
+
+
 def run_evaluation(data: str, model: Optional[str] = None, backend: str = "auto",
                    fps: float = 60.0, max_clips: Optional[int] = 100, emotion_clips: int = 12,
                    voice_model: Optional[str] = None,
@@ -601,11 +766,20 @@ def run_evaluation(data: str, model: Optional[str] = None, backend: str = "auto"
     from emotalk_ros.generator.loading import default_model_path, load_predictor
 
     t0 = time.monotonic()
-    utts = load_utterances(open_corpus(data), max_clips)
+    corpus = open_corpus(data)
+    real = is_real_corpus(corpus)
+    utts = load_real_utterances(corpus, max_clips) if real else load_utterances(corpus, max_clips)
     pred = load_predictor(model, backend, fps=fps)
     systems = {"model": predictor_system(pred),
                "baseline": predictor_system(AmplitudeJawBaseline(fps=fps)),
                "teacher": teacher_system(fps)}
+    if real:
+        res = evaluate_real(utts, systems, fps)
+        res["model"] = model or default_model_path() or ""
+        res["data"] = data
+        res["date"] = time.strftime("%Y-%m-%d %H:%M")
+        res["seconds"] = time.monotonic() - t0
+        return res
     res = evaluate(utts, systems, fps, emotion_clips=emotion_clips)
     res["model"] = model or default_model_path() or ""
     res["data"] = data

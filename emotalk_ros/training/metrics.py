@@ -34,6 +34,8 @@ PAUSE_TRIM_S = 0.060
 # Normalisation floor (absolute aperture units): a mouth whose vowel p90 aperture is below
 # this barely moves; dividing by a tiny p90 would call noise "open", so the floor is used.
 MIN_SCALE = 0.02
+# Best-lag search range (s) around zero.
+MAX_LAG_S = 0.15
 # Emotion response: the group mean at intensity 1 must exceed intensity 0 by this much.
 RESPONSE_MARGIN = 0.15
 
@@ -97,8 +99,11 @@ def lip_sync_metrics(frames, fps: float, phones: Sequence[Phone]) -> Dict[str, o
     frames: (T, 52), frame j depicts j / fps; phones: [(start_s, end_s, phone), ...] with
     ARPAbet names from ``emotalk_ros.core.phones`` ('sil' for pauses).
     Returns rates (``bilabial_closure``, ``bilabial_closure_p/_b/_m``,
-    ``open_vowel_opening``, ``silence_closure``, ``aperture_correlation``; None when
-    there is nothing to score) plus the counts/sums :func:`aggregate` pools.
+    ``open_vowel_opening``, ``silence_closure`` (the pause opening: mean normalised
+    aperture in pauses), ``aperture_correlation``, ``best_lag_frames``/``best_lag_ms``
+    (the shift of the aperture against the phone openness that correlates best; positive
+    = the mouth is late); None when there is nothing to score) plus the counts/sums
+    :func:`aggregate` pools.
     """
     if not (fps > 0):
         raise EmotalkError(f"fps must be positive, got {fps}")
@@ -150,10 +155,57 @@ def lip_sync_metrics(frames, fps: float, phones: Sequence[Phone]) -> Dict[str, o
     out["n_pauses"], out["silence_frames"], out["silence_sum"] = n_pauses, sil_n, sil_sum
 
     op = np.array([openness(lab) for lab in labels])                      # (T,)
-    out["corr_stats"] = [float(n), float(apn.sum()), float(op.sum()), float((apn * apn).sum()),
-                         float((op * op).sum()), float((apn * op).sum())]
+    out["corr_stats"] = _stats(apn, op)
+    out["lag_fps"] = float(fps)
+    out["lag_stats"] = lag_stats(apn, op, max_lag_frames(fps))
     _finish(out)
     return out
+
+
+def _stats(x: np.ndarray, y: np.ndarray) -> List[float]:
+    """Pearson sufficient statistics [n, sx, sy, sxx, syy, sxy] of two (T,) signals."""
+    return [float(x.size), float(x.sum()), float(y.sum()), float((x * x).sum()),
+            float((y * y).sum()), float((x * y).sum())]
+
+
+def max_lag_frames(fps: float) -> int:
+    """Lags searched by the best-lag metric: +-MAX_LAG_S in frames at ``fps``."""
+    return max(1, int(round(MAX_LAG_S * fps)))
+
+
+def lag_stats(apn: np.ndarray, op: np.ndarray, k: int) -> List[List[float]]:
+    """Pearson statistics of (aperture[t + lag], openness[t]) for lag = -k..k frames
+    -> (2k + 1) lists of 6 floats. A positive lag pairs the aperture with the phones that
+    came ``lag`` frames before it (a late mouth)."""
+    n = apn.shape[0]
+    out = []
+    for lag in range(-k, k + 1):
+        if lag >= 0:
+            a, o = apn[lag:], op[:n - lag]
+        else:
+            a, o = apn[:n + lag], op[-lag:]
+        out.append(_stats(a, o) if a.size else [0.0] * 6)
+    return out
+
+
+def best_lag(stats: Sequence[Sequence[float]]) -> Optional[float]:
+    """Lag (frames, sub-frame by a parabola through the peak) of the highest correlation in
+    :func:`lag_stats` output; positive = the mouth trails the phones. None without data."""
+    r = [_pearson(s) for s in stats]
+    if not r or any(v is None for v in r):
+        return None
+    r_a = np.asarray(r, np.float64)
+    if float(np.ptp(r_a)) < 1e-12:
+        return None                    # a constant mouth has no lag
+    k = (len(r) - 1) // 2
+    i = int(np.argmax(r_a))
+    off = 0.0
+    if 0 < i < len(r) - 1:
+        y0, y1, y2 = r_a[i - 1], r_a[i], r_a[i + 1]
+        den = y0 - 2.0 * y1 + y2
+        if den < -1e-12:
+            off = float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
+    return float(i - k + off)
 
 
 def _finish(d: Dict[str, object]) -> None:
@@ -167,6 +219,10 @@ def _finish(d: Dict[str, object]) -> None:
     d["open_vowel_opening"] = _rate(d["opened_open_vowel"], d["n_open_vowel"])
     d["silence_closure"] = _rate(d["silence_sum"], d["silence_frames"])
     d["aperture_correlation"] = _pearson(d["corr_stats"])
+    if d.get("lag_stats"):
+        lag = best_lag(d["lag_stats"])
+        d["best_lag_frames"] = lag
+        d["best_lag_ms"] = None if lag is None else 1000.0 * lag / float(d["lag_fps"])
 
 
 _COUNT_KEYS = ("n_frames", "n_open_vowel", "opened_open_vowel", "n_pauses", "silence_frames",
@@ -180,12 +236,20 @@ def aggregate(items: Sequence[Dict[str, object]]) -> Dict[str, object]:
     out: Dict[str, object] = {k: 0 for k in _COUNT_KEYS}
     out["silence_sum"] = 0.0
     stats = np.zeros(6)
+    lag = None
+    fps = {float(d["lag_fps"]) for d in items if "lag_fps" in d}
     for d in items:
         for k in _COUNT_KEYS:
             out[k] += d[k]
         stats += np.asarray(d["corr_stats"], np.float64)
+        if len(fps) == 1 and d.get("lag_stats"):
+            ls = np.asarray(d["lag_stats"], np.float64)
+            lag = ls if lag is None else lag + ls
     out["n_utterances"] = len(items)
     out["corr_stats"] = [float(v) for v in stats]
+    if lag is not None:
+        out["lag_fps"] = fps.pop()
+        out["lag_stats"] = lag.tolist()
     _finish(out)
     return out
 

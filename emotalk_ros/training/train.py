@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -58,6 +58,7 @@ class TrainData:
     phone: np.ndarray          # (N,) int16 phone id per frame
     offsets: np.ndarray        # (n_clips + 1,) int64
     speaker: np.ndarray        # (n_clips,) int32
+    corpus: Optional[np.ndarray] = None   # (n_clips,) int32 index of the --data directory
 
     @property
     def n_clips(self) -> int:
@@ -65,18 +66,34 @@ class TrainData:
         return int(self.offsets.shape[0] - 1)
 
 
+def _data_specs(path: str) -> List[Tuple[str, Optional[int]]]:
+    """``DIR`` or ``DIR1,DIR2:N,...`` -> [(dir, clip limit or None)]: several corpora (e.g. two
+    synthesis engines); ``:N`` uses only the first N clips of that corpus."""
+    out: List[Tuple[str, Optional[int]]] = []
+    for p in (q.strip() for q in path.split(",")):
+        if not p:
+            continue
+        d, sep, n = p.rpartition(":")
+        if sep and n.isdigit() and d:
+            out.append((d, int(n)))
+        else:
+            out.append((p, None))
+    return out
+
+
 def _data_dirs(path: str) -> List[str]:
-    """``DIR`` or ``DIR1,DIR2,...`` (several corpora, e.g. two synthesis engines)."""
-    return [d for d in (p.strip() for p in path.split(",")) if d]
+    """The corpus directories of a ``--data`` value (clip limits dropped)."""
+    return [d for d, _ in _data_specs(path)]
 
 
-def _shard_paths(path: str) -> List[str]:
-    out: List[str] = []
-    for d in _data_dirs(path):
+def _shard_paths(path: str) -> List[Tuple[str, int, Optional[int]]]:
+    """[(shard path, corpus index, clip limit of the corpus)] in order."""
+    out: List[Tuple[str, int, Optional[int]]] = []
+    for k, (d, limit) in enumerate(_data_specs(path)):
         paths = sorted(glob.glob(os.path.join(d, "shard_*.npz")))
         if not paths:
             raise EmotalkError(f"{d}: no shard_*.npz files (make them with `emotalk synth`)")
-        out += paths
+        out += [(p, k, limit) for p in paths]
     return out
 
 
@@ -126,15 +143,23 @@ def load_training_data(
 ) -> TrainData:
     """Load synth shards and render (or load cached) teacher targets."""
 
-    mel, alpha, speaker, offsets, phones = [], [], [], [0], []
-    for p in _shard_paths(path):
+    mel, alpha, speaker, offsets, phones, corpus = [], [], [], [0], [], []
+    taken: Dict[int, int] = {}
+    for p, k, limit in _shard_paths(path):
         with np.load(p, allow_pickle=False) as z:
             mo = z["mel_offsets"]
             po = z["phone_offsets"]
-            mel.append(z["mel"])
-            alpha.append(z["alpha"])
-            speaker.append(z["speaker"])
-            for c in range(len(mo) - 1):
+            n_c = len(mo) - 1
+            if limit is not None:
+                n_c = max(0, min(n_c, limit - taken.get(k, 0)))
+            taken[k] = taken.get(k, 0) + n_c
+            if n_c == 0:
+                continue
+            corpus += [k] * n_c
+            mel.append(z["mel"][:mo[n_c]])
+            alpha.append(z["alpha"][:mo[n_c]])
+            speaker.append(z["speaker"][:n_c])
+            for c in range(n_c):
                 offsets.append(offsets[-1] + int(mo[c + 1] - mo[c]))
                 sl = slice(int(po[c]), int(po[c + 1]))
                 phones.append(
@@ -152,7 +177,9 @@ def load_training_data(
     alt = np.stack([random_alpha(rng) for _ in range(n_clips)]).astype(np.float32)
 
     dirs = _data_dirs(path)
-    tag = "" if len(dirs) == 1 else "_" + hashlib.sha256(",".join(dirs).encode()).hexdigest()[:8]
+    specs = [f"{d}:{n}" if n is not None else d for d, n in _data_specs(path)]
+    tag = "" if specs == dirs and len(dirs) == 1 else \
+        "_" + hashlib.sha256(",".join(specs if specs != dirs else dirs).encode()).hexdigest()[:8]
     cache = os.path.join(dirs[0], f"targets_{_teacher_hash()}_s{seed}{tag}.npz")
     if os.path.exists(cache):
         with np.load(cache) as z:
@@ -176,7 +203,8 @@ def load_training_data(
             "teacher targets do not align with features; delete the targets_*.npz cache"
         )
     return TrainData(
-        mel_a, alpha_a, target, alt, alt_target, pf, off, np.concatenate(speaker).astype(np.int32)
+        mel_a, alpha_a, target, alt, alt_target, pf, off, np.concatenate(speaker).astype(np.int32),
+        np.asarray(corpus, np.int32),
     )
 
 
@@ -215,18 +243,104 @@ class TrainConfig:
     output_smoothing: float = 0.3  # run-time causal one-pole smoothing stored with the model
     freq_warp: float = 0.0  # speaker augmentation: mel axis scaled by a factor in [1/(1+x), 1+x]
     tilt: float = 0.0               # spectral tilt augmentation: +-x log10 units across the band
+    # real-speech recipe (all off by default, so older recipes keep their random stream)
+    sil_fraction: float = 0.0       # crops that are silence or room noise only, any emotion
+    pad_sil: float = 0.0            # crops whose frames past the clip are noise, at rest
+    target_lead: int = 0            # frames the target is advanced (offsets output smoothing)
+    data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
     threads: int = 2
     device: str = "auto"
 
 
+def rest_target(alpha: np.ndarray) -> np.ndarray:
+    """The teacher's face in a pause with emotion ``alpha`` (7,) -> (52,) float32 (mouth at
+    rest, the emotion's expression)."""
+    from emotalk_ros.animation import teacher
+
+    a = np.asarray(alpha, np.float32).reshape(1, NUM_EXPRESSIVE)
+    return teacher.render(np.array([0.0]), np.array([1.0]), np.array([PHONE_INDEX["sil"]]), a,
+                          rate=100.0)[0]
+
+
+def silence_bank(seed: int, n: int = 96, seconds: float = 4.0) -> np.ndarray:
+    """Log-mel of silence and room noise (n, T, 40) float32 for silence training.
+
+    A quarter digital silence; the rest stationary white/pink/brown noise at -80..-40 dBFS,
+    a third of it with mains hum (50/60 Hz and harmonics) or faint breaths (-55..-35 dBFS).
+    Deterministic for ``seed``.
+    """
+    from emotalk_ros.core.audio import FeatureConfig, log_mel
+    from emotalk_ros.training.synth.augment import breath, room_tone
+
+    rng = np.random.default_rng([seed, 4242])
+    sr = 16000
+    ns = int(seconds * sr)
+    out = []
+    for k in range(n):
+        x = np.zeros(ns, np.float32)
+        if k % 4:
+            color = ("white", "pink", "brown")[int(rng.integers(3))]
+            x = room_tone(x, rng, float(rng.uniform(-80.0, -40.0)), color)
+            u = rng.random()
+            if u < 0.17:
+                f0 = 50.0 if rng.random() < 0.5 else 60.0
+                t = np.arange(ns) / sr
+                hum = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3)) / h
+                          for h in (1, 2, 3, 5))
+                x = x + (10.0 ** (float(rng.uniform(-65.0, -45.0)) / 20.0) * hum).astype(
+                    np.float32)
+            elif u < 0.34:
+                for _ in range(int(rng.integers(1, 4))):
+                    m = int(rng.uniform(0.25, 0.6) * sr)
+                    i0 = int(rng.integers(0, ns - m))
+                    lvl = 10.0 ** (float(rng.uniform(-55.0, -35.0)) / 20.0)
+                    x[i0:i0 + m] += lvl * breath(m, sr, rng)
+        out.append(log_mel(x, FeatureConfig()))
+    return np.stack(out).astype(np.float32)
+
+
+_BANKS: Dict[int, np.ndarray] = {}
+
+
+def _bank(seed: int) -> np.ndarray:
+    if seed not in _BANKS:
+        _BANKS[seed] = silence_bank(seed)
+    return _BANKS[seed]
+
+
+def _pick_clip(data: TrainData, clips: np.ndarray, cfg: TrainConfig,
+               rng: np.random.Generator) -> int:
+    """A training clip: uniform over ``clips``, or first a corpus by ``cfg.data_weights``."""
+    if not cfg.data_weights or data.corpus is None:
+        return int(clips[rng.integers(len(clips))])
+    groups = _corpus_groups(data, clips)
+    w = np.asarray([cfg.data_weights[k] if groups[k].size else 0.0
+                    for k in range(len(cfg.data_weights))], np.float64)
+    k = int(rng.choice(len(w), p=w / w.sum()))
+    g = groups[k]
+    return int(g[rng.integers(len(g))])
+
+
+_GROUPS: Dict[int, List[np.ndarray]] = {}
+
+
+def _corpus_groups(data: TrainData, clips: np.ndarray) -> List[np.ndarray]:
+    key = id(clips)
+    if key not in _GROUPS:
+        n = int(data.corpus.max()) + 1
+        _GROUPS[key] = [clips[data.corpus[clips] == k] for k in range(n)]
+    return _GROUPS[key]
+
+
 def _batch(data: TrainData, clips: np.ndarray, cfg: TrainConfig, L: int, rng: np.random.Generator):
     """Random crops -> mel (B, W, F), alpha_in (B, W, 7), target (B, W, 52), phone (B, W), valid
     (B, W).
 
-    Network frame i of a crop predicts target frame i - L; arrays are aligned so index i
-    holds the target for network frame i (shifted). ``valid`` masks the warm-up and edges.
+    Network frame i of a crop predicts target frame i - L + ``target_lead``; arrays are
+    aligned so index i holds the target for network frame i (shifted). ``valid`` masks the
+    warm-up and edges (unless ``pad_sil`` supervises the edges at rest).
     """
     W = cfg.crop + cfg.warmup
     B = cfg.batch
@@ -236,15 +350,33 @@ def _batch(data: TrainData, clips: np.ndarray, cfg: TrainConfig, L: int, rng: np
     ph = np.full((B, W), PHONE_INDEX["sil"], np.int64)
     valid = np.zeros((B, W), np.float32)
     for b in range(B):
-        c = int(clips[rng.integers(len(clips))])
+        if cfg.sil_fraction > 0.0 and rng.random() < cfg.sil_fraction:
+            bank = _bank(cfg.seed)
+            seg = bank[int(rng.integers(len(bank)))]
+            o = int(rng.integers(0, max(1, seg.shape[0] - W)))
+            mel[b] = seg[o:o + W]
+            a = random_alpha(rng) if rng.random() < 0.85 else np.zeros(NUM_EXPRESSIVE, np.float32)
+            alpha[b] = a
+            tgt[b] = rest_target(a)
+            valid[b, cfg.warmup:] = 1.0
+            mel[b] += rng.uniform(-0.8, 0.8)
+            continue
+        c = _pick_clip(data, clips, cfg, rng)
         s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
         n = s1 - s0
         start = int(rng.integers(-cfg.warmup, max(1, n - cfg.crop // 2)))
         idx = start + np.arange(W)                                  # network frame indices in clip
         ok = (idx >= 0) & (idx < n)
         mel[b, ok] = data.mel[s0 + idx[ok]]
-        mel[b, ~ok] = data.mel[s0:s1].min(axis=0)                   # silence-like padding
-        j = idx - L                                                 # target frame for net frame
+        pad = cfg.pad_sil > 0.0 and rng.random() < cfg.pad_sil
+        if pad and not ok.all():
+            bank = _bank(cfg.seed)
+            seg = bank[int(rng.integers(len(bank)))]
+            o = int(rng.integers(0, max(1, seg.shape[0] - W)))
+            mel[b, ~ok] = seg[o:o + W][~ok]
+        else:
+            mel[b, ~ok] = data.mel[s0:s1].min(axis=0)               # silence-like padding
+        j = idx - L + cfg.target_lead                               # target frame for net frame
         okj = (j >= 0) & (j < n)
         use_alt = rng.random() < cfg.alt_fraction
         if use_alt:
@@ -256,6 +388,12 @@ def _batch(data: TrainData, clips: np.ndarray, cfg: TrainConfig, L: int, rng: np
             tgt[b, okj] = data.target[s0 + j[okj]]
         ph[b, okj] = data.phone[s0 + j[okj]]
         valid[b, okj] = 1.0
+        if pad and not okj.all():
+            for side in (j < 0, j >= n):
+                if side.any():
+                    edge = int(np.flatnonzero(side)[0])
+                    tgt[b, side] = rest_target(alpha[b, edge])
+                    valid[b, side] = 1.0
         valid[b, :cfg.warmup] = 0.0
         # gain augmentation in the log10 mel domain (+-8 dB)
         mel[b] += rng.uniform(-0.8, 0.8)
@@ -394,9 +532,14 @@ def train(
 
     if lookahead_ms is not None and not (0.0 <= lookahead_ms <= 200.0):
         raise EmotalkError(f"lookahead_ms must be in [0, 200], got {lookahead_ms}")
+    if cfg.data_weights and (len(cfg.data_weights) != len(_data_dirs(data_path))
+                             or min(cfg.data_weights) < 0 or sum(cfg.data_weights) <= 0):
+        raise EmotalkError(f"--data-weights: {len(cfg.data_weights)} weights (>= 0, not all "
+                           f"0) for {len(_data_dirs(data_path))} data directories")
     t_start = time.time()
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
     rng = np.random.default_rng(cfg.seed)
@@ -549,13 +692,13 @@ def train(
         "output_smoothing": cfg.output_smoothing,
         "generator": {k: v.detach().cpu() for k, v in gen.state_dict().items()},
         "mapping": {k: v.detach().cpu() for k, v in mapper.state_dict().items()},
+        # no wall-clock time and the paths as given: the same command gives the same bytes
         "train": {
-            "data": [os.path.abspath(d) for d in _data_dirs(data_path)],
+            "data": [f"{d}:{n}" if n is not None else d for d, n in _data_specs(data_path)],
             "hours": hours,
             "clips": data.n_clips,
             "config": cfg.__dict__,
             "lookahead_ms": 10.0 * L,
-            "seconds": train_s,
             "val_l1": val_l1,
             "val_l1_initial": val_initial,
             "mapping_val_rmse": map_val,
@@ -565,6 +708,7 @@ def train(
         },
     }
     checkpoint.save(out_path, ckpt)
+    ckpt["train"]["seconds"] = train_s            # reported, not stored
     log.info(
         "saved %s (%d params, val L1 %.4f, %.0f s)",
         out_path,

@@ -188,3 +188,210 @@ def augment(x: np.ndarray, sr: int, rng: np.random.Generator, world_fraction: fl
         done.append({"type": "gain", "db": round(db, 2)})
     y = _fit(np.clip(y, -1.0, 1.0), x.size)
     return y, done
+
+
+# -------------------------------------------------------------------------------------------
+# real-channel augmentation (microphone, room, level, breaths)
+# -------------------------------------------------------------------------------------------
+def _biquad_peak(f0: float, gain_db: float, q: float, sr: int) -> np.ndarray:
+    """RBJ peaking-EQ biquad as one second-order section (6,)."""
+    a = 10.0 ** (gain_db / 40.0)
+    w = 2.0 * np.pi * f0 / sr
+    alpha = np.sin(w) / (2.0 * q)
+    b0, b1, b2 = 1 + alpha * a, -2 * np.cos(w), 1 - alpha * a
+    a0, a1, a2 = 1 + alpha / a, -2 * np.cos(w), 1 - alpha / a
+    return np.array([b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0])
+
+
+def _biquad_shelf(f0: float, gain_db: float, sr: int, high: bool) -> np.ndarray:
+    """RBJ shelving biquad (slope 1) as one second-order section (6,)."""
+    a = 10.0 ** (gain_db / 40.0)
+    w = 2.0 * np.pi * f0 / sr
+    cw, alpha = np.cos(w), np.sin(w) / 2.0 * np.sqrt(2.0)
+    sa = 2.0 * np.sqrt(a) * alpha
+    if high:
+        b = [a * ((a + 1) + (a - 1) * cw + sa), -2 * a * ((a - 1) + (a + 1) * cw),
+             a * ((a + 1) + (a - 1) * cw - sa)]
+        d = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw),
+             (a + 1) - (a - 1) * cw - sa]
+    else:
+        b = [a * ((a + 1) - (a - 1) * cw + sa), 2 * a * ((a - 1) - (a + 1) * cw),
+             a * ((a + 1) - (a - 1) * cw - sa)]
+        d = [(a + 1) + (a - 1) * cw + sa, -2 * ((a - 1) + (a + 1) * cw),
+             (a + 1) + (a - 1) * cw - sa]
+    return np.array([b[0] / d[0], b[1] / d[0], b[2] / d[0], 1.0, d[1] / d[0], d[2] / d[0]])
+
+
+def colour(x: np.ndarray, sr: int, rng: np.random.Generator, max_db: float = 8.0) -> np.ndarray:
+    """Microphone colouration: random low shelf (80-300 Hz), high shelf (2.5-6 kHz) and one or
+    two peaking bands (250-4000 Hz, Q 0.7-2.5), each within +-``max_db``; zero-phase, so the
+    timing is unchanged. (N,) float32 -> (N,) float32, RMS preserved."""
+    from scipy.signal import sosfiltfilt
+
+    sos = [_biquad_shelf(float(rng.uniform(80.0, 300.0)), float(rng.uniform(-max_db, max_db)),
+                         sr, False),
+           _biquad_shelf(float(rng.uniform(2500.0, min(6000.0, 0.4 * sr))),
+                         float(rng.uniform(-max_db, max_db)), sr, True)]
+    for _ in range(int(rng.integers(1, 3))):
+        sos.append(_biquad_peak(float(np.exp(rng.uniform(np.log(250.0), np.log(4000.0)))),
+                                float(rng.uniform(-max_db, max_db)),
+                                float(rng.uniform(0.7, 2.5)), sr))
+    xd = np.asarray(x, np.float64)
+    if xd.size < 64:
+        return np.asarray(x, np.float32).copy()
+    y = sosfiltfilt(np.stack(sos), xd)
+    rx, ry = np.sqrt(np.mean(xd ** 2)), np.sqrt(np.mean(y ** 2))
+    if ry > 0:
+        y *= rx / ry
+    return y.astype(np.float32)
+
+
+def level_ramp(x: np.ndarray, sr: int, rng: np.random.Generator,
+               max_db: float = 6.0) -> np.ndarray:
+    """Slow level changes (a speaker moving against the microphone): a smooth random gain
+    curve within +-``max_db`` (knots every 0.5-1.5 s, cosine-interpolated)."""
+    n = x.size
+    if n == 0:
+        return np.asarray(x, np.float32).copy()
+    step = float(rng.uniform(0.5, 1.5)) * sr
+    k = int(np.ceil(n / step)) + 2
+    knots = rng.uniform(-max_db, max_db, k)
+    pos = np.arange(n) / step
+    i = np.floor(pos).astype(np.int64)
+    f = 0.5 - 0.5 * np.cos(np.pi * (pos - i))
+    db = knots[i] * (1 - f) + knots[i + 1] * f
+    return (np.asarray(x, np.float64) * 10.0 ** (db / 20.0)).astype(np.float32)
+
+
+def room_tone(x: np.ndarray, rng: np.random.Generator, dbfs: float,
+              color: str = "pink") -> np.ndarray:
+    """Add stationary noise at an absolute RMS level of ``dbfs`` dB full scale (room tone,
+    microphone self-noise), whatever the speech level."""
+    n = x.size
+    white = rng.standard_normal(n)
+    if color == "white":
+        noise = white
+    else:
+        spec = np.fft.rfft(white)
+        f = np.arange(spec.size, dtype=np.float64)
+        f[0] = 1.0
+        spec = spec / (np.sqrt(f) if color == "pink" else f)
+        noise = np.fft.irfft(spec, n)
+    rms = float(np.sqrt(np.mean(noise ** 2))) if n else 0.0
+    if rms <= 0:
+        return np.asarray(x, np.float32).copy()
+    noise *= 10.0 ** (dbfs / 20.0) / rms
+    return (np.asarray(x, np.float64) + noise).astype(np.float32)
+
+
+def breath(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """One synthetic breath of ``n`` samples, unit RMS: noise through two broad resonances
+    (0.4-1.2 kHz and 1.5-3 kHz) under a raised-cosine swell."""
+    from scipy.signal import sosfilt
+
+    w = rng.standard_normal(n + 256)
+    sos = np.stack([_biquad_peak(float(rng.uniform(400.0, 1200.0)), 15.0, 1.2, sr),
+                    _biquad_peak(float(rng.uniform(1500.0, 3000.0)), 12.0, 1.5, sr),
+                    _biquad_shelf(300.0, -18.0, sr, False)])
+    y = sosfilt(sos, w)[256:]
+    env = np.sin(np.pi * np.linspace(0.0, 1.0, n)) ** 1.5
+    y = y * env
+    rms = float(np.sqrt(np.mean(y ** 2))) if n else 0.0
+    return (y / rms).astype(np.float32) if rms > 0 else np.zeros(n, np.float32)
+
+
+def speech_rms(x: np.ndarray, phones) -> float:
+    """RMS of the samples inside non-silence phones ([(start_s, end_s, phone)] at 16 kHz);
+    the whole signal's RMS without phones."""
+    x = np.asarray(x, np.float64)
+    if phones:
+        m = np.zeros(x.size, bool)
+        for s, e, p in phones:
+            if p != "sil":
+                m[int(s * 16000):int(e * 16000)] = True
+        if m.any():
+            return float(np.sqrt(np.mean(x[m] ** 2)))
+    return float(np.sqrt(np.mean(x ** 2))) if x.size else 0.0
+
+
+def add_breaths(x: np.ndarray, sr: int, rng: np.random.Generator, phones,
+                p: float = 0.6) -> Tuple[np.ndarray, int]:
+    """Breaths in pauses: each pause of at least 0.35 s gets, with probability ``p``, a breath
+    of 0.2-0.5 s (at most 70 % of the pause, centred in it) at 12-30 dB below the speech
+    RMS. The labels stay ``sil``. -> (audio (N,) float32, number of breaths)."""
+    y = np.asarray(x, np.float32).copy()
+    ref = speech_rms(x, phones)
+    if ref <= 0:
+        return y, 0
+    count = 0
+    for s, e, ph in phones:
+        if ph != "sil" or e - s < 0.35:
+            continue
+        if rng.random() >= p:
+            continue
+        dur = min(float(rng.uniform(0.2, 0.5)), 0.7 * (e - s))
+        n = int(dur * sr)
+        c = 0.5 * (s + e) + float(rng.uniform(-0.15, 0.15)) * (e - s - dur)
+        i0 = max(0, int((c - 0.5 * dur) * sr))
+        n = min(n, y.size - i0)
+        if n <= 32:
+            continue
+        level = ref * 10.0 ** (-float(rng.uniform(12.0, 30.0)) / 20.0)
+        y[i0:i0 + n] += level * breath(n, sr, rng)
+        count += 1
+    return y, count
+
+
+def augment_real(x: np.ndarray, sr: int, rng: np.random.Generator, phones=None,
+                 world_fraction: float = 0.0) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
+    """Real-channel chain: world voice -> breaths in pauses -> reverb -> microphone colouration
+    -> band limit / telephone -> noise at 10-30 dB SNR or room tone at -60..-40 dBFS -> slow
+    level changes -> gain.
+
+    phones: [(start_s, end_s, phone)] tiling the clip (for breaths and the speech level);
+    None skips breaths. Every decision is drawn up front (the random stream does not depend
+    on outcomes). Output (N,) float32, the input's length, no time shift.
+    """
+    y = np.asarray(x, np.float32)
+    done: List[Dict[str, Any]] = []
+    u = rng.random(9)
+    if u[0] < world_fraction:
+        f0r = float(2.0 ** (rng.uniform(-4.0, 4.0) / 12.0))
+        warp = float(rng.uniform(0.88, 1.14))
+        y = world_voice(y, sr, f0r, warp)
+        done.append({"type": "world", "f0_ratio": round(f0r, 4), "warp": round(warp, 4)})
+    if phones is not None and u[1] < 0.5:
+        y, nb = add_breaths(y, sr, rng, phones)
+        if nb:
+            done.append({"type": "breaths", "count": nb})
+    if u[2] < 0.4:
+        rt60, wet = float(rng.uniform(0.1, 0.8)), float(rng.uniform(0.1, 0.6))
+        y = reverb(y, sr, rng, rt60, wet)
+        done.append({"type": "reverb", "rt60_s": round(rt60, 3), "wet": round(wet, 3)})
+    if u[3] < 0.5:
+        y = colour(y, sr, rng)
+        done.append({"type": "colour"})
+    if u[4] < 0.2:
+        lo, hi = float(rng.uniform(200.0, 400.0)), float(rng.uniform(3000.0, 3600.0))
+        y = resample_through(band_limit(y, sr, lo, hi), sr, 8000)
+        done.append({"type": "telephone", "low_hz": round(lo, 1), "high_hz": round(hi, 1)})
+    ref = speech_rms(y, phones)
+    if u[5] < 0.5 and ref > 0:
+        snr = float(rng.uniform(10.0, 30.0))
+        color = ("white", "pink", "brown")[int(rng.integers(3))]
+        y = room_tone(y, rng, 20.0 * np.log10(ref) - snr, color)
+        done.append({"type": "noise", "snr_db": round(snr, 2), "color": color})
+    elif u[6] < 0.5:
+        dbfs = float(rng.uniform(-60.0, -40.0))
+        color = ("white", "pink", "brown")[int(rng.integers(3))]
+        y = room_tone(y, rng, dbfs, color)
+        done.append({"type": "room_tone", "dbfs": round(dbfs, 2), "color": color})
+    if u[7] < 0.3:
+        y = level_ramp(y, sr, rng)
+        done.append({"type": "level_ramp"})
+    if u[8] < 0.6:
+        db = float(rng.uniform(-20.0, 6.0))
+        y = gain(y, db)
+        done.append({"type": "gain", "db": round(db, 2)})
+    y = _fit(np.clip(y, -1.0, 1.0), x.size)
+    return y, done

@@ -63,7 +63,14 @@ FORMAT_VERSION = 1
 SAMPLE_RATE = 16000
 HOP = 160                       # samples per feature/label frame (100 Hz)
 FRAME_RATE = SAMPLE_RATE / HOP  # Hz
-ENGINES = ("espeak", "flite", "festival")
+ENGINES = ("espeak", "flite", "festival", "espeak-intl")
+# espeak-intl: espeak-ng in other languages, text from a dialogue pool (--text-root)
+INTL_LANGS = ("bg", "cs", "de", "eo", "es", "fr", "it", "nl", "pl", "ru", "sl", "sv")
+INTL_VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5", "klatt",
+                 "klatt3", "Andy", "Annie", "Denis", "Lee", "Michael", "anika", "belinda",
+                 "benjamin", "david", "edward", "john", "linda", "max", "norbert", "paul",
+                 "rob", "steph", "travis", "victor", "zac")
+CHANNELS = ("v1", "real")           # augmentation chain: the original one, or real-channel
 P_NEUTRAL, P_SINGLE = 0.30, 0.50    # the rest (0.20) mixes two emotions
 P_CHANGE = 0.15                     # clips whose emotion changes between two sentences
 WORLD_FRACTION = 0.10               # clips resynthesised by pyworld (slow) when augmenting
@@ -86,11 +93,21 @@ EMOTION_PROSODY: Dict[str, espeak.Prosody] = {
 FLITE_F0 = {"slt": 168.0, "rms": 102.0, "awb": 126.0}
 
 
+def intl_voices() -> List[str]:
+    """espeak-intl voices: every INTL_LANGS language x INTL_VARIANTS, in a fixed order."""
+    from emotalk_ros.training.realspeech import ESPEAK_VOICE
+
+    return [espeak.voice_name(ESPEAK_VOICE[lang], v) for lang in INTL_LANGS
+            for v in INTL_VARIANTS]
+
+
 def speaker_table() -> List[str]:
-    """Every possible speaker name, 'engine:voice', in a fixed order (ids are list indices)."""
+    """Every possible speaker name, 'engine:voice', in a fixed order (ids are list indices;
+    later engines are appended, so older ids keep their meaning)."""
     return ([f"espeak:{v}" for v in espeak.all_voices()]
             + [f"flite:{v}" for v in ext_engines.FLITE_VOICES]
-            + [f"festival:{v}" for v in ext_engines.FESTIVAL_VOICES])
+            + [f"festival:{v}" for v in ext_engines.FESTIVAL_VOICES]
+            + [f"espeak-intl:{v}" for v in intl_voices()])
 
 
 SPEAKER_INDEX = {name: i for i, name in enumerate(speaker_table())}
@@ -183,6 +200,8 @@ def _engine_voices(engines: Sequence[str]) -> Dict[str, List[str]]:
     for e in engines:
         if e == "espeak":
             out[e] = espeak.all_voices()
+        elif e == "espeak-intl":
+            out[e] = intl_voices()
         elif e in ("flite", "festival"):
             vs = ext_engines.available_voices(e)
             if not vs:
@@ -194,7 +213,7 @@ def _engine_voices(engines: Sequence[str]) -> Dict[str, List[str]]:
 
 
 def _speak(engine: str, voice: str, text: str, pros: espeak.Prosody) -> Utterance:
-    if engine == "espeak":
+    if engine in ("espeak", "espeak-intl"):
         return espeak.synthesize(text, voice, pros)
     stretch = NEUTRAL_PROSODY.rate / float(pros.rate)
     f0 = None
@@ -205,14 +224,54 @@ def _speak(engine: str, voice: str, text: str, pros: espeak.Prosody) -> Utteranc
     return u
 
 
+def silence_utterance(seconds: float) -> Utterance:
+    """``seconds`` of digital silence labelled ``sil`` (16 kHz)."""
+    n = max(1, int(round(seconds * SAMPLE_RATE)))
+    return Utterance(np.zeros(n, np.float32), [("sil", 0.0, n / SAMPLE_RATE)], SAMPLE_RATE)
+
+
+_TEXT_POOLS: Dict[str, Dict[str, List[str]]] = {}
+
+
+def text_pools(text_root: str) -> Dict[str, List[str]]:
+    """{language: dialogue lines} for espeak-intl, from fillets-ng under ``text_root`` minus the
+    real-speech development transcripts (cached per process)."""
+    if text_root not in _TEXT_POOLS:
+        from emotalk_ros.training import realspeech
+
+        ex = realspeech.dev_texts(text_root)
+        pools = {lang: realspeech.fillets_texts(text_root, lang, ex) for lang in INTL_LANGS}
+        pools = {k: v for k, v in pools.items() if v}
+        if not pools:
+            raise EmotalkError(f"{text_root}: no fillets-ng dialogue found for espeak-intl "
+                               f"(install fillets-ng-data or pass --text-root)")
+        _TEXT_POOLS[text_root] = pools
+    return _TEXT_POOLS[text_root]
+
+
 def make_clip(seed: int, index: int, engines: Sequence[str] = ("espeak",), augment: bool = True,
               world_fraction: float = WORLD_FRACTION,
-              voices: Optional[Dict[str, List[str]]] = None) -> ClipData:
-    """Generate clip ``index`` of the corpus with ``seed`` (deterministic)."""
+              voices: Optional[Dict[str, List[str]]] = None, channel: str = "v1",
+              text_root: Optional[str] = None) -> ClipData:
+    """Generate clip ``index`` of the corpus with ``seed`` (deterministic).
+
+    ``channel='real'``: pauses of digital silence before, after and between the sentences
+    (0.1-1.2 s), then the real-channel augmentation
+    (:func:`emotalk_ros.training.synth.augment.augment_real`: breaths in pauses, room,
+    microphone, noise, level) instead of the original chain. ``espeak-intl`` clips speak
+    dialogue lines of their voice's language from ``text_root``.
+    """
     voices = voices or _engine_voices(engines)
     rng = np.random.default_rng([int(seed), int(index)])
     engine = str(engines[int(rng.integers(len(engines)))])
     voice = voices[engine][int(rng.integers(len(voices[engine])))]
+    if engine == "espeak-intl":
+        pool = text_pools(text_root or "/")[espeak.language_of(voice)]
+
+        def text_of(r, n):
+            return " ".join(pool[int(r.integers(len(pool)))] for _ in range(n))
+    else:
+        text_of = make_text
     base = _base_prosody(rng)
     change = rng.random() < P_CHANGE
     if change:
@@ -221,29 +280,43 @@ def make_clip(seed: int, index: int, engines: Sequence[str] = ("espeak",), augme
             a2, k2 = sample_alpha(rng)
             if not np.allclose(a1, a2, atol=0.1):
                 break
-        plan = [(make_text(rng, 1), a1, k1), (make_text(rng, 1), a2, k2)]
+        plan = [(text_of(rng, 1), a1, k1), (text_of(rng, 1), a2, k2)]
         trans = float(rng.uniform(0.2, 0.5))
     else:
         a1, k1 = sample_alpha(rng)
-        plan = [(make_text(rng, 1 if rng.random() < 0.6 else 2), a1, k1)]
+        plan = [(text_of(rng, 1 if rng.random() < 0.6 else 2), a1, k1)]
         trans = 0.0
     aug_seed = int(rng.integers(2 ** 31))
+    pauses = rng.uniform(0.1, 1.2, 3) if channel == "real" else None
 
     parts, pros_list = [], []
     for text, a, _k in plan:
         pros = emotion_prosody(a, base)
         pros_list.append(pros)
         parts.append(_speak(engine, voice, text, pros))
+    if pauses is not None:
+        mid = [silence_utterance(float(pauses[2]))] if len(parts) > 1 else []
+        parts = ([silence_utterance(float(pauses[0]))] + parts[:1] + mid + parts[1:]
+                 + [silence_utterance(float(pauses[1]))])
+        first_at = 1
+    else:
+        first_at = 0
     utt = concat_utterances(parts) if len(parts) > 1 else parts[0]
     switch = []
-    if len(parts) > 1:
-        end1 = parts[0].duration
-        speech = [e for p, _s, e in parts[0].phones if p != "sil"]
-        switch = [speech[-1] if speech else end1]
+    if len(plan) > 1:
+        first = parts[first_at]
+        offset = sum(p.duration for p in parts[:first_at])
+        speech = [e for p, _s, e in first.phones if p != "sil"]
+        switch = [offset + (speech[-1] if speech else first.duration)]
 
     audio = utt.audio
     augs: List[Dict[str, Any]] = []
-    if augment:
+    if augment and channel == "real":
+        from emotalk_ros.training.synth.augment import augment_real
+
+        audio, augs = augment_real(audio, SAMPLE_RATE, np.random.default_rng(aug_seed),
+                                   [(s, e, p) for p, s, e in utt.phones], world_fraction)
+    elif augment:
         audio, augs = augment_audio(audio, SAMPLE_RATE, np.random.default_rng(aug_seed),
                                     world_fraction)
     mel = log_mel(audio, FeatureConfig())                               # (T, 40)
@@ -334,7 +407,8 @@ def _build_shard(job: Tuple[str, int, int, int, float, Dict[str, Any]]
     got = 0.0
     for i in range(n):
         clips.append(make_clip(cfg["seed"], first + i, cfg["engines"], cfg["augment"],
-                               cfg["world_fraction"], voices))
+                               cfg["world_fraction"], voices, cfg.get("channel", "v1"),
+                               cfg.get("text_root")))
         got += clips[-1].audio.size / SAMPLE_RATE
         if got >= budget_s:
             break
@@ -358,7 +432,8 @@ def _summarise(metas: List[Dict[str, Any]]) -> Dict[str, Any]:
 def build_corpus(out_dir: str, hours: float, seed: int, engines: Sequence[str] = ("espeak",),
                  workers: int = 2, save_audio: bool = False, augment: bool = True,
                  progress: bool = True, clips_per_shard: int = 300,
-                 world_fraction: float = WORLD_FRACTION) -> Dict[str, Any]:
+                 world_fraction: float = WORLD_FRACTION, channel: str = "v1",
+                 text_root: Optional[str] = None) -> Dict[str, Any]:
     """Generate ``hours`` of paired data into ``out_dir`` (shards + meta.json) -> the meta dict.
 
     Deterministic for ``seed`` whatever ``workers`` is: each shard is generated in a fresh
@@ -375,9 +450,16 @@ def build_corpus(out_dir: str, hours: float, seed: int, engines: Sequence[str] =
     for name in os.listdir(out_dir):
         if name.startswith("shard_") and name.endswith(".npz") or name == "meta.json":
             os.remove(os.path.join(out_dir, name))
+    if channel not in CHANNELS:
+        raise EmotalkError(f"channel {channel!r}: use one of {', '.join(CHANNELS)}")
     cfg = {"seed": int(seed), "engines": list(engines), "augment": bool(augment),
            "world_fraction": float(world_fraction) if augment else 0.0,
            "save_audio": bool(save_audio)}
+    if channel != "v1":
+        cfg["channel"] = channel
+    if "espeak-intl" in engines:
+        cfg["text_root"] = text_root or "/"
+        text_pools(cfg["text_root"])                  # fails early without the text
     target_s = float(hours) * 3600.0
     t0 = time.monotonic()
     bar = None
@@ -485,6 +567,93 @@ class Clip:
     speaker: int
     meta: Dict[str, Any]
     audio: Optional[np.ndarray]  # (N,) float32 16 kHz, or None
+
+
+def build_real_corpus(clips: Sequence, alignments: Dict[str, Dict], out_dir: str,
+                      copies: int = 1, augment: bool = False, seed: int = 0,
+                      save_audio: bool = True, max_cost: float = 2.5,
+                      clips_per_shard: int = 300, min_s: float = 0.5,
+                      max_s: float = 20.0) -> Dict:
+    """Write aligned real clips (:class:`emotalk_ros.training.realspeech.RealClip`, aligned
+    by :func:`emotalk_ros.training.realspeech.align_clips`) as a corpus (shards + meta.json
+    readable by :class:`Corpus`) -> the meta dict.
+
+    Each clip is written ``copies`` times; with ``augment`` every copy after the first goes
+    through :func:`emotalk_ros.training.synth.augment.augment_real` (seeded by seed, clip
+    and copy). The emotion track is neutral (zeros). Clips whose alignment cost exceeds
+    ``max_cost`` (a transcript that does not match the recording) or whose length is outside
+    [min_s, max_s] are left out and listed in ``meta["rejected"]``. ``engine`` in each clip's
+    metadata is ``real:<lang>`` and ``voice`` the speaker.
+    """
+    from emotalk_ros.core.phones import PHONE_INDEX
+    from emotalk_ros.training.realspeech import decode, speakers
+    from emotalk_ros.training.synth.augment import augment_real
+
+    t0 = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(out_dir):
+        if name.startswith("shard_") and name.endswith(".npz") or name == "meta.json":
+            os.remove(os.path.join(out_dir, name))
+    spk_names = sorted({c.speaker for c in clips})
+    spk_index = {s: i for i, s in enumerate(spk_names)}
+    rejected, kept, shards, buf = [], [], [], []
+    total_s = 0.0
+
+    def flush():
+        nonlocal buf
+        if not buf:
+            return
+        k = len(shards)
+        _save_shard(shard_path(out_dir, k), _pack(buf, save_audio))
+        shards.append({"file": os.path.basename(shard_path(out_dir, k)), "clips": len(buf),
+                       "hours": sum(c.audio.size for c in buf) / 16000 / 3600,
+                       "samples": int(sum(c.audio.size for c in buf)),
+                       "frames": int(sum(c.mel.shape[0] for c in buf)),
+                       "phones": int(sum(c.phone_id.size for c in buf))})
+        buf = []
+
+    for i, c in enumerate(clips):
+        al = alignments.get(c.path)
+        dur = (al or {}).get("seconds", 0.0)
+        if not al or not al["phones"] or al["cost"] > max_cost or not (min_s <= dur <= max_s):
+            rejected.append({"clip": c.clip_id, "speaker": c.speaker,
+                             "cost": None if not al else al["cost"], "seconds": dur})
+            continue
+        x = decode(c.path, c.fmt)
+        ph = al["phones"]
+        start = np.array([p[0] for p in ph], np.float32)
+        end = np.array([p[1] for p in ph], np.float32)
+        ids = np.array([PHONE_INDEX[p[2]] for p in ph], np.int16)
+        for copy in range(copies):
+            y, augs = x, []
+            if augment and copy > 0:
+                y, augs = augment_real(x, 16000, np.random.default_rng([seed, i, copy]),
+                                       [(p[0], p[1], p[2]) for p in ph])
+            mel = log_mel(y, FeatureConfig())
+            meta = {"index": i, "engine": f"real:{c.lang}", "voice": c.speaker,
+                    "source": c.source, "clip": c.clip_id, "text": c.text, "copy": copy,
+                    "align_cost": al["cost"], "augmentations": augs,
+                    "duration_s": round(y.size / 16000, 4), "change": False, "segments": []}
+            buf.append(ClipData(y, mel, np.zeros((mel.shape[0], NUM_EXPRESSIVE), np.float32),
+                                start, end, ids, spk_index[c.speaker], meta))
+            total_s += y.size / 16000
+            if len(buf) >= clips_per_shard:
+                flush()
+        kept.append(c.clip_id)
+    flush()
+    meta = {"format_version": 1, "kind": "real",
+            "config": {"copies": copies, "augment": augment, "seed": seed,
+                       "max_cost": max_cost, "min_s": min_s, "max_s": max_s},
+            "features": {"sample_rate": 16000, "hop": 160, "frame_rate_hz": 100.0,
+                         "n_mels": 40},
+            "speakers": spk_names, "languages": sorted({c.lang for c in clips}),
+            "clips": sum(s["clips"] for s in shards), "hours": total_s / 3600.0,
+            "shards": shards, "rejected": rejected,
+            "per_speaker": speakers([c for c in clips if c.clip_id in set(kept)]),
+            "seconds": time.time() - t0}
+    with open(os.path.join(out_dir, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+    return meta
 
 
 class Corpus:

@@ -1,0 +1,105 @@
+"""Real-speech sources (asterisk prompts, fillets-ng dialogue), the speaker-held-out split,
+and the aligned-corpus writer, on a small fake package tree."""
+
+import gzip
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from emotalk_ros.core.audio import write_wav
+from emotalk_ros.errors import EmotalkError
+from emotalk_ros.training import evaluate, realspeech
+from emotalk_ros.training.synth.corpus import Corpus, build_real_corpus
+
+LUA = '''
+dialogId("let-m-divna", "font_small", "What kind of strange ship is that?")
+dialogStr("Co je to za divnou lod?")
+
+dialogId("let-v-vrak0", "font_big", "This is the wreck of the airplane.")
+dialogStr("To je vrak dopravniho letadla.")
+
+dialogId("let-x-mumble", "", "")
+dialogStr("")
+'''
+
+
+def tone(path, seconds=1.2):
+    t = np.arange(int(seconds * 16000)) / 16000
+    x = np.where((t > 0.3) & (t < 0.9), 0.2 * np.sin(2 * np.pi * 200 * t), 0.0)
+    write_wav(str(path), x.astype(np.float32), 16000)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "root"
+    f = root / "usr/share/games/fillets-ng"
+    (f / "script/airplane").mkdir(parents=True)
+    (f / "script/airplane/dialogs_cs.lua").write_text(LUA, encoding="utf-8")
+    (f / "script/airplane/dialogs_en.lua").write_text(LUA.replace('dialogStr("Co je to za '
+                                                                  'divnou lod?")', ""))
+    (f / "sound/airplane/cs").mkdir(parents=True)
+    for cid in ("let-m-divna", "let-v-vrak0", "let-x-mumble"):
+        tone(f / f"sound/airplane/cs/{cid}.ogg")          # ffmpeg probes the content
+    doc = root / "usr/share/doc/asterisk-core-sounds-it"
+    doc.mkdir(parents=True)
+    with gzip.open(doc / "core-sounds-it.txt.gz", "wt", encoding="utf-8") as fh:
+        fh.write("; Core Asterisk Sounds in Italian\n\nattivato: Attivato.\n"
+                 "beep: [ tono ]\ndigits/1: uno\n")
+    snd = root / "usr/share/asterisk/sounds/it_IT_m_Carlo"
+    (snd / "digits").mkdir(parents=True)
+    for name in ("attivato", "beep", "digits/1"):
+        shutil.copy(f / "sound/airplane/cs/let-m-divna.ogg", snd / f"{name}.g722")
+    return str(root)
+
+
+def test_fillets_lines_have_speaker_text_and_audio(tree):
+    clips = realspeech.fillets_clips(tree, "cs")
+    assert [(c.clip_id, c.speaker, c.text) for c in clips] == [
+        ("airplane/let-m-divna", "fillets-cs-font_small", "Co je to za divnou lod?"),
+        ("airplane/let-v-vrak0", "fillets-cs-font_big", "To je vrak dopravniho letadla.")]
+    assert realspeech.fillets_texts(tree, "cs", exclude={"Co je to za divnou lod?"}) == [
+        "To je vrak dopravniho letadla."]
+
+
+def test_asterisk_transcripts_skip_notes_and_english_is_refused(tree):
+    clips = realspeech.asterisk_clips(tree, "it")
+    assert [(c.clip_id, c.text, c.fmt) for c in clips] == [("attivato", "Attivato.", "g722"),
+                                                            ("digits/1", "uno", "g722")]
+    with pytest.raises(EmotalkError):
+        realspeech.asterisk_transcripts(tree, "en")
+
+
+def test_split_holds_out_the_big_fish_and_the_asterisk_speakers(tree):
+    sp = realspeech.split_clips(tree)
+    assert {c.speaker for c in sp["train"]} == {"fillets-cs-font_small"}
+    assert {c.speaker for c in sp["dev"]} == {"fillets-cs-font_big", "it_IT_m_Carlo"}
+    assert not {c.speaker for c in sp["train"]} & {c.speaker for c in sp["dev"]}
+    assert realspeech.dev_texts(tree) >= {"To je vrak dopravniho letadla.", "uno"}
+
+
+def test_clean_text():
+    assert realspeech.clean_text("\u201cPour activer\u201d [bip] ok ") == "Pour activer ok"
+    assert realspeech.clean_text("[ tono de error ]") == ""
+
+
+def test_corpus_writer_round_trip_and_rejects_bad_alignments(tree, tmp_path):
+    clips = realspeech.split_clips(tree)["dev"]
+    al = {}
+    for k, c in enumerate(clips):
+        al[c.path] = {"phones": [[0.0, 0.3, "sil"], [0.3, 0.6, "aa"], [0.6, 0.9, "m"],
+                                 [0.9, 1.2, "sil"]], "cost": 1.0 if k else 9.0, "seconds": 1.2}
+    out = tmp_path / "dev"
+    meta = build_real_corpus(clips, al, str(out), copies=2, augment=True, seed=0)
+    assert meta["kind"] == "real" and len(meta["rejected"]) == 1
+    corpus = Corpus(str(out))
+    assert len(corpus) == 2 * (len(clips) - 1)
+    c0, c1 = corpus.clip(0), corpus.clip(1)
+    assert c0.meta["copy"] == 0 and c1.meta["copy"] == 1 and c0.meta["engine"].startswith("real:")
+    assert c0.audio.shape == c1.audio.shape and c0.alpha.max() == 0.0
+    assert c0.mel.shape[0] == c0.audio.size // 160
+    assert evaluate.is_real_corpus(corpus)
+    utts = evaluate.load_real_utterances(corpus, None)
+    assert len(utts) == len(clips) - 1 and all(u.engine.startswith("real:") for u in utts)
+    assert os.path.exists(out / "meta.json")

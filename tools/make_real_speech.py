@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Build the real-speech corpora: align every recording, write the training and development
+sets (``make model`` runs this; see docs/EVALUATION.md, Real speech).
+
+    .venv/bin/python tools/make_real_speech.py --root / --aligner runs/phonenet.pt \\
+        --train data/real_train --dev data/real_dev
+
+``--root``: where the Debian packages are installed or unpacked (fillets-ng-data{,-cs,-nl},
+asterisk-core-sounds-{es,fr,it,ru}{,-g722}). Alignments are cached in
+``<dev>/../real_alignments.json``. Training clips are written ``--copies`` times, every copy
+after the first through the real-channel augmentation; development clips once, clean.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from emotalk_ros.speech.phonenet import PhonePosteriors  # noqa: E402
+from emotalk_ros.training import realspeech as R  # noqa: E402
+from emotalk_ros.training.synth import corpus as C  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default="/")
+    p.add_argument("--aligner", required=True, help="phone classifier checkpoint")
+    p.add_argument("--train", default="data/real_train")
+    p.add_argument("--dev", default="data/real_dev")
+    p.add_argument("--copies", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-cost", type=float, default=2.5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--max-train", type=int, default=0,
+                   help="at most this many training clips per language, spread evenly over "
+                        "its clips (0 = all)")
+    p.add_argument("--max-dev", type=int, default=0,
+                   help="at most this many development clips per language (0 = all)")
+    p.add_argument("--only", choices=("train", "dev"), default=None,
+                   help="build one split only (two processes can share the work)")
+    p.add_argument("--cache", default=None, help="alignment cache (JSON); default "
+                   "<dev>/../real_alignments[_<split>].json")
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    split = R.split_clips(a.root)
+    for name, limit in (("train", a.max_train), ("dev", a.max_dev)):
+        split[name] = R.spread(split[name], limit)
+    pp = PhonePosteriors.load(a.aligner)
+    names = [a.only] if a.only else ["dev", "train"]
+    cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.dev)),
+                                    "real_alignments" + (f"_{a.only}" if a.only else "") + ".json")
+    al = R.align_clips([c for n in names for c in split[n]], pp, cache)
+    t_align = time.time() - t0
+    out = {"align_seconds": round(t_align, 1)}
+    for name, clips, copies, aug in (("dev", split["dev"], 1, False),
+                                     ("train", split["train"], a.copies, True)):
+        if name not in names:
+            continue
+        path = a.dev if name == "dev" else a.train
+        meta = C.build_real_corpus(clips, al, path, copies=copies, augment=aug, seed=a.seed,
+                              max_cost=a.max_cost)
+        out[name] = {"clips": meta["clips"], "hours": round(meta["hours"], 3),
+                     "rejected": len(meta["rejected"]), "speakers": len(meta["speakers"]),
+                     "per_speaker": meta["per_speaker"]}
+    out["seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
