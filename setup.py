@@ -45,6 +45,7 @@ setup(
             # deprecated alias of face_audio_capture (the old executable and node name)
             "audio_capture = emotalk_ros.ros.face_audio_capture_node:main_deprecated",
             "face_animator = emotalk_ros.ros.face_animator_node:main",
+            "face_speech = emotalk_ros.ros.face_speech_node:main",
             "retarget = emotalk_ros.ros.retarget_node:main",
             "face_mesh = emotalk_ros.ros.face_mesh_node:main",
         ],

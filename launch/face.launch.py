@@ -9,6 +9,8 @@ Usage::
     ros2 launch emotalk_ros face.launch.py use_audio_capture:=false use_audio_bridge:=true
     # the motors through ros2_control (mock hardware until you swap the URDF's plugin)
     ros2 launch emotalk_ros face.launch.py rig_file:=morpheus_head use_ros2_control:=true
+    # the robot's own voice: text on `say` -> loudspeaker and face together (no microphone)
+    ros2 launch emotalk_ros face.launch.py audio_source:=say
 
 Launch arguments (``ros2 launch emotalk_ros face.launch.py --show-args`` lists them)
   ``config``: ROS 2 params file (default: the installed ``config/face.yaml``).
@@ -17,7 +19,10 @@ Launch arguments (``ros2 launch emotalk_ros face.launch.py --show-args`` lists t
   ``rig_file``: overrides ``retarget`` ``rig_file`` ('' keeps the config's).
   ``use_sim_time``: 'true' to follow /clock.
   ``audio_source``: 'mic' or 'file' (overrides ``face_audio_capture`` ``source``; '' keeps
-  the config's). ``audio_file``: wav for the file source (``file.path``).
+  the config's), or 'say': no capture node; the robot's own voice (``face_speech``, which
+  runs the face_animator in its process) speaks text sent on ``say``. ``audio_file``: wav for
+  the file source (``file.path``). ``use_speech``: 'true' adds ``face_speech`` to a
+  microphone or file source too (the robot's speech takes the face while it talks).
   ``audio_topic``: the audio topic (default ``face/audio``; remaps it on the capture node,
   the bridge and the animator). ``audio_qos``: the animator's ``audio.qos`` (reliable or
   best_effort; '' keeps the config's).
@@ -62,7 +67,9 @@ ARGUMENTS = (
     ("model_path", "", "face_animator model.path: model file, 'baseline', or '' for the config's"),
     ("rig_file", "", "retarget rig_file: rig YAML or example rig name; '' for the config's"),
     ("use_sim_time", "false", "Use simulated time from /clock"),
-    ("audio_source", "", "face_audio_capture source: 'mic' or 'file'; '' for the config's"),
+    ("audio_source", "", "Audio source: 'mic' or 'file' (face_audio_capture's source; '' for "
+     "the config's), or 'say' (the robot's own voice from text on say; no capture node)"),
+    ("use_speech", "false", "Also run face_speech (text on say) with a mic or file source"),
     ("audio_file", "", "wav file for audio_source:=file"),
     ("audio_topic", "face/audio", "Audio topic of the capture node, the bridge and the animator"),
     ("audio_qos", "", "face_animator audio.qos: reliable or best_effort; '' for the config's"),
@@ -151,9 +158,14 @@ def _nodes(context):
                            "a number") from None
     audio_remap = [("face/audio", arg["audio_topic"])] if arg["audio_topic"] else []
 
+    source = arg["audio_source"].strip().lower()
+    if source not in ("", "mic", "file", "say"):
+        raise RuntimeError(f"launch argument audio_source:={arg['audio_source']!r} is not one "
+                           "of mic, file, say")
+    speech = source == "say" or _flag(arg["use_speech"])
     capture = dict(common)
-    if arg["audio_source"]:
-        capture["source"] = arg["audio_source"]
+    if source in ("mic", "file"):
+        capture["source"] = source
     if arg["audio_file"]:
         capture["file.path"] = arg["audio_file"]
     animator = dict(common)
@@ -185,11 +197,20 @@ def _nodes(context):
                     **kwargs)
 
     actions = []
-    if _flag(arg["use_audio_capture"]):
+    if _flag(arg["use_audio_capture"]) and source != "say":
         actions.append(node("face_audio_capture", capture, audio_remap))
     if _flag(arg["use_audio_bridge"]):
         actions.append(node("face_audio_bridge", dict(common), audio_remap))
-    actions.append(node("face_animator", animator, audio_remap, supervised=True))
+    if speech:
+        # one process, two nodes (face_animator and face_speech): no name= (it would rename
+        # both); the params file addresses each node by its own name. Supervised like
+        # face_animator (it exits with code 3 when the animator's worker keeps failing).
+        actions.append(Node(package=PACKAGE, executable="face_speech", namespace=ns,
+                            parameters=[config, animator], remappings=list(audio_remap),
+                            arguments=["--ros-args", "--log-level", level], output="screen",
+                            emulate_tty=True, respawn=True, respawn_delay=respawn_delay))
+    else:
+        actions.append(node("face_animator", animator, audio_remap, supervised=True))
     if _flag(arg["use_retarget"]):
         actions.append(node("retarget", retarget, command_remap))
     if _flag(arg["use_mesh"]):

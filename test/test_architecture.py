@@ -243,7 +243,8 @@ def test_nodes_declare_parameters_only_through_their_table():
         assert not calls, f"{node} declares parameters outside emotalk_ros/ros/parameters.py"
         table = {"face_audio_capture": "FACE_AUDIO_CAPTURE",
                  "face_audio_bridge": "FACE_AUDIO_BRIDGE", "face_animator": "FACE_ANIMATOR",
-                 "retarget": "RETARGET", "face_mesh": "FACE_MESH"}[node]
+                 "face_speech": "FACE_SPEECH", "retarget": "RETARGET",
+                 "face_mesh": "FACE_MESH"}[node]
         assert f"from emotalk_ros.ros.parameters import {table}" in src
         # the node's docstring names every parameter of its table
         doc = ast.get_docstring(ast.parse(src))
@@ -273,8 +274,8 @@ def test_nodes_publish_with_the_qos_the_topic_table_documents():
     for src in node_sources().values():
         published |= set(publisher_topics(src))
     assert published <= documented, published - documented
-    assert {t for t, _ in published} == {t for t, _, _, _ in qos.TOPICS} - {"emotion_target",
-                                                                             "emotion_track"}
+    assert {"emotion_target", "emotion_track"} <= set(qos.INPUT_TOPICS)
+    assert {t for t, _ in published} == {t for t, _, _, _ in qos.TOPICS} - set(qos.INPUT_TOPICS)
     # and the check fails on a publisher the table does not document
     bad = 'self.create_publisher(String, "face/other", qos.MESH)'
     assert not set(publisher_topics(bad)) <= documented

@@ -11,7 +11,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
-NODES = ("face_audio_capture", "face_audio_bridge", "face_animator", "retarget", "face_mesh")
+NODES = ("face_audio_capture", "face_audio_bridge", "face_animator", "face_speech", "retarget",
+         "face_mesh")
 # a sourced workspace (colcon test in a shell that sourced install/setup.sh) must not leak
 # into the temporary install these tests build and inspect
 WORKSPACE_VARS = ("AMENT_PREFIX_PATH", "COLCON_PREFIX_PATH", "CMAKE_PREFIX_PATH", "PYTHONPATH")

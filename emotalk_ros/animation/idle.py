@@ -6,8 +6,11 @@
   ``0.25 s`` plus a gamma variate (shape 3), with mean ``blink_interval_s``. Each
   blink lasts 150-300 ms: a fast close (30 % of the moving time), a 40 ms hold
   fully closed (so that every 60 Hz frame sequence sees the lids reach 1) and a
-  slower open. When speech pauses begin (``speaking`` True -> False) a blink follows
-  within 50-350 ms with probability 0.7, as people tend to blink at phrase ends.
+  slower open. Speaking and pausing are decided at phrase level: a pause counts only once
+  ``speaking`` has been False for ``pause_s`` (0.25 s by default), so the gaps between words
+  are not pauses. When a pause is confirmed, a blink follows within 0-200 ms with
+  probability 0.7, as people tend to blink at phrase ends (about 10-30 blinks a minute in
+  speech instead of one per word gap).
   Output: ``eyeBlink{Left,Right} = max(input, blink * blink_scale)``.
 * **Gaze**: fixations (0.3 s + gamma, mean about 1.5 s) joined by short saccades
   (30-90 ms, longer for larger jumps) between targets near the centre; about half
@@ -15,15 +18,15 @@
   to the face's left raises ``eyeLookOutLeft`` and ``eyeLookInRight`` by the same
   amount (and vice versa); up/down raise ``eyeLookUp*``/``eyeLookDown*`` on both
   eyes. Added to the input, scaled by ``gaze_scale``.
-* **Breathing**, only while not speaking (fading in over 0.8 s after speech ends,
-  off at once when speech starts): a slow sinusoid (period about 4 s) that adds
+* **Breathing**, only while not speaking at phrase level (fading in over 0.8 s after a
+  pause is confirmed, off at once when speech starts): a slow sinusoid (period about 4 s) that adds
   at most 0.015 to ``jawOpen`` *and the same* to ``mouthClose`` (the lips stay as
   closed as they were: the lip aperture ``jawOpen - mouthClose`` does not
   change), plus tiny ``noseSneer*`` (nostrils on the inhale) and ``browInnerUp``.
 
 Everything is a function of the frame times, the ``speaking`` flags and the seed:
 the random draws happen at events in time order, and all state (schedules, the
-random generators, the previous speaking flag) is carried between calls, so calling
+random generators, the phrase state) is carried between calls, so calling
 :meth:`IdleAnimator.apply` on a whole sequence or chunk by chunk gives identical
 frames. Scales are live-settable and never change the random schedule.
 """
@@ -54,8 +57,10 @@ _BLINK_HOLD = 0.04               # fully closed
 _BLINK_CLOSE_FRAC = 0.30         # share of the moving time spent closing
 _BLINK_MIN_GAP = 0.25            # minimum time between one blink's end and the next onset
 _BLINK_GAMMA_SHAPE = 3.0
-_PAUSE_BLINK_P = 0.7             # probability of a blink after a speech pause begins
-_PAUSE_BLINK_DELAY = (0.05, 0.35)
+_PAUSE_BLINK_P = 0.7             # probability of a blink after a speech pause is confirmed
+_PAUSE_BLINK_DELAY = (0.0, 0.2)  # after the confirmation, itself pause_s into the pause
+PAUSE_RANGE: Tuple[float, float] = (0.0, 5.0)
+"""Accepted range of the phrase-level pause length ``pause_s`` in seconds."""
 # Gaze (normalised units: 1 = a clear sideways/up look; amplitude scaled below).
 _FIX_MIN = 0.3
 _FIX_GAMMA_SHAPE = 2.0
@@ -91,6 +96,7 @@ class IdleConfig:
     gaze_scale: float = 1.0     # saccades on eyeLook* shapes
     breath_scale: float = 1.0   # subtle breathing motion while not speaking
     blink_interval_s: float = 4.0   # mean time between blink onsets
+    pause_s: float = 0.25           # silence this long ends a phrase (word gaps are shorter)
 
     def __post_init__(self) -> None:
         if (
@@ -105,6 +111,10 @@ class IdleConfig:
         if not (math.isfinite(b) and BLINK_INTERVAL_RANGE[0] <= b <= BLINK_INTERVAL_RANGE[1]):
             raise EmotalkError(f"idle blink_interval_s must be in [{BLINK_INTERVAL_RANGE[0]:g}, "
                                f"{BLINK_INTERVAL_RANGE[1]:g}] s, got {self.blink_interval_s!r}")
+        p = float(self.pause_s)
+        if not (math.isfinite(p) and PAUSE_RANGE[0] <= p <= PAUSE_RANGE[1]):
+            raise EmotalkError(f"idle pause_s must be in [{PAUSE_RANGE[0]:g}, "
+                               f"{PAUSE_RANGE[1]:g}] s, got {self.pause_s!r}")
 
 
 def blink_profile(u: float, dur: float) -> float:
@@ -153,7 +163,8 @@ class IdleAnimator:
         self._breath_phase = float(rng_breath.uniform(0.0, 2.0 * math.pi))
         self._last_t = -math.inf
         self._started = False
-        self._prev_speaking = False
+        self._phrase = False                 # speaking at phrase level
+        self._silent_since = -math.inf       # start of the current run of non-speech frames
         self._speech_end = -math.inf
         self._next_blink = math.inf
         self._blink_start = -math.inf
@@ -203,15 +214,24 @@ class IdleAnimator:
         """Advance the schedule to frame time ``t`` -> (blink, gaze x, gaze y, breath gain)."""
         if not self._started:
             self._start(t)
-        # Speech pause onset: a blink soon after, with some probability.
-        if self._prev_speaking and not speaking:
+        # Phrase level: a pause counts once it has lasted pause_s (word gaps do not).
+        if speaking:
+            self._silent_since = math.inf
+            phrase = True
+        else:
+            if self._silent_since > t:
+                self._silent_since = t
+            phrase = self._phrase and t - self._silent_since < self.cfg.pause_s
+        # A confirmed pause (phrase end): a blink soon after, with some probability.
+        if self._phrase and not phrase:
             self._speech_end = t
             if self._rng_blink.random() < _PAUSE_BLINK_P:
                 cand = t + float(self._rng_blink.uniform(*_PAUSE_BLINK_DELAY))
                 self._next_blink = min(
                     self._next_blink, max(cand, self._blink_end + _BLINK_MIN_GAP)
                 )
-        self._prev_speaking = speaking
+        self._phrase = phrase
+        speaking = phrase
         # Blink onset (late by more than 50 ms, e.g. after a gap in the frames: start now).
         if t >= self._next_blink:
             start = self._next_blink if t - self._next_blink < 0.05 else t
@@ -241,7 +261,8 @@ class IdleAnimator:
 
         ``times`` (N,) float64 s, strictly increasing (also across calls; a time at or
         before the previous call's last time resets the animator, e.g. for a new
-        utterance); ``frames`` (N, 52) float32; ``speaking`` (N,) bool.
+        utterance); ``frames`` (N, 52) float32; ``speaking`` (N,) bool, frame by frame (the
+        phrase-level decision is made here).
         Returns (N, 52) float32 in [0, 1]. When disabled, returns the input unchanged
         (as float32) and keeps no state.
         """

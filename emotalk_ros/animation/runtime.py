@@ -54,6 +54,25 @@ The emotion handed to the predictor is ``blend(command(t), voice(t), b(t))``
 An optional :class:`~emotalk_ros.animation.style.Style` is applied to the generator frames before
 the idle overlay (the same as ``emotalk animate --style``).
 
+The robot's own speech (one face)
+---------------------------------
+:meth:`AnimatorRuntime.speak` hands the runtime a piece of the robot's own speech that is
+scheduled on the loudspeaker (:class:`~emotalk_ros.animation.speech.SpeechPiece`, clock time
+of its first sample). The speech owns the face while it lasts: a
+:class:`~emotalk_ros.animation.speech.SpeechTrack` renders frames on the loudspeaker's clock,
+``speech_lead_s`` ahead of it (no look-ahead penalty: the audio is known), through the same
+emotion state, style and idle overlay; the live path keeps running (its generator, clock and
+emotion input stay current) but its frames are dropped (``frames_superseded``) from the
+moment the track starts until it ends. Hand-overs are smooth: the track starts from the face
+the live path last showed and blends into the speech over ``handover_s``; after the track the
+live frames blend in from the last speech face the same way. The track's frames carry
+``clock_time`` = when their sound is heard, so they are *early*: :meth:`take_frame` releases
+a frame only once its clock time has come (in sync with the loudspeaker), while
+:meth:`take_ahead` hands out every frame as soon as it exists (for consumers that act
+early, such as motors with a known latency). Live frames are late, so both hand them out at
+once. :meth:`cancel_speech` ends the speech now: frames computed beyond this moment are
+computed again (emotion state and idle overlay rolled back to before them) easing to rest.
+
 Hostile input and faults
 ------------------------
 * Audio faster than real time: ``submit`` grants at most ``REALTIME_MARGIN`` times
@@ -97,6 +116,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 import numpy as np
 
 from emotalk_ros.animation.idle import check_scale
+from emotalk_ros.animation.speech import SpeechPiece, SpeechTrack, handover_weight
 from emotalk_ros.animation.tracks import TrackPlay, compose
 from emotalk_ros.animation.voice_mix import (
     VoiceEmotion,
@@ -122,12 +142,17 @@ class OutFrame:
     ``time``: audio time it depicts (s); ``clock_time``: the same instant on the
     arrival clock (s); ``values``: (52,) float32 in [0, 1]; ``arrival``: arrival-clock
     time of the audio chunk that made it computable (None for silence frames).
+    ``source``: ``live`` (microphone / file / silence) or ``speech`` (the robot's own voice,
+    computed ahead of its clock time); ``stamp_ns``: free for the publisher (it stamps a
+    frame once and reuses the stamp for every copy it sends).
     """
 
     time: float
     clock_time: float
     values: np.ndarray
     arrival: Optional[float]
+    source: str = "live"
+    stamp_ns: Optional[int] = None
 
 
 class _Window:
@@ -163,6 +188,8 @@ class AnimatorRuntime:
 
     SPEAKING_DBFS = -45.0    # chunk RMS above this counts as speech for the idle layer
     MAX_SILENCE_STEP_S = 0.5  # most silence fed in one worker step
+    RELEASE_EARLY_S = 0.001   # a frame is released this close before its clock time
+    WAKE_S = 0.01             # the worker's longest wait
     REALTIME_MARGIN = 1.05   # audio and frames accepted per second, relative to real time
     BURST_S = 1.0            # seconds of audio accepted at once beyond the real-time budget
     RATE_LIMITED_BACKLOG = 2  # frames kept waiting while over the output rate (rest dropped)
@@ -238,6 +265,28 @@ class AnimatorRuntime:
         self.frames_out = 0
         self.frames_skipped = 0
         self.worker_errors = 0
+        self.frames_superseded = 0   # live frames dropped while the robot speaks
+        self.speech_frames = 0
+        self.speech_rerendered = 0
+        # the robot's own speech (see the module docstring)
+        self.speech_lead_s = 0.1
+        self.handover_s = 0.12
+        self.speech_tail_s = 0.3
+        self.cancel_ease_s = 0.15
+        self._speech_lock = threading.RLock()
+        self._track: Optional[SpeechTrack] = None
+        self._track_from: Optional[Tuple[float, np.ndarray]] = None   # hand-over into speech
+        self._from_speech: Optional[Tuple[float, np.ndarray]] = None  # hand-over after speech
+        self._sp_offset = 0.0                  # audio time = clock - _sp_offset for speech frames
+        self._snaps: Deque[Tuple[float, Any]] = collections.deque()
+        self._cmd_log: Deque[Tuple[int, float, Any]] = collections.deque(maxlen=64)
+        self._cmd_seq = 0
+        self._reemit_after = -math.inf
+        self._last_base: Optional[np.ndarray] = None   # (52,) last frame out, before idle
+        self._last_out_clock = -math.inf
+        self._owned_until = -math.inf          # end of the last speech track (clock s)
+        self._idle_last_t = -math.inf
+        self._ahead: Deque[OutFrame] = collections.deque()
         self.dropped_fast_samples = 0
         self.frames_over_rate = 0
         self.tracks_superseded = 0
@@ -325,7 +374,9 @@ class AnimatorRuntime:
             raise EmotalkError("this runtime has no emotion state")
         with self._state_lock:
             self._commands_seen += 1
-            now = self.audio_time
+            now = self._command_time()
+            self._cmd_seq += 1
+            self._cmd_log.append((self._cmd_seq, now, cmd))
             play = self._play
             if play is not None and now < play.end:
                 cur = compose(play, self.state, np.array([now]))[0]                 # (7,)
@@ -384,7 +435,7 @@ class AnimatorRuntime:
                 self.tracks_superseded += 1
                 return 0
             st = self.state
-            now = self.audio_time
+            now = self._command_time()
             prev, frozen = self._play, copy.deepcopy(st)
 
             def base(t: np.ndarray) -> np.ndarray:
@@ -392,6 +443,15 @@ class AnimatorRuntime:
 
             self._play = TrackPlay(track, now, fade, ease, base, len(track.keys))
             return len(track.keys)
+
+    def _command_time(self) -> float:
+        """Audio time at which a command takes effect: the live edge, or, while the robot's
+        speech is rendered ahead, its render edge (frames before it are already computed)."""
+        now = self.audio_time
+        tr = self._track
+        if tr is not None:
+            now = max(now, tr.edge - self._sp_offset)
+        return now
 
     def submit_track(self, text: str) -> None:
         """Queue a keyframe track (JSON text) for the parser thread (started on first use).
@@ -577,30 +637,59 @@ class AnimatorRuntime:
             self.voice.set_smoothing(voice_min_segment_s, voice_hysteresis)
 
     def take_frame(self, now: Optional[float] = None) -> Optional[OutFrame]:
-        """The next frame to publish (oldest first), or None when none is new.
+        """The next frame to publish (oldest first) whose clock time has come, or None.
 
-        A backlog above ``max_backlog`` frames is cut by skipping the oldest ones, so
-        latency stays bounded. Records the audio-arrival -> publish latency.
+        Live frames are due at once (they are late); the robot's speech frames are held until
+        their clock time (``now``, default the clock), so they meet the sound at the
+        loudspeaker. A backlog of due frames above ``max_backlog`` is cut by skipping the
+        oldest ones, so latency stays bounded. Records the audio-arrival -> publish latency.
         """
         now = self.clock() if now is None else now
+        due_by = now + self.RELEASE_EARLY_S
         with self._lock:
-            while len(self._out) > self.max_backlog:
+            due = 0
+            for f in self._out:                  # in clock order; speech frames may be early
+                if f.source != "live" and f.clock_time > due_by:
+                    break
+                due += 1
+            while due > self.max_backlog:
                 self._out.popleft()
                 self.frames_skipped += 1
-            if not self._out:
+                due -= 1
+            if not due:
                 return None
             if self._frame_budget is not None and not self._frame_budget.take_all(1.0, now):
-                # over the output rate: the newest frames wait, the excess is dropped
-                while len(self._out) > self.RATE_LIMITED_BACKLOG:
+                # over the output rate: the newest due frames wait, the excess is dropped
+                # (speech frames not yet due are kept)
+                while due > self.RATE_LIMITED_BACKLOG:
                     self._out.popleft()
                     self.frames_skipped += 1
                     self.frames_over_rate += 1
+                    due -= 1
                 return None
             f = self._out.popleft()
             self.frames_out += 1
             if f.arrival is not None:
                 self._lat_pub.add(now - f.arrival)
         return f
+
+    def take_ahead(self) -> List[OutFrame]:
+        """Every frame made since the last call, as soon as it exists (speech frames before
+        their clock time; a frame computed again after a cancel comes again, same clock time).
+        The same objects :meth:`take_frame` hands out later."""
+        with self._lock:
+            out = list(self._ahead)
+            self._ahead.clear()
+        return out
+
+    def next_release(self) -> float:
+        """When the oldest frame not yet handed out by :meth:`take_frame` is due: its clock time
+        for a speech frame, -inf for a live one (due at once), inf when there is none."""
+        with self._lock:
+            if not self._out:
+                return math.inf
+            f = self._out[0]
+            return f.clock_time if f.source != "live" else -math.inf
 
     def stats(self) -> Dict[str, float]:
         """Counters and latency/RTF summaries for diagnostics (seconds, counts)."""
@@ -625,6 +714,10 @@ class AnimatorRuntime:
                 "rtf_total": self._compute_s / self._audio_s if self._audio_s else float("nan"),
                 "audio_time_s": self.audio_time,
                 "lookahead_s": self.predictor.lookahead_s,
+                "frames_superseded": self.frames_superseded,
+                "speech_frames": self.speech_frames,
+                "speech_frames_recomputed": self.speech_rerendered,
+                "speech_active": self._track is not None,
             }
 
     # -- worker side -----------------------------------------------------------------------
@@ -665,7 +758,11 @@ class AnimatorRuntime:
         while not self._stop.is_set():
             with self._lock:
                 if not self._queue:
-                    self._wake.wait(0.01)
+                    wait = self.WAKE_S
+                    if self._out and self._out[0].source != "live":   # wake when it is due
+                        wait = min(wait, max(0.0, self._out[0].clock_time - self.clock()))
+                    if wait > 0:
+                        self._wake.wait(wait)
             try:
                 self.step()
             except Exception as exc:  # the worker's outermost boundary: nothing ends it
@@ -682,6 +779,9 @@ class AnimatorRuntime:
                                  f"{self.consecutive_failures} failed step(s)", "recovered")
                 self.consecutive_failures = 0
                 self._rest_from = None
+            if self.on_frames is not None and \
+                    self.next_release() <= self.clock() + self.RELEASE_EARLY_S:
+                self.on_frames()
 
     def _on_worker_error(self, exc: BaseException) -> bool:
         """Count and report a worker failure; True when the worker must give up."""
@@ -729,7 +829,7 @@ class AnimatorRuntime:
         with self._lock:
             for i in range(n):
                 f = OutFrame(float(times[i]), float(times[i]) + offset, values[i], None)
-                self._out.append(f)
+                self._append(f)
                 self._last_frame = f
             while len(self._out) > 8 * self.max_backlog:
                 self._out.popleft()
@@ -760,6 +860,7 @@ class AnimatorRuntime:
                 produced += self._push(x, arrival, real=True)
         if not chunks:
             produced += self._feed_silence(now)
+        produced += self._render_speech(now)
         return produced
 
     def _feed_silence(self, now: float) -> int:
@@ -810,35 +911,274 @@ class AnimatorRuntime:
         fr = Frames.concat([push_with_voice(self.predictor, x[i:i + piece], self._emotion_at,
                                             self.voice) for i in range(0, x.size, piece)])
         values = fr.values                                            # (N, 52)
-        if len(fr) and self.style is not None:
-            values = self.style.apply(values)                         # (N, 52)
-        if len(fr) and self.idle is not None:
-            speaking = np.full(len(fr), self._speaking, dtype=bool)   # (N,)
-            values = self.idle.apply(fr.times, values, speaking)      # (N, 52)
-        values = sanitize(np.asarray(values, np.float32))             # (N, 52) in [0, 1]
+        times = fr.times                                              # (N,)
+        clock_times = times + self._offset                            # (N,)
+        # the robot's own speech owns the face while its track runs; afterwards only frames
+        # depicting a time after the track's end are kept
+        if self._track is not None:
+            keep = np.zeros(len(fr), bool)
+        else:
+            keep = clock_times > self._owned_until
+        if not keep.all():
+            with self._lock:
+                self.frames_superseded += int((~keep).sum())
+            values, times, clock_times = values[keep], times[keep], clock_times[keep]
+        n = int(times.shape[0])
+        if n and self.style is not None:
+            values = self.style.apply(values)                         # (n, 52)
+        if n and self._from_speech is not None:                       # hand-over after speech
+            t_h, base = self._from_speech
+            w = handover_weight(clock_times, t_h, self.handover_s)[:, None]   # (n, 1)
+            values = base[None, :] + w * (np.asarray(values, np.float32) - base[None, :])
+            if w[-1, 0] >= 1.0:
+                self._from_speech = None
+        if n:
+            self._last_base = np.asarray(values[-1], np.float32).copy()
+        if n and self.idle is not None:
+            speaking = np.full(n, self._speaking, dtype=bool)         # (n,)
+            values = self.idle.apply(self._idle_times(times), values, speaking)   # (n, 52)
+        values = sanitize(np.asarray(values, np.float32).reshape(-1, NUM_BLENDSHAPES))
         dt = time.perf_counter() - t0
         done = self.clock()
         with self._lock:
             self._compute_s += dt
             self._audio_s += x.size / sr
             self._rtf.add(dt / (x.size / sr))
-            for i in range(len(fr)):
-                t = float(fr.times[i])
+            for i in range(n):
+                t = float(times[i])
                 if self._last_frame is not None and t <= self._last_frame.time + 1e-9:
                     self.frames_skipped += 1       # already depicted (by a rest frame)
                     continue
-                f = OutFrame(t, t + self._offset, values[i], arrival if real else None)
-                self._out.append(f)
+                f = OutFrame(t, float(clock_times[i]), values[i], arrival if real else None)
+                self._append(f)
                 self._last_frame = f
                 if real:
                     self._lat_avail.add(done - arrival)
-            # never let the buffer grow without bound when nobody takes frames
-            while len(self._out) > 8 * self.max_backlog:
-                self._out.popleft()
-                self.frames_skipped += 1
-        if len(fr) and self.on_frames is not None:
+        if n and self.on_frames is not None:
             self.on_frames()
-        return len(fr)
+        return n
+
+    def _append(self, f: OutFrame) -> None:
+        """Queue a frame for both hand-outs (under ``_lock``); both queues stay bounded."""
+        self._out.append(f)
+        self._ahead.append(f)
+        self._last_out_clock = max(self._last_out_clock, f.clock_time)
+        # never let the buffers grow without bound when nobody takes frames
+        while len(self._out) > 8 * self.max_backlog:
+            self._out.popleft()
+            self.frames_skipped += 1
+        while len(self._ahead) > 8 * self.max_backlog:
+            self._ahead.popleft()
+
+    def _idle_times(self, times: np.ndarray) -> np.ndarray:
+        """Frame times for the idle overlay, strictly after the last ones it saw (the live and
+        speech time bases meet at hand-overs and may overlap by a clock drift)."""
+        t = np.asarray(times, np.float64).copy()
+        floor = self._idle_last_t + 1e-6 * np.arange(1, t.size + 1)
+        t = np.maximum(t, floor)
+        self._idle_last_t = float(t[-1])
+        return t
+
+    # -- the robot's own speech ----------------------------------------------------------------
+    def configure_speech(self, lead_s: Optional[float] = None, handover_s: Optional[float] = None,
+                         tail_s: Optional[float] = None,
+                         cancel_ease_s: Optional[float] = None) -> None:
+        """Timing of the speech path (s): how far ahead of the clock speech frames are
+        computed, the hand-over blends, the rest after the last piece, the ease after a
+        cancel. None keeps a value."""
+        for name, v in (("lead_s", lead_s), ("handover_s", handover_s), ("tail_s", tail_s),
+                        ("cancel_ease_s", cancel_ease_s)):
+            if v is not None and not (math.isfinite(float(v)) and 0.0 <= float(v) <= 10.0):
+                raise EmotalkError(f"speech {name} must be in [0, 10] s, got {v!r}")
+        if lead_s is not None:
+            self.speech_lead_s = float(lead_s)
+        if handover_s is not None:
+            self.handover_s = float(handover_s)
+        if tail_s is not None:
+            self.speech_tail_s = float(tail_s)
+        if cancel_ease_s is not None:
+            self.cancel_ease_s = float(cancel_ease_s)
+
+    @property
+    def speech_edge(self) -> float:
+        """Clock time up to which speech frames are computed (-inf without speech): the track's
+        render edge, or the last frame handed out when that is later (a cancelled track's
+        frames went out up to the lead before they were computed again; a new piece must start
+        after them)."""
+        tr = self._track
+        if tr is None:
+            return -math.inf
+        with self._lock:
+            last = self._last_out_clock
+        return max(tr.edge, last)
+
+    @property
+    def speaking_until(self) -> float:
+        """Clock time at which the scheduled speech ends (-inf without speech)."""
+        tr = self._track
+        return tr.speaking_until if tr is not None and tr.cancelled_at is None else -math.inf
+
+    def speak(self, piece: SpeechPiece) -> None:
+        """Schedule a piece of the robot's own speech (``piece.start``: clock time its first
+        sample is heard). It joins the running speech track, or starts one that takes the face
+        over from the live path. Raises :class:`EmotalkError` when the piece starts before the
+        frames already computed (schedule it later)."""
+        with self._speech_lock:
+            tr = self._track
+            if tr is not None and tr.cancelled_at is None and not tr.done:
+                tr.add(piece)
+                return
+            if tr is not None:
+                self._finish_track()
+            dt = 1.0 / self.predictor.fps
+            with self._lock:
+                last = self._last_out_clock
+            w0 = self.clock() if not math.isfinite(last) else last + dt
+            new = SpeechTrack(self.predictor.fps, w0, piece, self.speech_tail_s,
+                              self.cancel_ease_s)
+            self._sp_offset = self._offset if self._offset is not None else self._started_at
+            base = self._last_base
+            self._track_from = (new.w0, base.copy()) if base is not None else None
+            self._from_speech = None
+            self._snaps.clear()
+            self._reemit_after = -math.inf
+            self._track = new
+
+    def _finish_track(self) -> None:
+        """The track has rendered its last frame: the live path takes the face back."""
+        tr = self._track
+        self._track = None
+        self._snaps.clear()
+        if tr is not None:
+            self._owned_until = max(self._owned_until, tr.end, self._last_out_clock)
+            if self._last_base is not None:
+                self._from_speech = (self._owned_until, self._last_base.copy())
+
+    def cancel_speech(self, now: Optional[float] = None) -> List[Any]:
+        """Stop the robot's speech at ``now`` (default the clock): the face eases to rest over
+        ``cancel_ease_s``; frames already computed past ``now`` are computed again (the
+        emotion state and idle overlay are rolled back to before them). Returns the tags of
+        the pieces that had not started; [] when nothing was speaking."""
+        now = self.clock() if now is None else float(now)
+        with self._speech_lock:
+            tr = self._track
+            if tr is None or (tr.cancelled_at is not None and tr.cancelled_at <= now):
+                return []
+            dropped = tr.cancel(now)
+            self._rollback(tr, now)
+            return dropped
+
+    def retime_speech(self, tag: Any, drift_s: float, now: Optional[float] = None) -> bool:
+        """The loudspeaker plays piece ``tag`` ``drift_s`` later than scheduled (an underrun):
+        its frames move with it; frames computed past ``now`` are computed again. False when
+        no such piece is in the running track."""
+        now = self.clock() if now is None else float(now)
+        with self._speech_lock:
+            tr = self._track
+            if tr is None or not tr.retime(tag, drift_s):
+                return False
+            self._rollback(tr, now)
+            return True
+
+    def _rollback(self, tr: SpeechTrack, now: float) -> None:
+        """Drop the speech frames after ``now`` that are not out yet and roll the render back
+        to before them, so they are computed again (under the speech lock)."""
+        with self._lock:
+            future = [f for f in self._out if f.source == "speech" and f.clock_time > now]
+            if future:
+                self._out = collections.deque(
+                    f for f in self._out if not (f.source == "speech" and f.clock_time > now))
+                self._ahead = collections.deque(
+                    f for f in self._ahead if not (f.source == "speech" and f.clock_time > now))
+        if not future:
+            return
+        sent_until = max(f.clock_time for f in future)
+        t_first = min(f.clock_time for f in future)
+        while self._snaps and self._snaps[-1][0] > t_first + 1e-9:
+            self._snaps.pop()
+        if not self._snaps:
+            return
+        _, idle, state, cp, last_base, idle_t, seq = self._snaps.pop()
+        self.idle = idle
+        with self._state_lock:
+            self._restore_state(state, seq)
+        tr.restore(cp, keep_end_at_least=sent_until + 1e-6)
+        self._last_base = last_base
+        self._idle_last_t = idle_t
+        self._reemit_after = now
+        with self._lock:
+            self.speech_rerendered += len(future)
+            self._last_out_clock = max((f.clock_time for f in self._out), default=-math.inf)
+
+    def _state_snapshot(self) -> Any:
+        """The emotion side, to roll back to (under the state lock)."""
+        return (copy.deepcopy(self.state), self._play, copy.deepcopy(self.blend))
+
+    def _restore_state(self, snap: Any, seq: int) -> None:
+        """Roll the emotion side back to ``snap``, then apply again the commands that arrived
+        after it (under the state lock)."""
+        state, play, blend = snap
+        if state is not None:
+            self.state = state
+        self._play, self.blend = play, blend
+        for s_, t, cmd in list(self._cmd_log):
+            if s_ > seq and self.state is not None:
+                self.state.command(cmd, t)
+
+    def _speech_emotion(self, clock_times: np.ndarray) -> np.ndarray:
+        """Emotion (N, 7) at speech frames' clock times (N,)."""
+        return self._emotion_at(np.asarray(clock_times, np.float64) - self._sp_offset)
+
+    def _speech_mark(self, cmd: Any, clock_time: float) -> None:
+        """An emotion mark reached by the speech render: the state changes at its time."""
+        if self.state is None:
+            return
+        with self._state_lock:
+            self.state.command(cmd, clock_time - self._sp_offset)
+
+    def _render_speech(self, now: float) -> int:
+        """Compute the robot's speech frames up to ``now + speech_lead_s`` (worker thread)."""
+        with self._speech_lock:
+            tr = self._track
+            if tr is None:
+                return 0
+            times = tr.next_times(now + self.speech_lead_s)                       # (N,)
+            if times.size == 0:
+                if tr.done and now >= tr.end:
+                    self._finish_track()
+                return 0
+            t0 = time.perf_counter()
+            with self._state_lock:
+                state = self._state_snapshot()
+                seq = self._cmd_seq
+            self._snaps.append((float(times[0]), copy.deepcopy(self.idle), state,
+                                tr.checkpoint(), None if self._last_base is None
+                                else self._last_base.copy(), self._idle_last_t, seq))
+            while len(self._snaps) > 1 and self._snaps[1][0] <= now:   # all released
+                self._snaps.popleft()
+            values, speaking = tr.render(times, self._speech_emotion, self._speech_mark)
+            if self.style is not None:
+                values = self.style.apply(values)                                    # (N, 52)
+            if self._track_from is not None:                          # hand-over into speech
+                t_h, base = self._track_from
+                w = handover_weight(times, t_h, self.handover_s)[:, None]         # (N, 1)
+                values = base[None, :] + w * (np.asarray(values, np.float32) - base[None, :])
+                if w[-1, 0] >= 1.0:
+                    self._track_from = None
+            values = np.asarray(values, np.float32)
+            self._last_base = values[-1].copy()
+            audio_times = times - self._sp_offset                                     # (N,)
+            if self.idle is not None:
+                values = self.idle.apply(self._idle_times(audio_times), values, speaking)
+            values = sanitize(np.asarray(values, np.float32))
+            emit = times > self._reemit_after
+            with self._lock:
+                self._compute_s += time.perf_counter() - t0
+                for i in np.flatnonzero(emit):
+                    self._append(OutFrame(float(audio_times[i]), float(times[i]), values[i],
+                                          None, source="speech"))
+                self.speech_frames += int(emit.sum())
+            return int(emit.sum())
 
 
 def frames_to_array(frames: List[OutFrame]) -> Tuple[np.ndarray, np.ndarray]:

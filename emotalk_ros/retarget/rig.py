@@ -38,6 +38,8 @@ Rig file format (YAML)::
         max_velocity: 4000        # motor units / s   (required here or in defaults)
         max_acceleration: 60000   # motor units / s^2 (required here or in defaults)
         deadband: 4               # motor units; target changes smaller than this are ignored
+        latency_ms: 40            # optional: actuation latency; with frames that arrive ahead of
+                                  # their stamps the command is sent this much early
       - name: jaw_mirror_example
         mirror: jaw               # copy another motor's definition with Left/Right swapped
         invert: true              # ... then override any field given here
@@ -88,7 +90,8 @@ CURVE_UNITS = ("fraction", "motor")
 
 _MOTOR_FIELDS = ("name", "units", "min", "max", "neutral", "input", "offset", "curve",
                  "curve_units", "invert", "max_velocity", "max_acceleration", "deadband",
-                 "mirror")
+                 "latency_ms", "mirror")
+MAX_LATENCY_MS = 1000.0
 _DEFAULTABLE = tuple(f for f in _MOTOR_FIELDS if f not in ("name", "mirror"))
 _TOP_FIELDS = ("name", "description", "safety", "defaults", "motors")
 _SAFETY_FIELDS = ("stale_timeout_s", "stale_ease_s", "soft_start_s", "exit_ease_s",
@@ -157,6 +160,7 @@ class Motor:
     invert: bool = False
     deadband: float = 0.0
     mirror_of: Optional[str] = None
+    latency_ms: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain-YAML form (explicit: a mirror is written out in full)."""
@@ -172,6 +176,8 @@ class Motor:
             d["invert"] = True
         d.update(max_velocity=self.max_velocity, max_acceleration=self.max_acceleration,
                  deadband=self.deadband)
+        if self.latency_ms:
+            d["latency_ms"] = self.latency_ms
         return d
 
 
@@ -281,6 +287,9 @@ def _resolve_motor(raw: Dict[str, Any], src: str, where: str) -> Motor:
     deadband = _number(raw.get("deadband", 0.0), src, where, "deadband")
     if not 0 <= deadband < hi - lo:
         raise _err(src, where, f"deadband ({deadband}) must be >= 0 and smaller than the range")
+    latency = _number(raw.get("latency_ms", 0.0), src, where, "latency_ms")
+    if not 0 <= latency <= MAX_LATENCY_MS:
+        raise _err(src, where, f"latency_ms ({latency}) must be in [0, {MAX_LATENCY_MS:g}] ms")
     units = raw["units"]
     if not isinstance(units, str) or not units.strip():
         raise _err(src, where, f"field 'units' must be a non-empty string, got {quote(units)}")
@@ -317,7 +326,7 @@ def _resolve_motor(raw: Dict[str, Any], src: str, where: str) -> Motor:
                  max_velocity=vmax, max_acceleration=amax,
                  offset=_number(raw.get("offset", 0.0), src, where, "offset"),
                  curve=curve, curve_units=curve_units, invert=invert, deadband=deadband,
-                 mirror_of=raw.get("mirror"))
+                 mirror_of=raw.get("mirror"), latency_ms=latency)
 
 
 @dataclass(frozen=True)
@@ -375,6 +384,11 @@ class Rig:
     def deadband(self) -> np.ndarray:
         """(M,) float64 deadbands in motor units (smaller target changes are ignored)."""
         return self._vec("deadband")
+
+    @property
+    def latency_s(self) -> np.ndarray:
+        """(M,) float64 actuation latencies in seconds (0 where a motor gives none)."""
+        return self._vec("latency_ms") / 1000.0
 
     @property
     def offset(self) -> np.ndarray:

@@ -212,6 +212,18 @@ class Retargeter:
                     and np.all(np.abs(self._vel) <= tol))
 
     # ---------------------------------------------------------------- filter
+    @property
+    def filter_delay_s(self) -> float:
+        """Nominal delay (s) of the causal filter for slow motion: its low-frequency group
+        delay (``one_euro``: 1 / (2 pi min_cutoff_hz), an upper bound: faster motion raises
+        the cutoff; ``critically_damped``: 2 / (2 pi cutoff_hz); ``none``: 0)."""
+        cfg = self.rig.safety.filter
+        if cfg.type == "one_euro":
+            return 1.0 / (2.0 * math.pi * cfg.min_cutoff_hz)
+        if cfg.type == "critically_damped":
+            return 2.0 / (2.0 * math.pi * cfg.cutoff_hz)
+        return 0.0
+
     def _filter(self, x: np.ndarray, dt: float) -> np.ndarray:
         """Causal low-pass of the live target (M,) in normalised range units."""
         cfg = self.rig.safety.filter

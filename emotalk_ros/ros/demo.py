@@ -12,6 +12,13 @@ emotion commands mid-utterance and records every topic. Results written to ``--o
 * ``blendshapes.png``       main blendshapes over time with the waveform and emotion commands
 * ``latency.json``          end-to-end latency (audio heard -> frame received), rates, diagnostics
 * ``preview.mp4``           the face mesh rendered with the audio (when rendering is available)
+
+Then the robot's own voice (:mod:`emotalk_ros.ros.demo_say`; ``--no-say`` skips it):
+``face_speech`` speaks a line with emotion marks through a PulseAudio null sink, this process
+records what the loudspeaker played and ``face/blendshapes``, and writes
+
+* ``say_sync.png``          the captured loudspeaker audio against the jaw opening, the marks
+* ``say.json``              say -> first sound, jaw-vs-sound lag, blinks, the speaking state
 """
 
 from __future__ import annotations
@@ -92,6 +99,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--rig", default=resources.resolve("rig", "hobby_servo_head"))
     ap.add_argument("--no-preview", action="store_true",
                     help="skip rendering preview.mp4 (the slowest step)")
+    ap.add_argument("--no-say", action="store_true",
+                    help="skip the robot's own voice (face_speech through a null sink)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
@@ -244,10 +253,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         logs.close()
     if rc:
         return rc
-    return write_outputs(
+    rc = write_outputs(
         args.out, wav if not args.mic else None, rec, motor_names, sent, t0, model or "shipped",
         preview=not args.no_preview,
     )
+    if rc == 0 and not args.no_say:
+        from emotalk_ros.ros.demo_say import run_say
+
+        fig = run_say(args.out, ROOT, params_file, model)
+        if fig is not None:
+            sys.stdout.write(
+                f"  the robot's own voice: first sound {fig['say_to_first_sound_ms']:.0f} ms "
+                f"after 'say', jaw vs loudspeaker {fig['envelope_to_jaw_lag_ms']:+.0f} ms\n"
+                f"  outputs in {args.out}/: say_sync.png, say.json\n")
+    return rc
 
 
 def _audio_offset(x: np.ndarray, t: np.ndarray, jaw: np.ndarray) -> float:

@@ -46,6 +46,13 @@ Publications
   and values in [0, 1], at ``output_rate_hz``, also during silence.
   ``header.stamp`` = the moment (node clock) the depicted audio was heard: audio
   time is mapped through the audio arrival clock (see :mod:`emotalk_ros.animation.runtime`).
+  Frames of the robot's own speech (``face_speech`` in the same process) are stamped with the
+  time their sound reaches the loudspeaker and published at that time, so they meet the sound.
+  ``face/blendshapes_ahead`` (sensor_msgs/JointState, qos.FACE_AHEAD): the same frames, each
+  as soon as it is computed: the robot's speech arrives here up to ``face_speech``'s
+  ``lead_ms`` before its stamp (``retarget`` commands slow motors early from it); live frames
+  arrive at the same time as on ``face/blendshapes``. A frame computed again (after a cancel)
+  comes again; it replaces every frame with a later stamp received before it.
   ``face/emotion_state`` (std_msgs/String JSON, qos.STATE_LATCHED): the blended
   emotion weights at the depicted time of the last frame, on every change. With the voice
   detector running it adds ``voice_blend``, ``command_weights`` and ``voice``
@@ -147,6 +154,9 @@ class FaceAnimatorNode(Node):
             raise EmotalkError(f"lookahead_ms={p['lookahead_ms']:g} does not match the model's "
                                f"look-ahead of {info.lookahead_ms:g} ms; set -1 to accept it")
         self._info = info
+        # how face_speech (same process) builds a generator of its own for the robot's speech
+        self.model_args = (p["model.path"], p["model.backend"], p["output_rate_hz"],
+                           p["model.providers"] or None)
         state = EmotionState(transition_s=p["transition_s"], ease=p["ease"],
                              emotion_strength=p["emotion_strength"],
                              max_intensity=p["max_intensity"])
@@ -176,6 +186,8 @@ class FaceAnimatorNode(Node):
         self.add_on_set_parameters_callback(self.guard.wrap_parameters(self._on_set_parameters))
 
         self._pub_face = self.create_publisher(JointState, "face/blendshapes", qos.FACE_STREAM)
+        self._pub_ahead = self.create_publisher(JointState, "face/blendshapes_ahead",
+                                                qos.FACE_AHEAD)
         self._pub_state = self.create_publisher(String, "face/emotion_state", qos.STATE_LATCHED)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         g = self.guard.wrap
@@ -234,9 +246,27 @@ class FaceAnimatorNode(Node):
         """Hand the track to the runtime's parser thread (a big track never stalls us)."""
         self.runtime.submit_track(msg.data)
 
+    def make_predictor(self):
+        """A new generator instance with this node's model settings (for face_speech)."""
+        return load_predictor(*self.model_args)
+
+    def _flush_ahead(self, now_mono: float) -> None:
+        """Publish the speech frames made since the last call on face/blendshapes_ahead (live
+        frames are late anyway: they go out on face/blendshapes only, so the microphone path
+        costs no extra traffic)."""
+        frames = [f for f in self.runtime.take_ahead() if f.source != "live"]
+        if not frames:
+            return
+        ros_now = self.get_clock().now().nanoseconds
+        for f in frames:
+            if f.stamp_ns is None:
+                f.stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
+            self._pub_ahead.publish(joint_state(self._names, f.values, f.stamp_ns))
+
     def _on_frames_ready(self) -> None:
-        """Guard condition (triggered by the worker): publish every new frame at once (within
-        the output rate)."""
+        """Guard condition (triggered by the worker when frames exist or an early one is due):
+        publish new frames on face/blendshapes_ahead, and every due frame on face/blendshapes
+        (within the output rate)."""
         self._drain(time.monotonic())
 
     def _on_output(self) -> None:
@@ -259,6 +289,7 @@ class FaceAnimatorNode(Node):
             self.finished.set_result(self.exit_code)
 
     def _drain(self, now_mono: float) -> None:
+        self._flush_ahead(now_mono)
         while True:
             f = self.runtime.take_frame(now_mono)
             if f is None:
@@ -266,8 +297,10 @@ class FaceAnimatorNode(Node):
             self._publish_frame(f, now_mono)
 
     def _publish_frame(self, f: OutFrame, now_mono: float) -> None:
-        ros_now = self.get_clock().now().nanoseconds
-        stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
+        stamp_ns = f.stamp_ns          # set when the frame went out ahead (the same stamp)
+        if stamp_ns is None:
+            ros_now = self.get_clock().now().nanoseconds
+            stamp_ns = ros_now + int((f.clock_time - now_mono) * 1e9)
         if stamp_ns < self._last_stamp_ns + self.MIN_STAMP_STEP_NS:   # never back, never equal
             self._same_stamp += 1
             stamp_ns = self._last_stamp_ns + self.MIN_STAMP_STEP_NS

@@ -129,6 +129,63 @@ FACE_ANIMATOR: Tuple[ParamSpec, ...] = (
               "expressive); '' = no style", read_only=True),
 )
 
+# speech engines and articulation sources of face_speech (see emotalk_ros.speech.tts/.controller)
+SPEECH_ENGINES = ("espeak", "flite", "festival", "piper")
+ARTICULATIONS = ("teacher", "generator")
+
+FACE_SPEECH: Tuple[ParamSpec, ...] = (
+    ParamSpec("engine", "espeak", "Text-to-speech engine: espeak (in-process, exact phone and "
+              "word timings), flite, festival, or piper (a voice you installed)", read_only=True,
+              choices=SPEECH_ENGINES),
+    ParamSpec("voice", "", "Voice of the engine ('' = its default: en-us, slt, kal_diphone); "
+              "for piper the path of the voice's .onnx file", read_only=True),
+    ParamSpec("rate_wpm", 175.0, "Speaking rate in words per minute", lo=80.0, hi=450.0,
+              read_only=True),
+    ParamSpec("articulation", "teacher", "Mouth of the robot's speech: teacher (the procedural "
+              "articulation on the engine's exact phone timings) or generator (the model on the "
+              "synthesised audio); audio without phone timings always uses the generator",
+              read_only=True, choices=ARTICULATIONS),
+    ParamSpec("device", "", "Output device: name (or unique substring) or index as a string; "
+              "'' = the default output; 'none' = no loudspeaker (the face runs on the clock)",
+              read_only=True),
+    ParamSpec("playback.sample_rate", 48000, "Output stream sample rate in Hz", lo=8000,
+              hi=192000, read_only=True),
+    ParamSpec("playback.block_size", 240, "Samples per output callback", lo=16, hi=8192,
+              read_only=True),
+    ParamSpec("playback.latency_ms", 30.0, "Output latency asked of the device (ms): lower "
+              "cancels and starts faster, higher survives a busy CPU", lo=1.0, hi=500.0,
+              read_only=True),
+    ParamSpec("playback.extra_latency_ms", 0.0, "Latency the device does not report (ms, e.g. "
+              "a Bluetooth speaker), added to the reported one", lo=0.0, hi=1000.0,
+              read_only=True),
+    ParamSpec("lead_ms", 150.0, "How far ahead of the sound the face is computed and sent on "
+              "face/blendshapes_ahead (ms); at least the rig's largest motor latency + its "
+              "filter's delay (53 ms for the shipped rigs) + 30", lo=0.0, hi=2000.0,
+              read_only=True),
+    ParamSpec("preroll_ms", 100.0, "Delay from a request to its first sound when nothing "
+              "plays (ms): synthesis, the hand-over and the early motor commands fit in it",
+              lo=20.0, hi=2000.0, read_only=True),
+    ParamSpec("handover_s", 0.12, "Blend between the microphone path's face and the speech's "
+              "face when the robot starts or stops speaking (s)", lo=0.0, hi=2.0,
+              read_only=True),
+    ParamSpec("tail_s", 0.3, "Rest after the last word before the microphone path gets the "
+              "face back (s)", lo=0.0, hi=5.0, read_only=True),
+    ParamSpec("cancel_ease_s", 0.15, "Ease of the face to rest after a cancel (s)", lo=0.0,
+              hi=2.0, read_only=True),
+    ParamSpec("max_chars", 20000, "Longest text one say message may carry (characters); "
+              "longer text is refused", lo=1, hi=1000000, read_only=True),
+    ParamSpec("piece_chars", 200, "Long text is synthesised in pieces of about this many "
+              "characters (cut at sentence ends) while the first already plays", lo=20,
+              hi=100000, read_only=True),
+    ParamSpec("audio_in.sample_rate", 16000, "Sample rate of speech/audio messages whose "
+              "layout does not say (a dimension labelled 'rate=22050' does)", lo=8000,
+              hi=192000, read_only=True),
+    ParamSpec("max_audio_s", 300.0, "Longest clip speech/audio accepts (s)", lo=1.0,
+              hi=3600.0, read_only=True),
+    ParamSpec("state_period_s", 0.2, "Period of the speaking progress events on speech/state "
+              "(s)", lo=0.02, hi=10.0, read_only=True),
+)
+
 RETARGET: Tuple[ParamSpec, ...] = (
     ParamSpec("rig_file", DEFAULT_RIG, "Rig YAML file: a path, or an example rig name ("
               + ", ".join(EXAMPLE_RIGS) + ")", read_only=True, resolve=_rig_path),
@@ -187,6 +244,7 @@ NODES: Dict[str, Tuple[ParamSpec, ...]] = {
     "face_audio_capture": FACE_AUDIO_CAPTURE,
     "face_audio_bridge": FACE_AUDIO_BRIDGE,
     "face_animator": FACE_ANIMATOR,
+    "face_speech": FACE_SPEECH,
     "retarget": RETARGET,
     "face_mesh": FACE_MESH,
 }

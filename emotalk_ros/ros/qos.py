@@ -27,6 +27,26 @@ FACE_STREAM = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
                          durability=DurabilityPolicy.VOLATILE,
                          deadline=Duration(seconds=0, nanoseconds=50_000_000))
 
+# The face stream ahead of time (face/blendshapes_ahead): every frame as soon as it is
+# computed, for consumers that act early (motors with a latency). The robot's speech computes a
+# burst of frames at a time (up to the speech lead plus a hand-over), so keep 30 (0.5 s at
+# 60 Hz) rather than 5; no deadline, since it only runs ahead while the robot speaks.
+FACE_AHEAD = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+
+# What retarget subscribes to face/blendshapes_ahead with when it matches any publisher
+# (input_best_effort): best-effort, and as deep as FACE_AHEAD so a burst is not cut.
+FACE_AHEAD_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30,
+                                    reliability=ReliabilityPolicy.BEST_EFFORT,
+                                    durability=DurabilityPolicy.VOLATILE)
+
+# Speaking state for a dialogue system (speech/state): every event matters (started,
+# finished), a few per second at most: reliable, keep 20.
+SPEECH_STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+
 # Best-effort variant of the face stream for subscribers that match any publisher
 # (RViz, plotting); never used for motors.
 FACE_STREAM_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
@@ -66,8 +86,16 @@ TOPICS = (
     ("face/audio", "std_msgs/Float32MultiArray", "capture, bridge → animator", "AUDIO"),
     ("emotion_target", "std_msgs/String", "user → animator", "COMMANDS"),
     ("emotion_track", "std_msgs/String (JSON keys)", "user → animator", "COMMANDS"),
+    ("say", "std_msgs/String (text with {emotion} marks)", "dialogue → face_speech",
+     "COMMANDS"),
+    ("speech/interrupt", "std_msgs/String (as say)", "dialogue → face_speech", "COMMANDS"),
+    ("speech/audio", "std_msgs/Float32MultiArray", "another TTS → face_speech", "AUDIO"),
+    ("speech/cancel", "std_msgs/String ('' or an id)", "dialogue → face_speech", "COMMANDS"),
+    ("speech/state", "std_msgs/String (JSON)", "face_speech → dialogue", "SPEECH_STATE"),
     ("face/blendshapes", "sensor_msgs/JointState", "animator → retarget, mesh, users",
      "FACE_STREAM"),
+    ("face/blendshapes_ahead", "sensor_msgs/JointState", "animator → retarget",
+     "FACE_AHEAD"),
     ("face/emotion_state", "std_msgs/String (JSON)", "animator → users", "STATE_LATCHED"),
     ("face/motor_commands", "std_msgs/Float64MultiArray",
      "retarget → ros2_control forward command controller", "MOTOR_COMMANDS"),
@@ -78,6 +106,11 @@ TOPICS = (
     ("/diagnostics", "diagnostic_msgs/DiagnosticArray", "all nodes → diagnostics tools",
      "DIAGNOSTICS"),
 )
+
+
+# topics that only users publish (the nodes subscribe to them)
+INPUT_TOPICS = ("emotion_target", "emotion_track", "say", "speech/interrupt", "speech/audio",
+                "speech/cancel")
 
 
 def describe(profile: QoSProfile) -> str:

@@ -15,9 +15,23 @@ Subscriptions
   the rest only counted); a message whose names and positions differ in length, that names
   no blendshape, or that is larger than ``MAX_MESSAGE_BYTES`` (it is not even
   deserialised) is dropped with a throttled warning. A message whose non-zero
-  ``header.stamp`` equals the previous one is a repeat, not fresh input: a frozen upstream
-  that keeps re-sending its last frame goes stale and the motors ease to neutral. Every
-  callback is total (:class:`emotalk_ros.ros.guard.CallbackGuard`).
+  ``header.stamp`` equals the previous one on its topic is a repeat, not fresh input: a
+  frozen upstream that keeps re-sending its last frame goes stale and the motors ease to
+  neutral. Every callback is total (:class:`emotalk_ros.ros.guard.CallbackGuard`).
+  ``face/blendshapes_ahead`` (sensor_msgs/JointState, qos.FACE_AHEAD; with
+  ``input_best_effort`` qos.FACE_AHEAD_BEST_EFFORT): the animator's frames as soon as they
+  are computed (the robot's own speech: before their stamps); checked like
+  ``face/blendshapes``. A frame here replaces the frames with later stamps received before
+  it; a frame on ``face/blendshapes`` with a stamp already received is a duplicate and
+  ignored.
+
+Motor lag compensation: frames are kept by ``header.stamp`` (the time the depicted sound is
+heard; 0 = on arrival) and each motor is driven by the face at now + its ``latency_ms`` from
+the rig file + the nominal delay of the rig's smoothing filter (interpolated between frames).
+When frames arrive ahead of their stamps, each motor's command is thus sent early by its own
+latency and the filter's delay; when they arrive late (the microphone path) every motor
+follows the newest frame as it arrives. ``/diagnostics`` says which case applies (``timing``:
+ahead or late, and by how much; ``filter_delay_ms``).
 
 Publications (at ``control_rate_hz``)
   ``face/motor_commands`` (std_msgs/Float64MultiArray, qos.MOTOR_COMMANDS: reliable,
@@ -31,7 +45,9 @@ Publications (at ``control_rate_hz``)
   ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, qos.DIAGNOSTICS, every
   ``diagnostics_period_s``): input age, stale flag, exit state, messages received and
   dropped, and the safety stage's counters (saturated inputs, clamped / non-finite
-  targets, limited steps), in total and per motor.
+  targets, limited steps), in total and per motor; ``timing`` (ahead / late / none),
+  ``frame_lead_ms`` (median stamp minus arrival of recent frames), the motors' latencies,
+  frames replaced and duplicates ignored.
 
 Parameters
   ``rig_file`` (string, read-only): rig YAML path or example rig name; the default is the
@@ -80,6 +96,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from emotalk_ros.core.blendshapes import NAMES, NUM_BLENDSHAPES
 from emotalk_ros.core.limits import BoundedNames, quote
 from emotalk_ros.errors import EmotalkError
+from emotalk_ros.retarget.lag import LagScheduler
 from emotalk_ros.retarget.rig import Rig
 from emotalk_ros.retarget.safety import Retargeter, merge_named
 from emotalk_ros.ros import qos
@@ -127,12 +144,13 @@ class RetargetNode(Node):
         self.finished = Future()
 
         self._blendshapes = np.zeros(NUM_BLENDSHAPES)  # (52,) latest merged input
-        self._pending: Optional[np.ndarray] = None  # (M,) newest target, not yet stepped
+        # frames by stamp -> per-motor targets, early by the latency and the filter's delay
+        self.sched = LagScheduler(self.rig.latency_s, processing_s=self.rt.filter_delay_s)
         self._last_input: Optional[float] = None  # monotonic s
         self._received = 0
         self._dropped = 0
         self._repeated = 0
-        self._last_stamp_ns = 0
+        self._last_stamp_ns = {False: 0, True: 0}   # per topic (on time, ahead)
         self._unknown = BoundedNames(16)
         self.guard = CallbackGuard(self, input_throttle_s=WARN_THROTTLE_S)
         self._errors_seen = 0
@@ -152,6 +170,11 @@ class RetargetNode(Node):
         self.sub = self.create_subscription(JointState, "face/blendshapes",
                                             self.guard.wrap(self._on_raw, "face/blendshapes"),
                                             in_qos, raw=True)
+        ahead_qos = (qos.FACE_AHEAD_BEST_EFFORT if self.config.input_best_effort
+                     else qos.FACE_AHEAD)
+        self.sub_ahead = self.create_subscription(
+            JointState, "face/blendshapes_ahead",
+            self.guard.wrap(self._on_raw_ahead, "face/blendshapes_ahead"), ahead_qos, raw=True)
         # Humble's rclpy has only the on-set hook (the pre/post-set hooks came with Iron). rclpy
         # has checked types, ranges and read-only flags before it calls this, and the node's
         # only other on-set callback (rclpy's time source) judges use_sim_time alone, so
@@ -181,20 +204,23 @@ class RetargetNode(Node):
         return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- input
-    def _on_raw(self, data: bytes) -> None:
+    def _on_raw(self, data: bytes, ahead: bool = False) -> None:
         if len(data) > MAX_MESSAGE_BYTES:
             self._dropped += 1
             raise EmotalkError(f"message dropped: {len(data)} bytes (at most "
                                f"{MAX_MESSAGE_BYTES} for a blendshape frame)")
-        self._on_blendshapes(deserialize_message(data, JointState))
+        self._on_blendshapes(deserialize_message(data, JointState), ahead)
 
-    def _on_blendshapes(self, msg: JointState) -> None:
+    def _on_raw_ahead(self, data: bytes) -> None:
+        self._on_raw(data, ahead=True)
+
+    def _on_blendshapes(self, msg: JointState, ahead: bool = False) -> None:
         if len(msg.name) > MAX_NAMES or len(msg.position) > MAX_NAMES:
             self._dropped += 1
             raise EmotalkError(f"message dropped: {len(msg.name)} names and "
                                f"{len(msg.position)} positions (at most {MAX_NAMES})")
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        if stamp_ns and stamp_ns == self._last_stamp_ns:
+        if stamp_ns and stamp_ns == self._last_stamp_ns[ahead]:
             self._repeated += 1               # a repeat is not fresh input (watchdog runs on)
             return
         names = list(msg.name)
@@ -212,9 +238,11 @@ class RetargetNode(Node):
                                        f"{', '.join(quote(n, 40) for n in unknown[:5])}")
         if bad:
             self.guard.warn("nonfinite", f"face/blendshapes: {bad} NaN/Inf value(s) ignored")
-        self._last_stamp_ns = stamp_ns
+        self._last_stamp_ns[ahead] = stamp_ns
         self._blendshapes = vec
-        self._pending = self.rt.map(vec)  # (M,)
+        stamp_s = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        if not self.sched.add(stamp_s, vec, self.get_clock().now().nanoseconds * 1e-9, ahead):
+            return                                  # the on-time copy of an early frame
         self._last_input = time.monotonic()
         self._received += 1
 
@@ -241,7 +269,7 @@ class RetargetNode(Node):
             self.get_logger().info(
                 f"shutting down: easing to neutral over {self.rt.exit_ease_s:g} s"
             )
-        target, self._pending = self._pending, None
+        target = self.sched.targets(self.get_clock().now().nanoseconds * 1e-9, self.rt.map)
         cmd = self.rt.step(target, dt)  # (M,)
         self._publish(cmd)
         if self.rt.exiting and not self.finished.done():
@@ -288,15 +316,33 @@ class RetargetNode(Node):
             "bad_input_messages": self.guard.bad_input,
             "callback_errors": self.guard.errors,
             "callback_last_error": self.guard.last_error,
+            "timing": self.sched.mode,
+            "frame_lead_ms": round(1000.0 * self.sched.lead_s, 1),
+            "filter_delay_ms": round(1000.0 * self.sched.processing_s, 1),
+            "frames_replaced": self.sched.replaced,
+            "frames_duplicate": self.sched.duplicates,
         }
+        for name, lat in zip(self.names, self.rig.latency_s):
+            if lat > 0:
+                values[f"latency_ms.{name}"] = round(1000.0 * float(lat), 1)
         for key, counts in self.rt.counts.items():
             values[f"{key}_total"] = int(counts.sum())
         for key, counts in self.rt.counts.items():
             for i in np.flatnonzero(counts):
                 values[f"{key}.{self.names[i]}"] = int(counts[i])
         level = DiagnosticStatus.WARN if (stale or self.rt.exiting) else DiagnosticStatus.OK
+        lead_ms = 1000.0 * self.sched.lead_s
+        compensating = bool(np.any(self.rig.latency_s > 0))
+        if self.sched.mode == "ahead":
+            timing = (f"frames {lead_ms:.0f} ms ahead: motors commanded early by their latency"
+                      if compensating else f"frames {lead_ms:.0f} ms ahead")
+        elif self.sched.mode == "late":
+            timing = (f"frames {-lead_ms:.0f} ms late: commands follow them as they arrive"
+                      + (" (no lag compensation possible)" if compensating else ""))
+        else:
+            timing = "no frames yet"
         msg = ("input stale: holding neutral" if stale else
-               "exiting: easing to neutral" if self.rt.exiting else "tracking")
+               "exiting: easing to neutral" if self.rt.exiting else f"tracking; {timing}")
         if self.guard.errors > self._errors_seen:
             level, msg = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
         self._errors_seen = self.guard.errors

@@ -33,7 +33,7 @@ import ctypes.util
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -334,6 +334,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INIT_PHONEME_EVENTS = 0x0001
 _EVENT_LIST_TERMINATED, _EVENT_END, _EVENT_PHONEME = 0, 5, 7
 _EVENT_MSG_TERMINATED = 6
+_EVENT_WORD = 1
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _P_RATE, _P_VOLUME, _P_PITCH, _P_RANGE, _P_WORDGAP = 1, 2, 3, 4, 7
@@ -386,12 +387,15 @@ class _Engine:
                                      ev.id.string.decode("ascii", "replace")))
             elif ev.type in (_EVENT_END, _EVENT_MSG_TERMINATED):
                 self._events.append((ev.type, int(ev.sample), ""))
+            elif ev.type == _EVENT_WORD:       # name = 1-based character position of the word
+                self._events.append((ev.type, int(ev.sample), str(int(ev.text_position))))
             i += 1
         return 0
 
     def run(self, text: str, voice: str, prosody: Prosody, seed: int = 0
-            ) -> Tuple[np.ndarray, List[Tuple[int, str]], int]:
-        """-> (int16 samples (N,) at sample_rate, [(onset sample, mnemonic), ...], END sample)."""
+            ) -> Tuple[np.ndarray, List[Tuple[int, str]], int, List[Tuple[int, int]]]:
+        """-> (int16 samples (N,) at sample_rate, [(onset sample, mnemonic), ...], END sample,
+        [(0-based character position of a word in ``text``, its onset sample), ...])."""
         with self.lock:
             if voice != self._voice:
                 if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -416,8 +420,9 @@ class _Engine:
             audio = (np.concatenate(self._chunks) if self._chunks
                      else np.zeros(0, np.int16))                              # (N,) int16
             phones = [(s, name) for t, s, name in self._events if t == _EVENT_PHONEME]
-            ends = [s for t, s, _ in self._events if t != _EVENT_PHONEME]
-            return audio, phones, (max(ends) if ends else audio.size)
+            ends = [s for t, s, _ in self._events if t in (_EVENT_END, _EVENT_MSG_TERMINATED)]
+            words = [(int(name) - 1, s) for t, s, name in self._events if t == _EVENT_WORD]
+            return audio, phones, (max(ends) if ends else audio.size), words
 
 
 _ENGINE: Optional[_Engine] = None
@@ -462,13 +467,14 @@ class RawSynthesis:
     events: List[Tuple[int, str]]        # [(onset sample, mnemonic with stress marks)]
     sample_rate: int                     # Hz (22050)
     end_sample: int                      # the last END event's sample (equals N)
+    words: List[Tuple[int, int]] = field(default_factory=list)   # [(0-based char, sample)]
 
 
 def raw_synthesize(text: str, voice: str = "en-us", prosody: Prosody = Prosody()) -> RawSynthesis:
     """espeak-ng as is (no phone mapping, no resampling)."""
     eng = _engine()
-    audio, phones, end = eng.run(text, voice, prosody)
-    return RawSynthesis(audio, phones, eng.sample_rate, int(end))
+    audio, phones, end, words = eng.run(text, voice, prosody)
+    return RawSynthesis(audio, phones, eng.sample_rate, int(end), words)
 
 
 def _stop_lead(audio: np.ndarray, release: int, prev_start: int, sr: int) -> int:
@@ -545,3 +551,21 @@ def voice_name(accent: str, variant: str = "") -> str:
 def all_voices() -> List[str]:
     """Every accent x variant voice name used for training, in a fixed order."""
     return [voice_name(a, v) for a in ACCENTS for v in VARIANTS]
+
+
+def synthesize_with_words(text: str, voice: str = "en-us", prosody: Prosody = Prosody(),
+                          shift_stops: bool = True) -> Tuple[Utterance, List[Tuple[int, float]]]:
+    """:func:`synthesize`, plus the onset of every word: [(0-based character position of the
+    word in ``text``, onset s in the 16 kHz audio)], in order (espeak's WORD events, exact to
+    the sample like its phoneme events)."""
+    if not text or not text.strip():
+        raise EmotalkError("espeak synthesize: empty text")
+    raw = raw_synthesize(text, voice, prosody)
+    audio, events, sr = raw.audio, raw.events, raw.sample_rate
+    if audio.size == 0:
+        raise EmotalkError(f"espeak synthesize: no audio for {text[:40]!r}")
+    onsets = events_to_phones(audio, events, sr, shift_stops)
+    x = resample(audio.astype(np.float32) / 32768.0, sr, OUT_RATE)     # (N16,) float32
+    phones = tile_phones(onsets, x.size / float(OUT_RATE))
+    words = [(c, min(max(s, 0), audio.size) / float(sr)) for c, s in raw.words]
+    return Utterance(x, phones, OUT_RATE, [strip_stress(n) for _, n in events]), words

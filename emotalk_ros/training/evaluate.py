@@ -33,11 +33,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from emotalk_ros.animation import teacher
 from emotalk_ros.core.emotions import EXPRESSIVE, EXPRESSIVE_INDEX, NUM_EXPRESSIVE
 from emotalk_ros.core.phones import PHONES, VOWELS
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.generator.predictor import AmplitudeJawBaseline, StreamingPredictor
-from emotalk_ros.training import metrics, teacher
+from emotalk_ros.training import metrics
 
 log = logging.getLogger(__name__)
 

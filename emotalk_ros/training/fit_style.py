@@ -118,9 +118,9 @@ def default_reference(fps: float = 60.0, n_sentences: int = 12, seed: int = 0) -
     Returns (M, 52) float64 frames at ``fps``. Raises :class:`EmotalkError` when espeak-ng is
     not available (pass reference frames instead).
     """
+    from emotalk_ros.animation import teacher
     from emotalk_ros.core.emotions import NUM_EXPRESSIVE
     from emotalk_ros.core.phones import PHONE_INDEX
-    from emotalk_ros.training import teacher
 
     try:
         from emotalk_ros.speech.espeak import synthesize

@@ -4,7 +4,7 @@ Pipeline (all deterministic for a seed):
 
 1. **Data.** Shards from ``emotalk synth`` (log-mel, per-frame emotion intensities,
    phone timings). Targets come from the procedural teacher
-   (:mod:`emotalk_ros.training.teacher`) rendered from the phones and the clip's emotion
+   (:mod:`emotalk_ros.animation.teacher`) rendered from the phones and the clip's emotion
    track; a second "alt" target per clip re-renders it with a random emotion, which
    decorrelates the commanded emotion from the voice's prosody.
 2. **Mapping network** pre-trained on teacher motion windows (1 s) to regress the
@@ -125,14 +125,14 @@ def random_alpha(rng: np.random.Generator) -> np.ndarray:
 
 
 def _render_clip(args):
-    from emotalk_ros.training import teacher
+    from emotalk_ros.animation import teacher
 
     ps, pe, pid, alpha = args
     return teacher.render(ps, pe, pid, alpha, rate=100.0).astype(np.float16)
 
 
 def _teacher_hash() -> str:
-    from emotalk_ros.training import teacher
+    from emotalk_ros.animation import teacher
 
     with open(teacher.__file__, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:12]
@@ -257,7 +257,7 @@ class TrainConfig:
 def rest_target(alpha: np.ndarray) -> np.ndarray:
     """The teacher's face in a pause with emotion ``alpha`` (7,) -> (52,) float32 (mouth at
     rest, the emotion's expression)."""
-    from emotalk_ros.training import teacher
+    from emotalk_ros.animation import teacher
 
     a = np.asarray(alpha, np.float32).reshape(1, NUM_EXPRESSIVE)
     return teacher.render(np.array([0.0]), np.array([1.0]), np.array([PHONE_INDEX["sil"]]), a,

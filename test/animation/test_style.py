@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from emotalk_ros.animation import teacher
 from emotalk_ros.animation.style import Style
 from emotalk_ros.cli.main import main as cli_main
 from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES, aperture, write_live_link_csv
 from emotalk_ros.core.phones import PHONES
 from emotalk_ros.errors import EmotalkError
-from emotalk_ros.training import teacher
 from emotalk_ros.training.fit_style import fit_style, style_distance
 from emotalk_ros.training.metrics import lip_sync_metrics
 

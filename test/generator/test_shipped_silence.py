@@ -77,7 +77,7 @@ class _CleanFace(StreamingPredictor):
         pass
 
     def _network(self, feats, alpha):
-        from emotalk_ros.training.teacher import expression
+        from emotalk_ros.animation.teacher import expression
 
         out = np.zeros((feats.shape[0], NUM_BLENDSHAPES), np.float32)   # (N, 52)
         return out + expression(alpha)

@@ -1,6 +1,7 @@
 """``make demo``'s script (``python -m emotalk_ros.ros.demo``) on a short sentence: the node
 graph runs over DDS with the shipped model and every output is written and sane (CSV rows,
-plot, latency.json). Figures are not judged against targets. The preview video is left out
+plot, latency.json), and the robot's own voice through a null sink (say_sync.png, say.json).
+Figures are not judged against targets. The preview video is left out
 (``--no-preview``): it is the slowest step, and ``emotalk render`` has its own tests
 (test/mesh/test_render.py)."""
 
@@ -48,3 +49,18 @@ def test_demo_writes_every_output(tmp_path):
     assert len(rows[0]) >= 53 and len(rows) > 60 * 2.5, (len(rows), rows[0][:3])   # 3.1 s
     jaw = rows[0].index("JawOpen")
     assert max(float(row[jaw]) for row in rows[1:]) > 0.2                 # the mouth moved
+    # the robot's own voice: face_speech through a null sink, the sync plot and figures
+    from emotalk_ros.core.null_sink import PrivateNullSink
+
+    if not PrivateNullSink.available():
+        assert "say part skipped" in r.stderr
+        return
+    assert "the robot's own voice: first sound" in r.stdout, r.stderr[-3000:]
+    assert (out / "say_sync.png").stat().st_size > 1000
+    say = json.loads((out / "say.json").read_text())
+    assert say["finite_in_range"] is True
+    assert [s["state"] for s in say["speech_state"] if s["id"] == "u1"][-1] == "finished"
+    assert [m for _, m in say["marks_s_after_start"]] == ["happy:0.8", "surprised:0.7",
+                                                           "neutral"]
+    assert 0 < say["say_to_first_sound_ms"] < 2000                   # figures, not targets
+    assert abs(say["envelope_to_jaw_lag_ms"]) < 500

@@ -28,8 +28,8 @@ from ros_harness import JAW, Probe, RosProc, face_array, new_domain  # noqa: E40
 LAUNCH = os.path.join(ROOT, "launch", "face.launch.py")
 CONFIG = os.path.join(ROOT, "config", "face.yaml")
 # this package's executables the launch file can start (all in config/face.yaml)
-EXECUTABLES = {"face_audio_capture", "face_audio_bridge", "face_animator", "retarget",
-               "face_mesh"}
+EXECUTABLES = {"face_audio_capture", "face_audio_bridge", "face_animator", "face_speech",
+               "retarget", "face_mesh"}
 # other packages' executables it can start: (package, executable)
 OTHER_EXECUTABLES = {("tf2_ros", "static_transform_publisher"),
                      ("robot_state_publisher", "robot_state_publisher"),
@@ -39,10 +39,11 @@ LAUNCH_ARGS = {"config", "namespace", "model_path", "rig_file", "use_sim_time", 
                "audio_file", "audio_topic", "audio_qos", "use_audio_capture",
                "use_audio_bridge", "use_retarget", "use_mesh", "use_rviz", "command_topic",
                "face_parent_frame", "face_xyz", "face_rpy", "use_ros2_control", "urdf_file",
-               "controllers_file", "log_level", "respawn", "respawn_delay"}
+               "controllers_file", "log_level", "respawn", "respawn_delay", "use_speech"}
 MODULES = {"face_audio_capture": "emotalk_ros.ros.face_audio_capture_node",
            "face_audio_bridge": "emotalk_ros.ros.face_audio_bridge_node",
            "face_animator": "emotalk_ros.ros.face_animator_node",
+           "face_speech": "emotalk_ros.ros.face_speech_node",
            "retarget": "emotalk_ros.ros.retarget_node",
            "face_mesh": "emotalk_ros.ros.face_mesh_node"}
 
@@ -266,6 +267,20 @@ def test_launch_arguments_remap_topics_and_set_log_level_and_respawn(stub_launch
             stub_launch(**bad)
 
 
+def test_launch_audio_source_say_runs_the_robots_voice(stub_launch):
+    nodes = by_exe(stub_launch(audio_source="say", namespace="robot1"))
+    assert set(nodes) == {"face_speech", "retarget", "face_mesh"}   # no capture, no 2nd animator
+    speech = nodes["face_speech"]
+    # one process with two nodes: no name= (it would rename both), the params file for both
+    assert "name" not in speech.kw and speech.namespace == "robot1"
+    assert speech.parameters[0] == CONFIG
+    nodes = by_exe(stub_launch(audio_source="mic", use_speech="true"))
+    assert set(nodes) == {"face_audio_capture", "face_speech", "retarget", "face_mesh"}
+    assert nodes["face_audio_capture"].parameters[1]["source"] == "mic"
+    with pytest.raises(RuntimeError, match=re.escape("audio_source:='tv' is not one of")):
+        stub_launch(audio_source="tv")
+
+
 def test_launch_attaches_the_face_frame_with_a_static_transform(stub_launch):
     assert "static_transform_publisher" not in by_exe(stub_launch())
     tf = by_exe(stub_launch(face_parent_frame="head_link", face_xyz="0.1 0 0.05",
@@ -334,6 +349,11 @@ def test_launch_structure():
             fname = getattr(n.func, "id", getattr(n.func, "attr", ""))
             if fname == "node" and n.args and isinstance(n.args[0], ast.Constant):
                 exes.add(n.args[0].value)
+            if fname == "Node":                    # a process started without the helper
+                kw = {k.arg: k.value for k in n.keywords}
+                if isinstance(kw.get("executable"), ast.Constant) and \
+                        ast.unparse(kw.get("package", ast.Constant(""))) == "PACKAGE":
+                    exes.add(kw["executable"].value)
             if fname == "other" and len(n.args) >= 2 and all(
                     isinstance(a, ast.Constant) for a in n.args[:2]):
                 others.add((n.args[0].value, n.args[1].value))
@@ -407,7 +427,9 @@ def graph(speech_wav, tmp_path_factory):  # noqa: F811 (fixture)
         probe.close()
 
 
-@pytest.mark.parametrize("exe", sorted(EXECUTABLES))
+# (face_speech runs its own face_animator in its process: its parameters are checked against
+# the config in test/ros/test_face_speech.py)
+@pytest.mark.parametrize("exe", sorted(EXECUTABLES - {"face_speech"}))
 def test_config_parameters_are_declared(graph, exe):
     probe, procs, ns = graph
     if exe not in procs:

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from emotalk_ros.animation import teacher
 from emotalk_ros.core.blendshapes import INDEX
 from emotalk_ros.core.phones import openness
-from emotalk_ros.training import metrics, teacher
+from emotalk_ros.training import metrics
 
 FPS = 60.0
 

@@ -5,10 +5,11 @@ any emotion."""
 import numpy as np
 import pytest
 
+from emotalk_ros.animation import teacher
 from emotalk_ros.core.blendshapes import INDEX, NAMES
 from emotalk_ros.core.emotions import EXPRESSIVE, EXPRESSIVE_INDEX
 from emotalk_ros.errors import EmotalkError
-from emotalk_ros.training import metrics, teacher
+from emotalk_ros.training import metrics
 
 RATE = 100.0
 
