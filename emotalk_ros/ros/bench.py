@@ -149,7 +149,11 @@ def run_one(model: str, backend: str, seconds: float = 12.0, chunk: int = 320) -
 
 def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0, chunk: int = CHUNK) -> Dict:
     """The DDS benchmark on a private localhost domain: the baseline, then onnxruntime and
-    torch with ``model`` (default: shipped) -> results per backend."""
+    torch with ``model`` (default: shipped) -> results per backend. A backend whose package
+    is not installed (torch on a Jetson that runs onnxruntime only) is skipped:
+    ``{"skipped": reason}``."""
+    import importlib.util
+
     import rclpy
 
     from emotalk_ros.generator.loading import default_model_path
@@ -162,6 +166,9 @@ def run_ros_bench(model: Optional[str] = None, seconds: float = 12.0, chunk: int
         out = {"chunk_samples": chunk, "baseline": run_one("baseline", "auto", seconds, chunk)}
         if path:
             for be in ("onnxruntime", "torch"):
+                if importlib.util.find_spec(be) is None:
+                    out[be] = {"skipped": f"{be} is not installed"}
+                    continue
                 out[be] = run_one(path, be, seconds, chunk)
     finally:
         rclpy.try_shutdown()
