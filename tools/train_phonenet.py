@@ -11,6 +11,7 @@ rates and channel augmentations. Deterministic for --seed and --threads.
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -37,6 +38,7 @@ def main(argv=None) -> int:
              if lang != "en"}
     texts = {k: v for k, v in texts.items() if v}
     texts["en"] = sentences(12345, 3000)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")   # progress lines
     ex = PN.make_examples(texts, a.clips, seed=a.seed, progress=True)
     t_data = time.time() - t0
     ck = PN.train(ex, steps=a.steps, seed=a.seed, threads=a.threads, progress=True)

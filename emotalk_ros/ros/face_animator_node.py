@@ -324,7 +324,7 @@ class FaceAnimatorNode(Node):
         topic = self._sub_audio.topic_name
         try:
             infos = self.get_publishers_info_by_topic(topic)
-        except Exception:                         # noqa: BLE001 (graph query: best effort)
+        except (RuntimeError, ValueError):        # graph query failed (shutting down): skip
             return ""
         problems = []
         for info in infos:

@@ -15,7 +15,6 @@ torch is imported inside functions only (the live path never imports this module
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -113,7 +112,7 @@ def make_examples(texts: Dict[str, List[str]], n_clips: int, seed: int,
         mel = log_mel(x, FeatureConfig())
         out.append((normalise(mel), _phone_labels(u.phones, mel.shape[0])))
         if progress and i % 200 == 0:
-            print(f"phonenet data {i}/{n_clips} {time.time() - t0:.0f} s", file=sys.stderr)
+            log.info("phonenet data %d/%d %.0f s", i, n_clips, time.time() - t0)
     return out
 
 
@@ -162,8 +161,7 @@ def train(examples: List[Tuple[np.ndarray, np.ndarray]], steps: int = 2000, seed
                 ok = (logits.argmax(-1) == yt)[yt >= 0].float().mean().item()
             acc_hist.append(ok)
             if progress:
-                print(f"phonenet step {step} loss {loss.item():.3f} acc {ok:.3f}",
-                      file=sys.stderr)
+                log.info("phonenet step %d loss %.3f acc %.3f", step, loss.item(), ok)
     net.eval()
     return {"state": {k: v.detach().clone() for k, v in net.state_dict().items()},
             "prior": prior.astype(np.float64).tolist(),
