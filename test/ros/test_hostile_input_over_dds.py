@@ -208,7 +208,10 @@ def test_frozen_upstream_brings_the_motors_to_neutral(tmp_path):
         def send(frozen):
             if not frozen:
                 k[0] += 1
-            m.header.stamp.sec, m.header.stamp.nanosec = 100, 1000 * k[0]
+            # a 60 Hz stream's stamps (the animator keeps them >= 1 ms apart; retarget takes
+            # stamps closer than that for one frame)
+            ns = 100 * 10**9 + k[0] * 16_666_667
+            m.header.stamp.sec, m.header.stamp.nanosec = ns // 10**9, ns % 10**9
             pub.publish(m)
         t_end = time.monotonic() + 30
         while time.monotonic() < t_end and not (cmds and cmds[-1][1][0] > neutral[0] + 300):
