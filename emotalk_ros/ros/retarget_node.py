@@ -27,11 +27,12 @@ Subscriptions
 
 Motor lag compensation: frames are kept by ``header.stamp`` (the time the depicted sound is
 heard; 0 = on arrival) and each motor is driven by the face at now + its ``latency_ms`` from
-the rig file + the nominal delay of the rig's smoothing filter (interpolated between frames).
-When frames arrive ahead of their stamps, each motor's command is thus sent early by its own
-latency and the filter's delay; when they arrive late (the microphone path) every motor
-follows the newest frame as it arrives. ``/diagnostics`` says which case applies (``timing``:
-ahead or late, and by how much; ``filter_delay_ms``).
+the rig file + the nominal delay of the rig's smoothing filter + half a control period (a
+command holds until the next one) (interpolated between frames). When frames arrive ahead of
+their stamps, each motor's command is thus sent early by its own latency and those delays;
+when they arrive late (the microphone path) every motor follows the newest frame as it
+arrives. ``/diagnostics`` says which case applies (``timing``: ahead or late, and by how
+much; ``filter_delay_ms``, ``command_hold_ms``).
 
 Publications (at ``control_rate_hz``)
   ``face/motor_commands`` (std_msgs/Float64MultiArray, qos.MOTOR_COMMANDS: reliable,
@@ -144,8 +145,11 @@ class RetargetNode(Node):
         self.finished = Future()
 
         self._blendshapes = np.zeros(NUM_BLENDSHAPES)  # (52,) latest merged input
-        # frames by stamp -> per-motor targets, early by the latency and the filter's delay
-        self.sched = LagScheduler(self.rig.latency_s, processing_s=self.rt.filter_delay_s)
+        # frames by stamp -> per-motor targets, early by the latency, the filter's delay and
+        # the command hold (a command stands for one control period: half of it on average)
+        self._hold_s = 0.5 / self.config.control_rate_hz
+        self.sched = LagScheduler(self.rig.latency_s,
+                                  processing_s=self.rt.filter_delay_s + self._hold_s)
         self._last_input: Optional[float] = None  # monotonic s
         self._received = 0
         self._dropped = 0
@@ -318,7 +322,8 @@ class RetargetNode(Node):
             "callback_last_error": self.guard.last_error,
             "timing": self.sched.mode,
             "frame_lead_ms": round(1000.0 * self.sched.lead_s, 1),
-            "filter_delay_ms": round(1000.0 * self.sched.processing_s, 1),
+            "filter_delay_ms": round(1000.0 * self.rt.filter_delay_s, 1),
+            "command_hold_ms": round(1000.0 * self._hold_s, 1),
             "frames_replaced": self.sched.replaced,
             "frames_duplicate": self.sched.duplicates,
         }
