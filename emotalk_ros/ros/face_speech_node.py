@@ -45,9 +45,10 @@ Parameters (all read-only: set them at start-up)
   voice's .onnx path), ``rate_wpm`` (words per minute), ``articulation`` (teacher|generator),
   ``device`` (output device name or index; '' = default; ``none`` = no loudspeaker),
   ``playback.sample_rate`` (Hz), ``playback.block_size`` (samples), ``playback.latency_ms``,
-  ``playback.extra_latency_ms`` (latency the device does not report), ``lead_ms`` (how far
+  ``playback.extra_latency_ms`` (latency the device does not report),
+  ``playback.flush_on_cancel`` (cancel cuts the sound at once), ``lead_ms`` (how far
   ahead of the sound the face is computed: at least the largest motor latency + 30 ms),
-  ``preroll_ms`` (request to first sound when idle), ``handover_s``, ``tail_s``,
+  ``preroll_ms`` (request's arrival to first sound when idle), ``handover_s``, ``tail_s``,
   ``cancel_ease_s``, ``max_chars``, ``piece_chars``, ``audio_in.sample_rate``,
   ``max_audio_s``, ``state_period_s``.
 
@@ -115,7 +116,8 @@ class FaceSpeechNode(Node):
         try:
             player = make_player(p["device"], p["playback.sample_rate"],
                                  p["playback.block_size"], p["playback.latency_ms"] / 1000.0,
-                                 p["playback.extra_latency_ms"] / 1000.0)
+                                 p["playback.extra_latency_ms"] / 1000.0,
+                                 flush_on_cancel=p["playback.flush_on_cancel"])
             player.start()                        # opens the device (idempotent)
         except EmotalkError as exc:
             player = make_player(NO_DEVICE, p["playback.sample_rate"],

@@ -158,12 +158,17 @@ FACE_SPEECH: Tuple[ParamSpec, ...] = (
     ParamSpec("playback.extra_latency_ms", 0.0, "Latency the device does not report (ms, e.g. "
               "a Bluetooth speaker), added to the reported one", lo=0.0, hi=1000.0,
               read_only=True),
+    ParamSpec("playback.flush_on_cancel", True, "Cancel cuts the sound at once by flushing "
+              "the output stream's buffer (silent within ~10 ms, not faded); false fades it "
+              "out over 5 ms, heard after the output latency", read_only=True),
     ParamSpec("lead_ms", 150.0, "How far ahead of the sound the face is computed and sent on "
               "face/blendshapes_ahead (ms); at least the rig's largest motor latency + its "
               "filter's delay (53 ms for the shipped rigs) + 30", lo=0.0, hi=2000.0,
               read_only=True),
-    ParamSpec("preroll_ms", 100.0, "Delay from a request to its first sound when nothing "
-              "plays (ms): synthesis, the hand-over and the early motor commands fit in it",
+    ParamSpec("preroll_ms", 80.0, "Delay from a request's arrival to its first sound when "
+              "nothing plays (ms): synthesis, the hand-over and the early motor commands fit "
+              "in it (a motor whose latency + filter delay exceeds it starts the first "
+              "syllable late by the difference)",
               lo=20.0, hi=2000.0, read_only=True),
     ParamSpec("handover_s", 0.12, "Blend between the microphone path's face and the speech's "
               "face when the robot starts or stops speaking (s)", lo=0.0, hi=2.0,

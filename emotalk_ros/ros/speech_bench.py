@@ -472,7 +472,7 @@ def run(args) -> Dict[str, Any]:
         logs.close()
         sink.stop()
     from emotalk_ros.speech.marks import parse_marked_text
-    from emotalk_ros.speech.tts import make_engine
+    from emotalk_ros.speech.tts import make_engine, trim_leading_silence
 
     ta, xa = rec.signal()
     starts, clips = {}, {}
@@ -480,7 +480,9 @@ def run(args) -> Dict[str, Any]:
     for _, st in states:
         if st.get("state") == "started" and "stamp" in st and st["id"] in said:
             starts[st["id"]] = st["stamp"] - wall_minus_mono
-            clips[st["id"]] = engine.speak(parse_marked_text(said[st["id"]])).audio
+            # as the node plays it: an utterance's opening silence is not played
+            clips[st["id"]] = trim_leading_silence(
+                engine.speak(parse_marked_text(said[st["id"]]))).audio
     motors = {k: (np.array([t for t, _ in v]), (np.array([x for _, x in v]) - 1100.0) / 800.0)
               for k, v in motor.items()}
     res = analyse((ta, xa), face, motors, segments, starts, clips)

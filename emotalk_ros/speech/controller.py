@@ -6,8 +6,9 @@
    into pieces and queues an utterance; :meth:`play` queues ready-made speech audio. Both
    return the utterance id at once; nothing slow runs on the caller's thread.
 2. A worker thread synthesises the next piece (:mod:`.tts`) while less than ``synth_ahead_s``
-   of sound is scheduled, picks when it is heard (``preroll_s`` after the request when nothing
-   plays, else right after the previous piece), schedules it on the player
+   of sound is scheduled, picks when it is heard (``preroll_s`` after the request arrived
+   when nothing plays, so synthesis runs inside the preroll; else right after the previous
+   piece), schedules it on the player
    (:mod:`emotalk_ros.core.playback`) and hands the same piece, with its articulation, to the
    animator runtime (:meth:`emotalk_ros.animation.runtime.AnimatorRuntime.speak`), which
    computes the face for that clock time ahead of the sound.
@@ -51,7 +52,7 @@ from emotalk_ros.animation.speech import (
 from emotalk_ros.core.audio import resample
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.speech.marks import MarkedText, parse_marked_text, split_pieces
-from emotalk_ros.speech.tts import SAMPLE_RATE, SpeechEngine, Spoken
+from emotalk_ros.speech.tts import SAMPLE_RATE, SpeechEngine, Spoken, trim_leading_silence
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Utterance:
     scheduled: Dict[int, Tuple[float, float, int]] = field(default_factory=dict)  # k: (s, e, n)
     started: bool = False
     start_time: Optional[float] = None
+    requested: float = -math.inf                 # clock time the request arrived
     done_chars: int = 0                          # characters (or samples) of finished pieces
     total: int = 1
     last_progress: float = -math.inf
@@ -201,6 +203,7 @@ class SpeechController:
         return u.uid
 
     def _enqueue(self, u: Utterance, interrupt: bool) -> None:
+        u.requested = self.clock()
         if interrupt:
             self._cancel_all(reason="interrupted")
         with self._lock:
@@ -254,7 +257,7 @@ class SpeechController:
                     self.cancelled += 1
                 else:
                     u.next_piece, u.scheduled, u.started, u.done_chars = 0, {}, False, 0
-                    u.start_time = None
+                    u.start_time, u.requested = None, now
                     self._queue.appendleft(u)
             self._playing.clear()
             self._pending.clear()
@@ -368,6 +371,7 @@ class SpeechController:
                 "player_underflows": self.player.underflows,
                 "speech_shifted": self.shifts,
                 "player_resyncs": self.player.resyncs,
+                "player_flushes": getattr(self.player, "flushes", 0),
                 "player_realtime": getattr(self.player, "realtime", None),
                 "player_output_latency_ms": round(1000 * self.player.output_latency_s, 1)}
 
@@ -428,22 +432,23 @@ class SpeechController:
         return GeneratorArticulator(self._predictor, spoken.audio, spoken.sample_rate, self.fps)
 
     def _schedule_piece(self, u: Utterance, k: int) -> None:
-        t_req = self.clock()
         t0 = time.perf_counter()
         if u.audio is not None:
             spoken, n = Spoken(u.audio, None, []), u.audio.size
         else:
             spoken, n = self.engine.speak(u.pieces[k]), len(u.pieces[k].text)
         self.synth_s += time.perf_counter() - t0
+        if k == 0:                                     # start with the sound, not before it
+            spoken = trim_leading_silence(spoken)
         art = self._articulator(spoken)
         play = resample(spoken.audio, spoken.sample_rate, self.player.sample_rate)
         for _attempt in range(3):
-            now = self.clock()
             with self._lock:
                 if self._current is not u:             # cancelled meanwhile
                     return
-                from_idle = self._sched_end < now + self.preroll_s
-                start = max(now + self.preroll_s, self._sched_end,
+                # from idle: preroll_s after the request arrived (synthesis ran inside it)
+                from_idle = self._sched_end < u.requested + self.preroll_s
+                start = max(u.requested + self.preroll_s, self._sched_end,
                             self.runtime.speech_edge + 2.0 / self.fps)
             start = self.player.schedule(play, start, tag=(u.uid, k))
             try:
@@ -462,6 +467,6 @@ class SpeechController:
             u.next_piece = k + 1
             self._sched_end = max(self._sched_end, end)
             if k == 0 and from_idle:
-                self.first_sound_s.append(start - t_req)
+                self.first_sound_s.append(start - u.requested)
             if u.synthesised:
                 self._current = None                   # the next utterance may be prepared

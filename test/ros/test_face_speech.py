@@ -27,7 +27,7 @@ from emotalk_ros.core.blendshapes import INDEX  # noqa: E402
 from emotalk_ros.core.null_sink import PrivateNullSink  # noqa: E402
 from emotalk_ros.ros import qos  # noqa: E402
 from emotalk_ros.speech.marks import parse_marked_text  # noqa: E402
-from emotalk_ros.speech.tts import make_engine  # noqa: E402
+from emotalk_ros.speech.tts import make_engine, trim_leading_silence  # noqa: E402
 
 JAW, SMILE = INDEX["jawOpen"], INDEX["mouthSmileLeft"]
 SPEECH = "emotalk_ros.ros.face_speech_node"
@@ -140,7 +140,7 @@ def test_say_plays_sound_and_the_face_moves_with_it(sink, tmp_path):
         probe.spin(0.5)
         rec.stop()
         assert node.alive(), node.output()[-2000:]
-        clip = make_engine("espeak").speak(parse_marked_text(text)).audio
+        clip = trim_leading_silence(make_engine("espeak").speak(parse_marked_text(text))).audio
         dur = clip.size / 16000.0
         # no sound is skipped: the clip plays whole (longer only if the output stalled)
         assert dur - 0.05 <= finished["stamp"] - started["stamp"] <= dur + 0.5
@@ -196,7 +196,7 @@ def test_marks_queue_cancel_interrupt_and_the_speaking_state(tmp_path):
         progress = [s["progress"] for _, s in probe.states
                     if s.get("id") == "u1" and s["state"] == "speaking"]
         assert progress and progress == sorted(progress) and 0 < progress[-1] <= 1
-        sp = make_engine("espeak").speak(parse_marked_text(text))
+        sp = trim_leading_silence(make_engine("espeak").speak(parse_marked_text(text)))
         t_mark, t_end = (mono(s1["stamp"]) + m for m, _ in sp.marks)
         t, stamps, v = face_array(probe.face)
         st = np.array([mono(s) for s in stamps])

@@ -62,3 +62,39 @@ def test_unknown_engine_voice_and_missing_engine_are_one_clear_line(monkeypatch)
 def test_empty_text_is_refused():
     with pytest.raises(EmotalkError, match="empty"):
         make_engine("espeak").speak(parse_marked_text("{happy}"))
+
+
+def test_an_utterance_opening_with_a_closure_starts_with_its_sound():
+    # "Papa" opens with the /p/ closure: tens of ms of digital silence before the burst
+    from emotalk_ros.speech.tts import LEAD_KEEP_S, trim_leading_silence
+
+    sp = make_engine("espeak", "en-us").speak(parse_marked_text("Papa made a {happy} pie."))
+    first = int(np.flatnonzero(np.abs(sp.audio) > 1e-3)[0])
+    assert first > 0.02 * 16000                         # the silence is there to trim
+    tr = trim_leading_silence(sp)
+    cut = sp.audio.size - tr.audio.size
+    assert cut == first - round(LEAD_KEEP_S * 16000)
+    np.testing.assert_array_equal(tr.audio, sp.audio[cut:])
+    dt = cut / 16000.0
+    # phones and marks move with the audio and still tile it from 0 to its end
+    assert tr.phones[0][1] == 0.0 and tr.phones[-1][2] == pytest.approx(tr.duration)
+    assert all(a <= b for (_, _, b), (_, a, _) in zip(tr.phones, tr.phones[1:]))
+    assert [p for p, _, _ in tr.phones][:2] == ["p", "aa"]
+    p_end = next(e for p, s, e in sp.phones if p == "p")
+    assert tr.phones[0][2] == pytest.approx(p_end - dt)
+    assert tr.marks[0][0] == pytest.approx(sp.marks[0][0] - dt)
+    assert tr.marks[0][1].text == "happy"
+
+
+def test_trimming_keeps_a_clip_that_opens_with_sound_or_is_silent():
+    from emotalk_ros.speech.tts import Spoken, trim_leading_silence
+
+    loud = Spoken(np.full(1600, 0.1, np.float32), [("aa", 0.0, 0.1)])
+    assert trim_leading_silence(loud) is loud
+    quiet = Spoken(np.zeros(1600, np.float32), [("sil", 0.0, 0.1)])
+    assert trim_leading_silence(quiet) is quiet
+    x = np.zeros(3200, np.float32)
+    x[1600:] = 0.2
+    sp = Spoken(x, None, [])
+    tr = trim_leading_silence(sp)
+    assert tr.phones is None and tr.audio.size == 1600 + 160
