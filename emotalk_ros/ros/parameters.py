@@ -153,7 +153,7 @@ FACE_SPEECH: Tuple[ParamSpec, ...] = (
     ParamSpec("playback.block_size", 240, "Samples per output callback", lo=16, hi=8192,
               read_only=True),
     ParamSpec("playback.latency_ms", 30.0, "Output latency asked of the device (ms): lower "
-              "cancels and starts faster, higher survives a busy CPU", lo=1.0, hi=500.0,
+              "starts faster, higher survives a busy CPU", lo=1.0, hi=500.0,
               read_only=True),
     ParamSpec("playback.extra_latency_ms", 0.0, "Latency the device does not report (ms, e.g. "
               "a Bluetooth speaker), added to the reported one", lo=0.0, hi=1000.0,
