@@ -12,7 +12,8 @@ The spec names the JSON results to read (all produced by ``emotalk evaluate``,
      "previous": {"name": "emotalk-default-3", "real": "...json", "flite": "...json",
                   "silence": "...json"},
      "candidate_a": {... same keys: a model measured and not shipped ...},
-     "lookahead": {"0": {"real": "...", "flite": "..."}, "30": {...}, ...},
+     "lookahead": {"0": {"real": "...", "flite": "..."}, "30": [{"seed": 7, "real": ...},
+                   {"seed": 8, ...}], ...},        (one result, or one per seed)
      "seeds": {"7": {"real": "...", "flite": "..."}, "8": {...}},
      "align_error": "runs/align_error.json", "real_dev": "data/real_dev/meta.json",
      "real_train": "data/real_train/meta.json", "times": {...}, "notes": ["..."],
@@ -172,27 +173,42 @@ def flite_row(res):
 
 
 def curve_plot(points, path):
+    """``points``: {look-ahead ms: {key: value or [value per seed]}} -> a two-panel figure:
+    the mean over seeds, and their range as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     la = sorted(points)
+
+    def series(key):
+        vals = [points[x].get(key) for x in la]
+        vals = [v if isinstance(v, list) else [v] for v in vals]
+        ok = [i for i, v in enumerate(vals) if v and all(u is not None for u in v)]
+        xs = [la[i] for i in ok]
+        mean = np.array([np.mean(vals[i]) for i in ok])
+        lo = mean - np.array([min(vals[i]) for i in ok])
+        hi = np.array([max(vals[i]) for i in ok]) - mean
+        return xs, mean, [lo, hi]
+
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key, label, style in (("real_closure", "closure, real speech", "o-"),
-                              ("flite_closure", "closure, Flite", "s--")):
-        ax[0].plot(la, [points[x].get(key) for x in la], style, label=label)
-    ax[0].set_ylabel("bilabial closure")
-    for key, label, style in (("real_corr", "correlation, real speech", "o-"),
-                              ("flite_corr", "correlation, Flite", "s--"),
-                              ("real_base", "amplitude baseline, real", ":")):
-        ax[1].plot(la, [points[x].get(key) for x in la], style, label=label)
-    ax[1].set_ylabel("aperture correlation")
-    for a in ax:
+    for a, keys, ylabel in (
+            (ax[0], (("real_closure", "closure, real speech", "o-"),
+                     ("flite_closure", "closure, Flite", "s--")), "bilabial closure"),
+            (ax[1], (("real_corr", "correlation, real speech", "o-"),
+                     ("flite_corr", "correlation, Flite", "s--"),
+                     ("real_base", "amplitude baseline, real", ":")), "aperture correlation")):
+        for key, label, style in keys:
+            xs, mean, err = series(key)
+            if xs:
+                a.errorbar(xs, mean, yerr=err, fmt=style, capsize=3, label=label)
+        a.set_ylabel(ylabel)
         a.set_xlabel("look-ahead (ms)")
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
-    fig.suptitle("Quality against look-ahead")
+    fig.suptitle("Quality against look-ahead (mean of the seeds; bars: their range)")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -257,24 +273,33 @@ def main(argv=None) -> int:
     if "lookahead" in spec:
         pts = {}
         md += ["## Quality against look-ahead", ""] + spec.get("lookahead_text", []) + [""]
-        md += ["| look-ahead (ms) | closure real | open real | corr. real | baseline corr. | "
-               "pause real | lag real (frames) | closure Flite | corr. Flite | jitter Flite |",
-               "|---|---|---|---|---|---|---|---|---|---|"]
+        md += ["| look-ahead (ms) | seed | closure real | open real | corr. real | "
+               "baseline corr. | pause real | lag real (frames) | closure Flite | corr. Flite "
+               "| jitter Flite | every Flite target |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        keys = ("real_closure", "real_corr", "real_base", "flite_closure", "flite_corr")
         for la in sorted(spec["lookahead"], key=float):
-            r = spec["lookahead"][la]
-            real = load(r["real"])
-            m, b = lip(real, "model", "all"), lip(real, "baseline", "all")
-            fl = flite_row(load(r["flite"])) if r.get("flite") else None
-            pts[float(la)] = {"real_closure": m["bilabial_closure"],
-                              "real_corr": m["aperture_correlation"],
-                              "real_base": b["aperture_correlation"],
-                              "flite_closure": fl["closure"] if fl else None,
-                              "flite_corr": fl["corr"] if fl else None}
-            md.append(f"| {la} | {fmt(m['bilabial_closure'])} | {fmt(m['open_vowel_opening'])} "
-                      f"| {fmt(m['aperture_correlation'])} | {fmt(b['aperture_correlation'])} | "
-                      f"{fmt(m['silence_closure'])} | {fmt(m.get('best_lag_frames'), 2)} | "
-                      f"{fmt(fl['closure']) if fl else 'n/a'} | {fmt(fl['corr']) if fl else 'n/a'}"
-                      f" | {fmt(fl['jitter'], 5) if fl else 'n/a'} |")
+            runs = spec["lookahead"][la]
+            runs = runs if isinstance(runs, list) else [runs]
+            pt = {k: [] for k in keys}
+            for r in runs:
+                real = load(r["real"])
+                m, b = lip(real, "model", "all"), lip(real, "baseline", "all")
+                fl = flite_row(load(r["flite"])) if r.get("flite") else None
+                for k, v in zip(keys, (m["bilabial_closure"], m["aperture_correlation"],
+                                       b["aperture_correlation"],
+                                       fl["closure"] if fl else None,
+                                       fl["corr"] if fl else None)):
+                    pt[k].append(v)
+                md.append(
+                    f"| {la} | {r.get('seed', '')} | {fmt(m['bilabial_closure'])} | "
+                    f"{fmt(m['open_vowel_opening'])} | {fmt(m['aperture_correlation'])} | "
+                    f"{fmt(b['aperture_correlation'])} | {fmt(m['silence_closure'])} | "
+                    f"{fmt(m.get('best_lag_frames'), 2)} | "
+                    f"{fmt(fl['closure']) if fl else 'n/a'} | {fmt(fl['corr']) if fl else 'n/a'}"
+                    f" | {fmt(fl['jitter'], 5) if fl else 'n/a'} | "
+                    f"{('yes' if fl['all_pass'] else 'no') if fl else 'n/a'} |")
+            pts[float(la)] = pt
         curve_plot(pts, a.img)
         summary["lookahead"] = pts
         rel = os.path.relpath(a.img, os.path.dirname(a.out))
