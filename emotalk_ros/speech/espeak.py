@@ -331,10 +331,6 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
                              ctypes.POINTER(_Event))
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
-# sound per synthesis callback (ms; espeak-ng's default is 60): each callback needs the GIL,
-# and in a busy process (the face_speech node) tens of them per sentence doubled the synthesis
-# time; the samples and event times do not depend on it
-_BUFFER_MS = 1000
 _INIT_PHONEME_EVENTS = 0x0001
 _EVENT_LIST_TERMINATED, _EVENT_END, _EVENT_PHONEME = 0, 5, 7
 _EVENT_MSG_TERMINATED = 6
@@ -364,7 +360,7 @@ class _Engine:
         self.lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint,
                                           ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
                                           ctypes.c_void_p, ctypes.c_void_p]
-        sr = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS,
+        sr = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
                                         data_path.encode() if data_path else None,
                                         _INIT_PHONEME_EVENTS)
         if sr <= 0:
