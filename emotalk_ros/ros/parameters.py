@@ -165,7 +165,7 @@ FACE_SPEECH: Tuple[ParamSpec, ...] = (
               "face/blendshapes_ahead (ms); at least the rig's largest motor latency + its "
               "filter's delay (53 ms for the shipped rigs) + 30", lo=0.0, hi=2000.0,
               read_only=True),
-    ParamSpec("preroll_ms", 80.0, "Delay from a request's arrival to its first sound when "
+    ParamSpec("preroll_ms", 100.0, "Delay from a request's arrival to its first sound when "
               "nothing plays (ms): synthesis, the hand-over and the early motor commands fit "
               "in it (a motor whose latency + filter delay exceeds it starts the first "
               "syllable late by the difference)",

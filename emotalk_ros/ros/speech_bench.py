@@ -380,6 +380,7 @@ def run(args) -> Dict[str, Any]:
               ["-p", f"face_speech:device:={args.device}", "-p",
                f"face_speech:articulation:={args.articulation}",
                "-p", f"face_speech:playback.latency_ms:={args.latency_ms}",
+               "-p", f"face_speech:preroll_ms:={args.preroll_ms}",
                "-p", "face_animator:idle.seed:=3"] + (["-p", f"face_animator:model.path:="
                                                         f"{args.model}"] if args.model else []))
         start("emotalk_ros.ros.face_audio_capture_node",
@@ -537,6 +538,7 @@ def run(args) -> Dict[str, Any]:
                                      "minutes": round(minutes, 2)}
     res["load_average"] = os.getloadavg()
     res["settings"] = {"gap_s": args.gap_s, "playback_latency_ms": args.latency_ms,
+                       "preroll_ms": args.preroll_ms,
                        "articulation": args.articulation}
     res["trials"] = {"say": args.trials, "mic": len([s for s in segments if s[0] == "mic"]),
                      "cancel": args.cancels}
@@ -565,6 +567,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="silence after each say utterance before the next (s)")
     ap.add_argument("--latency-ms", type=float, default=30.0,
                     help="face_speech's playback.latency_ms (the default is 30)")
+    ap.add_argument("--preroll-ms", type=float, default=100.0,
+                    help="face_speech's preroll_ms (the default is 100)")
     ap.add_argument("--long-s", type=float, default=0.0,
                     help="then speak about this many seconds of text (blinks on long speech)")
     args = ap.parse_args(argv)
