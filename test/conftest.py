@@ -102,20 +102,3 @@ def speech_wav(tmp_path_factory):
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", path,
                     "Hello robot. Papa made a banana pie."], check=True, timeout=30)
     return path
-
-
-@pytest.fixture
-def sink(tmp_path, monkeypatch):
-    """A private PulseAudio null sink (the loudspeaker) for this test: this process and the
-    node processes it starts play into it and record its monitor; skipped without pulseaudio."""
-    from emotalk_ros.core.null_sink import PrivateNullSink
-
-    if not PrivateNullSink.available():
-        pytest.skip("pulseaudio / pulseaudio-utils are not installed")
-    s = PrivateNullSink(str(tmp_path / "pulse")).start()
-    for k, v in s.env.items():
-        monkeypatch.setenv(k, v)
-    try:
-        yield s
-    finally:
-        s.stop()

@@ -4,9 +4,25 @@ loudspeaker (the stream's buffer is flushed) and the next clip still starts on t
 import time
 
 import numpy as np
+import pytest
+
+from emotalk_ros.core.null_sink import PrivateNullSink
 
 SR = 48000
 SILENCE = 10 ** (-50 / 20.0)
+
+
+@pytest.fixture
+def sink(tmp_path, monkeypatch):
+    if not PrivateNullSink.available():
+        pytest.skip("pulseaudio / pulseaudio-utils are not installed")
+    s = PrivateNullSink(str(tmp_path / "pulse")).start()
+    for k, v in s.env.items():
+        monkeypatch.setenv(k, v)
+    try:
+        yield s
+    finally:
+        s.stop()
 
 
 def tone(seconds, hz):

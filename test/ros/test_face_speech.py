@@ -24,6 +24,7 @@ from std_msgs.msg import (  # noqa: E402
 )
 
 from emotalk_ros.core.blendshapes import INDEX  # noqa: E402
+from emotalk_ros.core.null_sink import PrivateNullSink  # noqa: E402
 from emotalk_ros.ros import qos  # noqa: E402
 from emotalk_ros.speech.marks import parse_marked_text  # noqa: E402
 from emotalk_ros.speech.tts import make_engine, trim_leading_silence  # noqa: E402
@@ -62,6 +63,19 @@ def per_node(args):
             yaml.safe_dump(params, f)
         out += ["--params-file", path]
     return out
+
+
+@pytest.fixture
+def sink(tmp_path, monkeypatch):
+    if not PrivateNullSink.available():
+        pytest.skip("pulseaudio / pulseaudio-utils are not installed")
+    s = PrivateNullSink(str(tmp_path / "pulse")).start()
+    for k, v in s.env.items():
+        monkeypatch.setenv(k, v)          # the node processes and this one use the null sink
+    try:
+        yield s
+    finally:
+        s.stop()
 
 
 class SpeechProbe(Probe):
