@@ -1001,16 +1001,15 @@ class AnimatorRuntime:
 
     @property
     def speech_edge(self) -> float:
-        """Clock time up to which speech frames are computed (-inf without speech): the track's
-        render edge, or the last frame handed out when that is later (a cancelled track's
-        frames went out up to the lead before they were computed again; a new piece must start
-        after them)."""
+        """Clock time after which a new piece of speech may start: the speech track's render
+        edge, or the last frame handed out when that is later (-inf when none). A cancelled
+        track's frames went out up to the lead before they were computed again, and the frames
+        handed out stay out when the track has ended (a refused :meth:`speak` ends a cancelled
+        track too); a new piece must start after all of them."""
         tr = self._track
-        if tr is None:
-            return -math.inf
         with self._lock:
             last = self._last_out_clock
-        return max(tr.edge, last)
+        return max(tr.edge, last) if tr is not None else last
 
     @property
     def speaking_until(self) -> float:

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 ARTICULATIONS = ("teacher", "generator")
 STATES = ("queued", "started", "speaking", "finished", "cancelled", "error")
+SCHEDULE_ATTEMPTS = 4      # tries to place a piece after the face's render edge
+RETRY_MARGIN_S = 0.1       # extra room per retry (s)
 
 
 @dataclass
@@ -442,31 +444,47 @@ class SpeechController:
             spoken = trim_leading_silence(spoken)
         art = self._articulator(spoken)
         play = resample(spoken.audio, spoken.sample_rate, self.player.sample_rate)
-        for _attempt in range(3):
+        refused = ""
+        for attempt in range(SCHEDULE_ATTEMPTS):
             with self._lock:
                 if self._current is not u:             # cancelled meanwhile
                     return
                 # from idle: preroll_s after the request arrived (synthesis ran inside it)
                 from_idle = self._sched_end < u.requested + self.preroll_s
+                # 2 frames past the face's render edge; the edge moves on while we schedule
+                # (a cancelled track eases up to the lead ahead), so each retry leaves more room
+                margin = 2.0 / self.fps + attempt * RETRY_MARGIN_S
                 start = max(u.requested + self.preroll_s, self._sched_end,
-                            self.runtime.speech_edge + 2.0 / self.fps)
+                            self.runtime.speech_edge + margin)
             start = self.player.schedule(play, start, tag=(u.uid, k))
             try:
                 self.runtime.speak(SpeechPiece(start, art, spoken.marks, tag=(u.uid, k)))
                 break
-            except EmotalkError:                       # the face ran past it: a bit later
+            except EmotalkError as exc:                # the face ran past it: a bit later
                 self.player.cancel((u.uid, k))
+                refused = str(exc)
         else:
-            raise EmotalkError("could not schedule the speech (the face renders too far ahead)")
+            raise EmotalkError(f"could not schedule the speech (the face renders too far "
+                               f"ahead): {refused}")
         end = start + play.size / float(self.player.sample_rate)
         with self._lock:
-            if self._current is not u:                 # cancelled while we scheduled
-                self.player.cancel((u.uid, k))
-                return
-            u.scheduled[k] = (start, end, n)
-            u.next_piece = k + 1
-            self._sched_end = max(self._sched_end, end)
-            if k == 0 and from_idle:
-                self.first_sound_s.append(start - u.requested)
-            if u.synthesised:
-                self._current = None                   # the next utterance may be prepared
+            cancelled = self._current is not u         # cancelled while we scheduled
+            if not cancelled:
+                self._placed(u, k, start, end, n, from_idle)
+        if cancelled:
+            # the cancel may have come before the piece reached the face: it then started a
+            # new speech track of its own, which would move the lips without sound and keep
+            # later speech from being placed before it (cancelling again is a no-op otherwise)
+            self.player.cancel((u.uid, k))
+            self.runtime.cancel_speech()
+
+    def _placed(self, u: Utterance, k: int, start: float, end: float, n: int,
+                from_idle: bool) -> None:
+        """Piece ``k`` of ``u`` is on the loudspeaker and the face (under the lock)."""
+        u.scheduled[k] = (start, end, n)
+        u.next_piece = k + 1
+        self._sched_end = max(self._sched_end, end)
+        if k == 0 and from_idle:
+            self.first_sound_s.append(start - u.requested)
+        if u.synthesised:
+            self._current = None                   # the next utterance may be prepared

@@ -204,3 +204,23 @@ def test_speech_frames_stay_finite_in_range_under_extreme_emotion(spoken):
     got, _ = run(rt, clock, spoken.duration + 0.6)
     v = np.stack([f.values for _, f in got])
     assert np.isfinite(v).all() and v.min() >= 0.0 and v.max() <= 1.0
+
+
+def test_after_a_cancel_the_next_piece_is_placed_after_every_frame_handed_out(spoken):
+    clock = Clock()
+    rt = runtime(clock, idle=False)
+    rt.configure_speech(lead_s=0.3)
+    run(rt, clock, 0.3)
+    art = TeacherArticulator(spoken.phones, spoken.audio, 16000, FPS)
+    rt.speak(SpeechPiece(clock.t + 0.1, art, [], tag="u1"))
+    run(rt, clock, 0.5)
+    rt.cancel_speech(clock.t)
+    _, ahead = run(rt, clock, 0.05)                 # the ease to rest went out ahead
+    handed_out = max(ahead)
+    assert handed_out > clock.t + 0.1               # past where a say's preroll would put it
+    assert rt.speech_edge >= handed_out - 1e-9
+    with pytest.raises(EmotalkError):               # a piece placed before them is refused
+        rt.speak(SpeechPiece(clock.t + 0.05, art, [], tag="u2"))
+    # and the edge still covers every frame handed out (the refusal ended the old track)
+    assert rt.speech_edge >= handed_out - 1e-9
+    rt.speak(SpeechPiece(max(clock.t + 0.1, rt.speech_edge + 2 / FPS), art, [], tag="u2"))
