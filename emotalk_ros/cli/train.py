@@ -41,6 +41,9 @@ def add_arguments(p) -> None:
                         "supervised at rest (0 = off: masked)")
     p.add_argument("--target-lead", type=int, default=TrainConfig.target_lead,
                    help="10 ms frames the target is advanced to offset the output smoothing")
+    p.add_argument("--cons-speech-only", action="store_true",
+                   help="emotional-consistency loss on windows that are mostly speech only "
+                        "(the mapping network misreads a face held still)")
     p.add_argument("--data-weights", default="",
                    help="comma-separated sampling weight per --data directory (default: "
                         "uniform over clips)")
@@ -57,6 +60,7 @@ def run(args) -> int:
                       freq_warp=args.freq_warp, tilt=args.tilt,
                       sil_fraction=args.sil_fraction, pad_sil=args.pad_sil,
                       target_lead=args.target_lead, output_smoothing=args.smoothing,
+                      cons_speech_only=args.cons_speech_only,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from emotalk_ros.core.blendshapes import INDEX, NAMES
 from emotalk_ros.core.emotions import EXPRESSIVE, NUM_EXPRESSIVE
 from emotalk_ros.core.phones import BILABIALS, PHONE_INDEX
 from emotalk_ros.errors import EmotalkError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +250,32 @@ class TrainConfig:
     sil_fraction: float = 0.0       # crops that are silence or room noise only, any emotion
     pad_sil: float = 0.0            # crops whose frames past the clip are noise, at rest
     target_lead: int = 0            # frames the target is advanced (offsets output smoothing)
+    cons_speech_only: bool = False  # consistency loss on windows that are mostly speech only
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
     threads: int = 2
     device: str = "auto"
+
+
+def consistency_loss(m: "torch.Tensor", z: "torch.Tensor", ph: "torch.Tensor",
+                     valid: "torch.Tensor", window: int, speech_only: bool) -> "torch.Tensor":
+    """The emotional-consistency loss: mean squared error of the mapping network's reading
+    ``m`` (N, D) of N generated windows against their emotion codes ``z`` (N, D).
+
+    ``speech_only``: only windows whose frames are mostly speech (``ph`` (B, N/B * window)
+    not silence, and ``valid``) count. The mapping network learned to read emotion from
+    speech motion and misreads a face held still (a clean rest face reads far from the
+    neutral code), so on silence the loss rewards artefacts (docs/EVALUATION.md). Without
+    it every window counts, as in the EditEmoTalk recipe.
+    """
+    import torch.nn.functional as F
+
+    if not speech_only:
+        return F.mse_loss(m, z)
+    speech = ((ph != PHONE_INDEX["sil"]).float() * valid).reshape(-1, window).mean(1) >= 0.5
+    per = ((m - z) ** 2).mean(-1)                                               # (N,)
+    return (per * speech.float()).sum() / speech.float().sum().clamp(min=1.0)
 
 
 def rest_target(alpha: np.ndarray) -> np.ndarray:
@@ -516,7 +540,6 @@ def train(
     means 80 ms otherwise; a value given with ``init`` re-targets the fine-tune to that
     look-ahead (same network, the targets are re-aligned by whole 10 ms frames)."""
     import torch
-    import torch.nn.functional as F
     from tqdm import tqdm
 
     from emotalk_ros.core.audio import FeatureConfig
@@ -655,7 +678,9 @@ def train(
             .reshape(-1, mcfg.window, z.shape[-1])
             .mean(1)
         )
-        cons = F.mse_loss(mapper(yw), zw)
+        cons = consistency_loss(mapper(yw), zw, ph[:, cfg.warmup:cfg.warmup + 2 * mcfg.window],
+                                valid[:, cfg.warmup:cfg.warmup + 2 * mcfg.window],
+                                mcfg.window, cfg.cons_speech_only)
         ap_loss = ((ap - ap_t).abs() * valid).sum() / valid.sum()
         loss = (rec + cfg.w_vel * vel + cfg.w_bilabial * bil_loss + cfg.w_consistency * cons
                 + cfg.w_aperture * ap_loss)

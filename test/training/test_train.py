@@ -159,3 +159,28 @@ def test_train_export_and_finetune(tmp_path):
             "--steps",
             "1",
         )
+
+
+def test_the_consistency_loss_can_skip_windows_that_are_not_speech():
+    import torch
+
+    from emotalk_ros.core.phones import PHONE_INDEX
+    from emotalk_ros.training.train import consistency_loss
+
+    sil, a = PHONE_INDEX["sil"], PHONE_INDEX["aa"]
+    w = 4
+    # one crop, two windows: the first speech, the second silence (and a bad reading there)
+    ph = torch.tensor([[a, a, a, sil, sil, sil, sil, sil]])
+    valid = torch.ones(1, 2 * w)
+    z = torch.zeros(2, 3)
+    m = torch.tensor([[0.1, 0.1, 0.1], [2.0, 2.0, 2.0]])
+    every = consistency_loss(m, z, ph, valid, w, speech_only=False)
+    speech = consistency_loss(m, z, ph, valid, w, speech_only=True)
+    assert every.item() == pytest.approx((0.01 + 4.0) / 2)
+    assert speech.item() == pytest.approx(0.01)                  # the silent window is left out
+    # frames outside the loss (warm-up, edges) are not speech either
+    assert consistency_loss(m, z, ph, torch.zeros(1, 2 * w), w, True).item() == 0.0
+    # the gradient reaches the speech window's reading only
+    m.requires_grad_(True)
+    consistency_loss(m, z, ph, valid, w, True).backward()
+    assert m.grad[0].abs().sum() > 0 and m.grad[1].abs().sum() == 0
