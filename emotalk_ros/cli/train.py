@@ -41,6 +41,11 @@ def add_arguments(p) -> None:
                         "supervised at rest (0 = off: masked)")
     p.add_argument("--target-lead", type=int, default=TrainConfig.target_lead,
                    help="10 ms frames the target is advanced to offset the output smoothing")
+    p.add_argument("--w-consistency", type=float, default=TrainConfig.w_consistency,
+                   help="weight of the emotional-consistency loss through the mapping network")
+    p.add_argument("--w-symmetry", type=float, default=TrainConfig.w_symmetry,
+                   help="weight of an L1 on left/right differences against the target's "
+                        "(0 = off)")
     p.add_argument("--cons-speech-only", action="store_true",
                    help="emotional-consistency loss on windows that are mostly speech only "
                         "(the mapping network misreads a face held still)")
@@ -60,7 +65,8 @@ def run(args) -> int:
                       freq_warp=args.freq_warp, tilt=args.tilt,
                       sil_fraction=args.sil_fraction, pad_sil=args.pad_sil,
                       target_lead=args.target_lead, output_smoothing=args.smoothing,
-                      cons_speech_only=args.cons_speech_only,
+                      w_consistency=args.w_consistency, cons_speech_only=args.cons_speech_only,
+                      w_symmetry=args.w_symmetry,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)

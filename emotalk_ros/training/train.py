@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# left/right pairs of shapes (i, j): (..Left, ..Right)
+SYM_LEFT, SYM_RIGHT = (np.array(a, np.int64) for a in zip(*[
+    (INDEX[n], INDEX[n[:-4] + "Right"]) for n in NAMES
+    if n.endswith("Left") and n[:-4] + "Right" in INDEX]))
 MOUTH = np.array([i for i, n in enumerate(NAMES)
                   if n.startswith(("jaw", "mouth", "cheekPuff", "tongue"))], np.int64)
 BILABIAL_IDS = np.array([PHONE_INDEX[p] for p in sorted(BILABIALS)], np.int64)
@@ -251,6 +255,7 @@ class TrainConfig:
     pad_sil: float = 0.0            # crops whose frames past the clip are noise, at rest
     target_lead: int = 0            # frames the target is advanced (offsets output smoothing)
     cons_speech_only: bool = False  # consistency loss on windows that are mostly speech only
+    w_symmetry: float = 0.0         # L1 on left/right differences against the target's
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
@@ -276,6 +281,15 @@ def consistency_loss(m: "torch.Tensor", z: "torch.Tensor", ph: "torch.Tensor",
     speech = ((ph != PHONE_INDEX["sil"]).float() * valid).reshape(-1, window).mean(1) >= 0.5
     per = ((m - z) ** 2).mean(-1)                                               # (N,)
     return (per * speech.float()).sum() / speech.float().sum().clamp(min=1.0)
+
+
+def symmetry_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
+                  left: "torch.Tensor", right: "torch.Tensor") -> "torch.Tensor":
+    """Mean L1 of the left-minus-right differences of ``y`` (B, W, 52) against the target's,
+    over the ``valid`` (B, W) frames: a one-sided smile, brow or squint the target does not
+    have (contempt's does, and is kept) costs more than its share of the per-shape L1."""
+    d = (y[..., left] - y[..., right]) - (tgt[..., left] - tgt[..., right])
+    return (d.abs().mean(-1) * valid).sum() / valid.sum().clamp(min=1.0)
 
 
 def rest_target(alpha: np.ndarray) -> np.ndarray:
@@ -627,6 +641,7 @@ def train(
     zn = torch.from_numpy(space.z_neutral).to(device)
     mouth = torch.from_numpy(MOUTH).to(device)
     bil = torch.from_numpy(BILABIAL_IDS).to(device)
+    sym_l, sym_r = torch.from_numpy(SYM_LEFT).to(device), torch.from_numpy(SYM_RIGHT).to(device)
     state0 = gen.initial_state(cfg.batch).to(device)
 
     def validate() -> float:
@@ -684,6 +699,8 @@ def train(
         ap_loss = ((ap - ap_t).abs() * valid).sum() / valid.sum()
         loss = (rec + cfg.w_vel * vel + cfg.w_bilabial * bil_loss + cfg.w_consistency * cons
                 + cfg.w_aperture * ap_loss)
+        if cfg.w_symmetry > 0.0:                      # (off: the older recipes' graph as it was)
+            loss = loss + cfg.w_symmetry * symmetry_loss(y, tgt, valid, sym_l, sym_r)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)

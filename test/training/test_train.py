@@ -184,3 +184,24 @@ def test_the_consistency_loss_can_skip_windows_that_are_not_speech():
     m.requires_grad_(True)
     consistency_loss(m, z, ph, valid, w, True).backward()
     assert m.grad[0].abs().sum() > 0 and m.grad[1].abs().sum() == 0
+
+
+def test_the_symmetry_loss_counts_one_sided_shapes_the_target_does_not_have():
+    import torch
+
+    from emotalk_ros.core.blendshapes import INDEX
+    from emotalk_ros.training.train import SYM_LEFT, SYM_RIGHT, symmetry_loss
+
+    sl, sr = torch.from_numpy(SYM_LEFT), torch.from_numpy(SYM_RIGHT)
+    assert len(SYM_LEFT) == 20 and INDEX["jawLeft"] in SYM_LEFT
+    tgt = torch.zeros(1, 3, 52)
+    tgt[..., INDEX["mouthSmileLeft"]] = tgt[..., INDEX["mouthSmileRight"]] = 0.5
+    y = tgt.clone()
+    valid = torch.ones(1, 3)
+    assert symmetry_loss(y, tgt, valid, sl, sr).item() == 0.0
+    y[..., INDEX["mouthSmileLeft"]] = 0.9                         # a one-sided smile
+    assert symmetry_loss(y, tgt, valid, sl, sr).item() == pytest.approx(0.4 / 20)
+    assert symmetry_loss(y, tgt, torch.zeros(1, 3), sl, sr).item() == 0.0   # masked frames
+    # an asymmetric target (contempt's one-sided smile) matched costs nothing
+    tgt[..., INDEX["mouthSmileLeft"]] = 0.9
+    assert symmetry_loss(y, tgt, valid, sl, sr).item() == pytest.approx(0.0, abs=1e-7)
