@@ -34,16 +34,15 @@ from emotalk_ros.core.blendshapes import INDEX, NAMES
 from emotalk_ros.core.emotions import EXPRESSIVE, NUM_EXPRESSIVE
 from emotalk_ros.core.phones import BILABIALS, PHONE_INDEX
 from emotalk_ros.errors import EmotalkError
+from emotalk_ros.training.silence import PAIRS
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
-# left/right pairs of shapes (i, j): (..Left, ..Right)
-SYM_LEFT, SYM_RIGHT = (np.array(a, np.int64) for a in zip(*[
-    (INDEX[n], INDEX[n[:-4] + "Right"]) for n in NAMES
-    if n.endswith("Left") and n[:-4] + "Right" in INDEX]))
+# left/right pairs of shapes, the silence checks' pairs: (..Left indices, ..Right indices)
+SYM_LEFT, SYM_RIGHT = (np.array(a, np.int64) for a in zip(*PAIRS))
 MOUTH = np.array([i for i, n in enumerate(NAMES)
                   if n.startswith(("jaw", "mouth", "cheekPuff", "tongue"))], np.int64)
 BILABIAL_IDS = np.array([PHONE_INDEX[p] for p in sorted(BILABIALS)], np.int64)
