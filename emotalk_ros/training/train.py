@@ -34,7 +34,7 @@ from emotalk_ros.core.blendshapes import INDEX, NAMES
 from emotalk_ros.core.emotions import EXPRESSIVE, NUM_EXPRESSIVE
 from emotalk_ros.core.phones import BILABIALS, PHONE_INDEX
 from emotalk_ros.errors import EmotalkError
-from emotalk_ros.training.silence import PAIRS
+from emotalk_ros.training.silence import PAIRS, held_group
 
 if TYPE_CHECKING:
     import torch
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SYM_LEFT, SYM_RIGHT = (np.array(a, np.int64) for a in zip(*PAIRS))
 MOUTH = np.array([i for i, n in enumerate(NAMES)
                   if n.startswith(("jaw", "mouth", "cheekPuff", "tongue"))], np.int64)
+# the shapes of every emotion's held expression (FACS groups less the lip seal's shapes)
+EXPRESSION = np.array(sorted({i for e in EXPRESSIVE for i in held_group(e)}), np.int64)
 BILABIAL_IDS = np.array([PHONE_INDEX[p] for p in sorted(BILABIALS)], np.int64)
 
 
@@ -255,6 +257,7 @@ class TrainConfig:
     target_lead: int = 0            # frames the target is advanced (offsets output smoothing)
     cons_speech_only: bool = False  # consistency loss on windows that are mostly speech only
     w_symmetry: float = 0.0         # L1 on left/right differences against the target's
+    w_expression: float = 0.0       # extra L1 on the emotions' held-expression shapes
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
@@ -289,6 +292,17 @@ def symmetry_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
     have (contempt's does, and is kept) costs more than its share of the per-shape L1."""
     d = (y[..., left] - y[..., right]) - (tgt[..., left] - tgt[..., right])
     return (d.abs().mean(-1) * valid).sum() / valid.sum().clamp(min=1.0)
+
+
+def expression_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
+                    idx: "torch.Tensor") -> "torch.Tensor":
+    """Mean L1 of the expression shapes ``idx`` of ``y`` (B, W, 52) against the target over
+    the ``valid`` (B, W) frames. The teacher holds an emotion's shapes steady through speech;
+    the per-shape L1 spreads its weight over all 52 shapes, and models learned to let the
+    expression sag with the mouth's movement (disgust's nose wrinkle at 0.4 in speech
+    against 0.6 at rest)."""
+    d = (y[..., idx] - tgt[..., idx]).abs().mean(-1)
+    return (d * valid).sum() / valid.sum().clamp(min=1.0)
 
 
 def rest_target(alpha: np.ndarray) -> np.ndarray:
@@ -641,6 +655,7 @@ def train(
     mouth = torch.from_numpy(MOUTH).to(device)
     bil = torch.from_numpy(BILABIAL_IDS).to(device)
     sym_l, sym_r = torch.from_numpy(SYM_LEFT).to(device), torch.from_numpy(SYM_RIGHT).to(device)
+    expr = torch.from_numpy(EXPRESSION).to(device)
     state0 = gen.initial_state(cfg.batch).to(device)
 
     def validate() -> float:
@@ -700,6 +715,8 @@ def train(
                 + cfg.w_aperture * ap_loss)
         if cfg.w_symmetry > 0.0:                      # (off: the older recipes' graph as it was)
             loss = loss + cfg.w_symmetry * symmetry_loss(y, tgt, valid, sym_l, sym_r)
+        if cfg.w_expression > 0.0:
+            loss = loss + cfg.w_expression * expression_loss(y, tgt, valid, expr)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)

@@ -205,3 +205,26 @@ def test_the_symmetry_loss_counts_one_sided_shapes_the_target_does_not_have():
     # an asymmetric target (contempt's one-sided smile) matched costs nothing
     tgt[..., INDEX["mouthSmileLeft"]] = 0.9
     assert symmetry_loss(y, tgt, valid, sl, sr).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_the_expression_loss_costs_a_sagging_expression_and_nothing_else():
+    import torch
+
+    from emotalk_ros.core.blendshapes import INDEX
+    from emotalk_ros.training.train import EXPRESSION, expression_loss
+
+    names = {"noseSneerLeft", "mouthSmileRight", "browInnerUp", "eyeWideLeft", "mouthPressLeft"}
+    assert names <= {n for n, i in INDEX.items() if i in EXPRESSION}
+    assert INDEX["jawOpen"] not in EXPRESSION and INDEX["mouthUpperUpLeft"] not in EXPRESSION
+    idx = torch.from_numpy(EXPRESSION)
+    tgt = torch.zeros(1, 4, 52)
+    tgt[..., INDEX["noseSneerLeft"]] = 0.6                        # disgust held through speech
+    y = tgt.clone()
+    y[..., INDEX["jawOpen"]] = 0.7                                # the mouth moves: not costed
+    valid = torch.ones(1, 4)
+    assert expression_loss(y, tgt, valid, idx).item() == 0.0
+    y[0, 1:3, INDEX["noseSneerLeft"]] = 0.2                       # the wrinkle sags for 2 frames
+    want = 0.4 * 2 / 4 / len(EXPRESSION)
+    assert expression_loss(y, tgt, valid, idx).item() == pytest.approx(want)
+    valid[0, 1:3] = 0.0                                           # masked frames cost nothing
+    assert expression_loss(y, tgt, valid, idx).item() == 0.0
