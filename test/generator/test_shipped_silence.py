@@ -20,20 +20,8 @@ from emotalk_ros.training import silence
 SHIPPED = [os.path.relpath(onnx, ROOT)
            for _, onnx, _ in gate.shipped_generators(os.path.join(ROOT, "models"))]
 
-# Measured on 2026-11-30 with tools/silence_report.py (docs/EVALUATION.md): the
-# shipped emotalk-default-3 fails every row. Only that version carries the marker: a new
-# model that fails is red, and strict=True turns this one red the day it passes.
-KNOWN_FAILING = {
-    "emotalk-default-3": (
-        "known gap (silence and room noise are not yet in its training data), measured on "
-        "emotalk-default-3: neutral rest jawRight 0.13-0.16 (limit 0.03); held emotions "
-        "bring gaze up to 0.84 (eyeLookDownRight, limit 0.05), left/right asymmetry up to "
-        "0.69 (limit 0.05) and held ratio 0.96-1.43 (limit 0.8-1.2); 32 of 32 rows fail"),
-}
-
-
-def _version(model):
-    return load_predictor(os.path.join(ROOT, model), "onnxruntime", fps=60.0).info.model_version
+# emotalk-default-3 failed all 32 rows and carried a strict xfail here; emotalk-default-4
+# (2026-12-01, docs/EVALUATION.md) passes them, so every shipped model must now pass.
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +31,7 @@ def speech_audio():
     return espeak.synthesize(silence.SPEECH_TEXT, "en-us").audio
 
 
-def _cases():
-    out = []
-    for m in SHIPPED:
-        reason = KNOWN_FAILING.get(_version(m))
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        out.append(pytest.param(m, marks=marks, id=m))
-    return out
-
-
-@pytest.mark.parametrize("model", _cases())
+@pytest.mark.parametrize("model", SHIPPED)
 def test_shipped_model_rests_cleanly_in_silence_and_room_noise(model, speech_audio):
     pred = load_predictor(os.path.join(ROOT, model), "onnxruntime", fps=60.0)
     rep = silence.silence_report(pred, speech_audio)
