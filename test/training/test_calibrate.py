@@ -83,14 +83,18 @@ def test_calibrating_the_shipped_model_straightens_its_raw_response():
                                        if k != "calibration"})
     out = cal.calibrate(raw, smoothing=shipped["output_smoothing"])
     warp = np.asarray(out["emotion_space"]["calibration"])
-    # the stored warp is what calibrate measures (the model needed one: far from identity)
-    assert np.abs(stored - LEVELS).max() > 0.1
+    # the stored warp is what calibrate measures, and it is not the identity
+    assert np.abs(stored - LEVELS).max() > 0.02
     np.testing.assert_allclose(warp, stored, atol=0.005)
-    # on audio the calibration never used: bent before, straight after
+    # on audio the calibration never used: bent before, straight after. emotalk-default-4's
+    # raw response is much straighter than default-3's was (bend 0.045-0.093 here against
+    # default-3's larger one, for which this test asked before > 2 * after + 0.03); the strong
+    # straightening of a badly bent response is checked on known curves above.
     x = speech_like_signal(4.0, seed=5)
     for k, emo in enumerate(EXPRESSIVE):
         before, after = group_curve(raw, k, x), group_curve(out, k, x)
         assert after[-1] == pytest.approx(before[-1], abs=1e-4), emo    # full intensity kept
         assert after[0] == pytest.approx(before[0], abs=1e-6), emo      # 0 stays neutral
         assert nonlinearity(after) < 0.03, (emo, nonlinearity(after))
-        assert nonlinearity(before) > 2 * nonlinearity(after) + 0.03, emo
+        assert nonlinearity(before) > 0.04, (emo, nonlinearity(before))  # it needed one
+        assert nonlinearity(after) < 0.6 * nonlinearity(before), emo
