@@ -19,10 +19,23 @@ import numpy as np
 
 from emotalk_ros.core.blendshapes import INDEX, NAMES, aperture, check_frames
 from emotalk_ros.core.emotions import FACS_GROUPS, group_index
-from emotalk_ros.core.phones import BILABIALS, OPEN_VOWELS, PHONES, VOWELS, openness
+from emotalk_ros.core.phones import (
+    BILABIALS,
+    CLOSE_VOWELS,
+    MID_VOWELS,
+    OPEN_VOWELS,
+    PHONES,
+    VOWELS,
+    openness,
+)
 from emotalk_ros.errors import EmotalkError
 
 Phone = Tuple[float, float, str]      # (start_s, end_s, ARPAbet phone)
+
+# Phone classes of the aperture profile (:func:`phone_class`), closed to open; "consonant" is
+# every consonant but /p b m/.
+PHONE_CLASSES: Tuple[str, ...] = ("pause", "bilabial", "consonant", "close vowel", "mid vowel",
+                                  "open vowel")
 
 MIN_BILABIAL_S = 0.040       # bilabials shorter than this are not scored
 BILABIAL_PAD_S = 0.020       # closure may happen within the phone +- this
@@ -53,6 +66,42 @@ def _frame_phones(n: int, fps: float, phones: Sequence[Phone]) -> List[str]:
         for j in range(j0, j1):
             labels[j] = ph
     return labels
+
+
+def phone_class(phone: str) -> str:
+    """The :data:`PHONE_CLASSES` entry of an ARPAbet phone ('sil' is a pause)."""
+    if phone == "sil":
+        return "pause"
+    if phone in BILABIALS:
+        return "bilabial"
+    if phone in OPEN_VOWELS:
+        return "open vowel"
+    if phone in MID_VOWELS:
+        return "mid vowel"
+    if phone in CLOSE_VOWELS:
+        return "close vowel"
+    return "consonant"
+
+
+def _class_stats(apn: np.ndarray, labels: Sequence[str]) -> Dict[str, List[float]]:
+    """[frames, sum, sum of squares] of the normalised aperture per phone class."""
+    cls = np.array([phone_class(lab) for lab in labels])
+    out = {}
+    for c in PHONE_CLASSES:
+        x = apn[cls == c]
+        out[c] = [float(x.size), float(x.sum()), float((x * x).sum())]
+    return out
+
+
+def _class_profile(stats: Dict[str, Sequence[float]]) -> Dict[str, Dict[str, Optional[float]]]:
+    """Mean and standard deviation of the normalised aperture per phone class."""
+    out: Dict[str, Dict[str, Optional[float]]] = {}
+    for c in PHONE_CLASSES:
+        n, s, ss = stats.get(c, (0.0, 0.0, 0.0))
+        mean = s / n if n > 0 else None
+        std = math.sqrt(max(ss / n - mean * mean, 0.0)) if n > 0 else None
+        out[c] = {"frames": int(n), "mean": mean, "std": std}
+    return out
 
 
 def _window(n: int, fps: float, t0: float, t1: float) -> np.ndarray:
@@ -102,8 +151,9 @@ def lip_sync_metrics(frames, fps: float, phones: Sequence[Phone]) -> Dict[str, o
     ``open_vowel_opening``, ``silence_closure`` (the pause opening: mean normalised
     aperture in pauses), ``aperture_correlation``, ``best_lag_frames``/``best_lag_ms``
     (the shift of the aperture against the phone openness that correlates best; positive
-    = the mouth is late); None when there is nothing to score) plus the counts/sums
-    :func:`aggregate` pools.
+    = the mouth is late); None when there is nothing to score), ``aperture_profile`` (mean
+    and standard deviation of the normalised aperture per :data:`PHONE_CLASSES` entry: where
+    a low correlation comes from) plus the counts/sums :func:`aggregate` pools.
     """
     if not (fps > 0):
         raise EmotalkError(f"fps must be positive, got {fps}")
@@ -156,6 +206,7 @@ def lip_sync_metrics(frames, fps: float, phones: Sequence[Phone]) -> Dict[str, o
 
     op = np.array([openness(lab) for lab in labels])                      # (T,)
     out["corr_stats"] = _stats(apn, op)
+    out["class_stats"] = _class_stats(apn, labels)
     out["lag_fps"] = float(fps)
     out["lag_stats"] = lag_stats(apn, op, max_lag_frames(fps))
     _finish(out)
@@ -219,6 +270,8 @@ def _finish(d: Dict[str, object]) -> None:
     d["open_vowel_opening"] = _rate(d["opened_open_vowel"], d["n_open_vowel"])
     d["silence_closure"] = _rate(d["silence_sum"], d["silence_frames"])
     d["aperture_correlation"] = _pearson(d["corr_stats"])
+    if "class_stats" in d:
+        d["aperture_profile"] = _class_profile(d["class_stats"])
     if d.get("lag_stats"):
         lag = best_lag(d["lag_stats"])
         d["best_lag_frames"] = lag
@@ -236,17 +289,22 @@ def aggregate(items: Sequence[Dict[str, object]]) -> Dict[str, object]:
     out: Dict[str, object] = {k: 0 for k in _COUNT_KEYS}
     out["silence_sum"] = 0.0
     stats = np.zeros(6)
+    cls = {c: np.zeros(3) for c in PHONE_CLASSES}
     lag = None
     fps = {float(d["lag_fps"]) for d in items if "lag_fps" in d}
     for d in items:
         for k in _COUNT_KEYS:
             out[k] += d[k]
         stats += np.asarray(d["corr_stats"], np.float64)
+        for c, v in d.get("class_stats", {}).items():
+            cls[c] += np.asarray(v, np.float64)
         if len(fps) == 1 and d.get("lag_stats"):
             ls = np.asarray(d["lag_stats"], np.float64)
             lag = ls if lag is None else lag + ls
     out["n_utterances"] = len(items)
     out["corr_stats"] = [float(v) for v in stats]
+    if any("class_stats" in d for d in items):
+        out["class_stats"] = {c: [float(x) for x in v] for c, v in cls.items()}
     if lag is not None:
         out["lag_fps"] = fps.pop()
         out["lag_stats"] = lag.tolist()

@@ -365,3 +365,21 @@ def test_a_voice_section_that_cannot_run_says_so(tmp_path, monkeypatch, capsys):
     with pytest.raises(Exception, match="no shard"):
         evaluate.run_evaluation(str(empty), "baseline", max_clips=2, emotion_clips=1,
                                 voice_model=model, voice_required=True)
+
+
+def test_the_real_speech_report_profiles_the_aperture_by_phone_class():
+    # the scripted "good" face: jaw 0.1 + 0.5 * openness, shut on /p b m/ and in pauses; the
+    # vowels' p90 is the open vowels' 0.6, so a consonant reads (0.1 + 0.125) / 0.6 = 0.375
+    utts = [utterance(s, "real:xx", i) for i, s in enumerate(SPECS)]
+    res = evaluate.evaluate_real(utts, {"model": SYSTEMS["good"],
+                                        "baseline": SYSTEMS["correlation_0.55"]}, FPS)
+    prof = res["systems"]["model"]["lip"]["pooled"]["aperture_profile"]
+    assert prof["consonant"]["mean"] == pytest.approx(0.225 / 0.6, abs=1e-6)
+    assert prof["open vowel"]["mean"] == pytest.approx(1.0, abs=1e-6)
+    assert prof["bilabial"]["mean"] == 0.0 and prof["pause"]["mean"] == 0.0
+    md = evaluate.real_markdown(res)
+    assert "## Aperture by phone class (all languages)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| model | 0.000 ± "))
+    assert "0.375 ± 0.000" in row and row.endswith("1.000 ± 0.000 |")
+    inv = res["systems"]["baseline"]["lip"]["pooled"]["aperture_profile"]
+    assert inv["open vowel"]["mean"] < inv["consonant"]["mean"]   # the inverted face shows it

@@ -202,3 +202,43 @@ def test_jitter():
     f60 = np.zeros((120, 52))
     f60[:, INDEX["jawOpen"]] = 0.3 * np.sin(2 * np.pi * 2.0 * np.arange(120) / 60.0)
     assert metrics.jitter(f100, 100.0) == pytest.approx(metrics.jitter(f60, 60.0), rel=0.03)
+
+
+def test_aperture_profile_shows_a_mouth_that_shuts_on_every_consonant():
+    # the perfect teacher: each class sits at its openness (normalised by the vowels' p90 = 1)
+    # with no spread inside the class
+    m = metrics.lip_sync_metrics(ideal(PHONES), FPS, PHONES)
+    prof = m["aperture_profile"]
+    assert list(prof) == list(metrics.PHONE_CLASSES)
+    for cls, want in (("pause", 0.0), ("bilabial", 0.0), ("consonant", 0.25),
+                      ("close vowel", 0.45), ("mid vowel", 0.7), ("open vowel", 1.0)):
+        assert prof[cls]["mean"] == pytest.approx(want, abs=1e-6), cls
+        assert prof[cls]["std"] == pytest.approx(0.0, abs=1e-6), cls
+    assert prof["consonant"]["frames"] == 8        # the 80 ms /s/ at 100 fps
+    # a mouth that shuts on /s/ as on /p b m/: the closure score cannot tell, the profile can
+    v = metrics.aperture(ideal(PHONES))
+    labels = [metrics.phone_class(p) for p in metrics._frame_phones(v.size, FPS, PHONES)]
+    shut = np.where(np.array(labels) == "consonant", 0.0, v)
+    m2 = metrics.lip_sync_metrics(jaw_frames(shut), FPS, PHONES)
+    assert m2["bilabial_closure"] == m["bilabial_closure"] == 1.0
+    assert m2["aperture_profile"]["consonant"]["mean"] == 0.0
+    assert m2["aperture_correlation"] < m["aperture_correlation"]
+    # spread inside a class: half of the open-vowel frames at half opening
+    half = v.copy()
+    idx = np.flatnonzero(np.array(labels) == "open vowel")[::2]
+    half[idx] *= 0.5
+    p3 = metrics.lip_sync_metrics(jaw_frames(half), FPS, PHONES)["aperture_profile"]
+    assert p3["open vowel"]["std"] > 0.2
+
+
+def test_aperture_profile_pools_frames_not_utterances():
+    a = metrics.lip_sync_metrics(ideal(PHONES), FPS, PHONES)
+    short = seq([("sil", 0.2), ("aa", 0.1), ("sil", 0.2)])
+    b = metrics.lip_sync_metrics(jaw_frames(np.full(n_frames(short), 0.5)), FPS, short)
+    pooled = metrics.aggregate([a, b])["aperture_profile"]
+    # pauses: 70 frames at 0 from a, 40 frames at 1 (0.5 / p90 0.5) from b
+    assert pooled["pause"]["frames"] == 110
+    assert pooled["pause"]["mean"] == pytest.approx(40 / 110)
+    assert pooled["open vowel"]["frames"] == 34 + 10
+    assert metrics.aggregate([b])["aperture_profile"]["bilabial"] == {
+        "frames": 0, "mean": None, "std": None}
