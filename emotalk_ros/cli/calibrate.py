@@ -17,11 +17,15 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="calibrated .pt (may equal the input)")
     p.add_argument("--smoothing", type=float, default=0.65,
                    help="run-time causal one-pole output smoothing stored with the model, [0, 1)")
+    p.add_argument("--model-version", default=None,
+                   help="version name stored in the calibrated model (default: the checkpoint's)")
 
 
 def run(args) -> int:
     """Calibrate the checkpoint, write it, print the warp at intensity 0.5 as JSON; 0."""
     ck = calibrate(checkpoint.load(args.checkpoint), args.smoothing)
+    if args.model_version:
+        ck["model_version"] = str(args.model_version)
     checkpoint.save(args.output, ck)
     cal = np.asarray(ck["emotion_space"]["calibration"])
     sys.stdout.write(
@@ -29,6 +33,7 @@ def run(args) -> int:
             {
                 "output": args.output,
                 "smoothing": args.smoothing,
+                "model_version": ck.get("model_version"),
                 "calibration_at_0.5": dict(
                     zip(EXPRESSIVE, np.round(cal[:, cal.shape[1] // 2], 3).tolist())
                 ),

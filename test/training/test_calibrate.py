@@ -98,3 +98,22 @@ def test_calibrating_the_shipped_model_straightens_its_raw_response():
         assert nonlinearity(after) < 0.03, (emo, nonlinearity(after))
         assert nonlinearity(before) > 0.04, (emo, nonlinearity(before))  # it needed one
         assert nonlinearity(after) < 0.6 * nonlinearity(before), emo
+
+
+def test_the_calibrate_command_keeps_or_restamps_the_model_version(tmp_path, monkeypatch):
+    from emotalk_ros.cli import calibrate as cli_calibrate
+    from emotalk_ros.cli import main as cli
+
+    def fake(ck, smoothing):                       # the warp itself is tested above
+        return dict(ck, output_smoothing=float(smoothing))
+
+    monkeypatch.setattr(cli_calibrate, "calibrate", fake)
+    src = os.path.join(ROOT, "models", "emotalk_default.pt")
+    version = checkpoint.load(src)["model_version"]
+    kept, stamped = tmp_path / "kept.pt", tmp_path / "stamped.pt"
+    assert cli.main(["calibrate", src, "-o", str(kept), "--smoothing", "0.5"]) == 0
+    assert cli.main(["calibrate", src, "-o", str(stamped), "--smoothing", "0.5",
+                     "--model-version", "emotalk-test-9"]) == 0
+    assert checkpoint.load(str(kept))["model_version"] == version
+    out = checkpoint.load(str(stamped))
+    assert out["model_version"] == "emotalk-test-9" and out["output_smoothing"] == 0.5
