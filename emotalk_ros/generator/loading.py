@@ -5,7 +5,8 @@ the nodes, the benchmarks and the evaluation:
 
 * ``path == "baseline"``: the amplitude-to-jaw BASELINE (not the generator).
 * ``path`` empty/None: the shipped default model in ``models/``.
-* otherwise a ``.pt`` (torch) or ``.onnx`` model file.
+* otherwise a ``.pt`` (torch) or ``.onnx`` model file, or the bare name of a shipped model
+  (``emotalk_lowlatency``: ``models/emotalk_lowlatency.onnx``, or its ``.pt`` for torch).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Optional, Sequence
 
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.generator.predictor import AmplitudeJawBaseline, StreamingPredictor
-from emotalk_ros.resources import DEFAULT_MODEL_FILES, shipped_file
+from emotalk_ros.resources import DEFAULT_MODEL_FILES, resolve, shipped_file
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,12 @@ def _load(path: Optional[str], backend: str, fps: float, providers: Optional[Seq
                 raise EmotalkError(f"backend 'torch' needs {pt}, which is not shipped")
             path = pt
     if not os.path.exists(path):
-        raise EmotalkError(f"model file not found: {path}")
+        if os.sep in path or os.path.splitext(path)[1].lower() not in ("", ".onnx", ".pt"):
+            raise EmotalkError(f"model file not found: {path}")
+        try:                             # a shipped name: 'emotalk_lowlatency'
+            path = resolve("model", path)
+        except EmotalkError as exc:
+            raise EmotalkError(f"model file not found: {exc}") from None
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".pt", ".onnx"):
         raise EmotalkError(f"{path}: unknown model type (expected .pt or .onnx)")

@@ -81,7 +81,8 @@ FACE_AUDIO_CAPTURE: Tuple[ParamSpec, ...] = (
 AUDIO_CAPTURE = FACE_AUDIO_CAPTURE     # the table's name before the node was renamed
 
 FACE_ANIMATOR: Tuple[ParamSpec, ...] = (
-    ParamSpec("model.path", "", "Model file (.onnx/.pt); '' = the shipped default model; "
+    ParamSpec("model.path", "", "Model file (.onnx/.pt) or shipped model name "
+              "('emotalk_lowlatency': the 30 ms option); '' = the shipped default model; "
               "'baseline' = the amplitude-to-jaw baseline", read_only=True),
     ParamSpec("model.backend", "auto", "Inference backend", read_only=True, choices=BACKENDS),
     ParamSpec("model.providers", [], "onnxruntime execution providers in priority order; "

@@ -48,3 +48,24 @@ def test_shipped_model_streams_identically_in_any_chunk_size_and_backend(name):
     torch_pred = load_predictor(os.path.join(ROOT, "models", name + ".pt"), "torch", fps=60.0)
     tv = torch_pred.animate(x, emotion=np.eye(7, dtype=np.float32)[0] * 0.7).values
     assert np.abs(tv - ref.values).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", PRESENT)
+def test_a_shipped_model_is_loaded_by_its_bare_name(name):
+    version = checkpoint.load(os.path.join(ROOT, "models", name + ".pt"))["model_version"]
+    for backend in ("onnxruntime", "torch"):           # torch loads the .pt of the same name
+        pred = load_predictor(name, backend, fps=60.0)
+        assert pred.info.backend.startswith(backend)
+        assert pred.info.lookahead_ms == MODELS[name] and pred.info.model_version == version
+
+
+def test_an_unknown_model_name_lists_the_shipped_ones():
+    from emotalk_ros.errors import EmotalkError
+
+    with pytest.raises(EmotalkError) as e:
+        load_predictor("emotalk_lowlatncy", "auto", fps=60.0)
+    msg = str(e.value)
+    assert "model file not found" in msg and "emotalk_default" in msg
+    for bad in ("no/such/dir/emotalk_default.onnx", "emotalk_default.wav"):
+        with pytest.raises(EmotalkError, match="model file not found"):
+            load_predictor(bad, "auto", fps=60.0)
