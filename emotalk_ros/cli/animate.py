@@ -127,7 +127,8 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="model file (.onnx/.pt), default: shipped; 'baseline' for the amplitude baseline",
+        help="model file (.onnx/.pt) or shipped name (emotalk_lowlatency), default: the shipped "
+        "default; 'baseline' for the amplitude baseline",
     )
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
     p.add_argument(

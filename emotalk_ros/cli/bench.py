@@ -10,7 +10,8 @@ from emotalk_ros.generator.bench import run_bench
 
 def add_arguments(p) -> None:
     """Register the ``bench`` options on ``p``."""
-    p.add_argument("--model", default=None, help="model file (default: shipped)")
+    p.add_argument("--model", default=None,
+                   help="model file or shipped name (default: the shipped default)")
     p.add_argument("--seconds", type=float, default=20.0, help="audio streamed per backend")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--no-startup", action="store_true")

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Register the ``evaluate`` options on ``p``."""
     p.add_argument("--data", required=True, help="held-out corpus directory (saved with audio)")
     p.add_argument("--model", default=None,
-                   help="model file (.onnx/.pt), 'baseline', or empty for the shipped default")
+                   help="model file (.onnx/.pt) or shipped name, 'baseline', or empty for the "
+                        "shipped default")
     p.add_argument("--backend", default="auto", help="auto | torch | onnxruntime")
     p.add_argument("--fps", type=float, default=60.0, help="output frame rate (Hz)")
     p.add_argument("--report", default="docs/EVALUATION.md", help="markdown report path "
