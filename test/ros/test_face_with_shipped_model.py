@@ -1,7 +1,8 @@
-"""The face over real DDS with the SHIPPED generator (not the baseline, not a stub).
+"""The face over real DDS with the SHIPPED generators (not the baseline, not a stub).
 
-A ``face_animator`` process runs the shipped default model (``model.path`` empty, onnxruntime,
-idle motion off). This process publishes speech on ``audio`` in real time, 20 ms chunks,
+A ``face_animator`` process runs a shipped model: the default (``model.path`` empty) and the
+low-latency option by its shipped name (``model.path:=emotalk_lowlatency``), onnxruntime,
+idle motion off. This process publishes speech on ``audio`` in real time, 20 ms chunks,
 and checks ``face/blendshapes``:
 
 * ``happy:1`` raises the smile within the transition time (plus the look-ahead and a
@@ -13,6 +14,7 @@ and checks ``face/blendshapes``:
   ``emotalk evaluate``'s closure rule against espeak-ng's own phone timings.
 """
 
+import os
 import time
 
 import numpy as np
@@ -29,6 +31,7 @@ from std_msgs.msg import String  # noqa: E402
 from emotalk_ros.core.blendshapes import INDEX, aperture  # noqa: E402
 from emotalk_ros.core.phones import BILABIALS, VOWELS  # noqa: E402
 from emotalk_ros.generator.loading import default_model_path  # noqa: E402
+from emotalk_ros.resources import models_dir  # noqa: E402
 from emotalk_ros.training import metrics  # noqa: E402
 
 TRANSITION_S = 0.5
@@ -37,15 +40,24 @@ JAW = INDEX["jawOpen"]
 BILABIAL_TEXT = "Bob may buy a big map, maybe. Mom made a bumpy pie for Pam."
 
 
-@pytest.fixture(scope="module")
-def shipped_face(tmp_path_factory):
+# (model.path, the model version's prefix, look-ahead in ms): the default, then each option
+SHIPPED = [("", "emotalk-default", 70.0), ("emotalk_lowlatency", "emotalk-lowlatency", 30.0)]
+
+
+@pytest.fixture(scope="module", params=SHIPPED, ids=lambda m: m[0] or "default")
+def shipped_face(request, tmp_path_factory):
+    name, _, _ = request.param
     if default_model_path() is None:
         pytest.fail("no shipped model in models/: this test is about the shipped one")
+    if name and not os.path.exists(os.path.join(models_dir(), name + ".onnx")):
+        pytest.skip(f"{name} is not shipped")
     dom = new_domain()
     probe = Probe(dom)
     proc = RosProc("emotalk_ros.ros.face_animator_node",
-                   ["-p", "idle.enabled:=false", "-p", f"transition_s:={TRANSITION_S}"],
+                   ["-p", "idle.enabled:=false", "-p", f"transition_s:={TRANSITION_S}"]
+                   + (["-p", f"model.path:={name}"] if name else []),
                    dom, str(tmp_path_factory.mktemp("shipped_face")))
+    probe.model = request.param
     # every frame, with a deep reader queue: the stream is keep-last 5, and a subscriber
     # starved of CPU on a loaded machine would lose frames the node did publish
     probe.frames = []
@@ -77,8 +89,10 @@ def face(shipped_face):
 def test_the_node_runs_the_shipped_generator(face):
     probe, proc = face
     d = probe.diag_values("face_animator: runtime")
+    _, version, lookahead_ms = probe.model
     assert d["backend"].startswith("onnxruntime"), d
-    assert d["model_version"].startswith("emotalk-default"), d
+    assert d["model_version"].startswith(version), d
+    assert float(d["lookahead_ms"]) == lookahead_ms, d
     assert "baseline" not in d["backend"]
 
 
