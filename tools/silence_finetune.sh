@@ -9,8 +9,9 @@
 #
 # INIT: the checkpoint to start from (default runs/emotalk_default_ft.pt, `make model`'s
 # default-3 fine-tune); DATA_DIR: where real_dev and heldout_flite are (default data, after
-# `REAL=1 make model`); OUT: output folder (default runs/silence). Options given after DATA
-# override the defaults below (the last one wins).
+# `REAL=1 make model`); OUT: output folder (default runs/silence); SMOOTHING: the output
+# smoothing `emotalk calibrate` stores (default 0.65; emotalk-default-4 uses 0.55). Options
+# given after DATA override the defaults below (the last one wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: $0 NAME STEPS DATA [train options...]" >&2; exit 2; }
@@ -19,13 +20,14 @@ PY=.venv/bin/python
 INIT=${INIT:-runs/emotalk_default_ft.pt}
 DATA_DIR=${DATA_DIR:-data}
 OUT=${OUT:-runs/silence}
+SMOOTHING=${SMOOTHING:-0.65}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 t0=$(date +%s)
 $PY -m emotalk_ros train --data "$data" --out "$OUT/${name}_ft.pt" --steps "$steps" --batch 12 \
     --threads 1 --init "$INIT" --lookahead-ms 70 --w-bilabial 3.0 --lr 1e-3 --smoothing 0.65 \
     --no-progress --model-version "emotalk-silence-$name" "$@" > "$OUT/${name}_train.log" 2>&1
-$PY -m emotalk_ros calibrate "$OUT/${name}_ft.pt" -o "$OUT/${name}.pt" --smoothing 0.65
+$PY -m emotalk_ros calibrate "$OUT/${name}_ft.pt" -o "$OUT/${name}.pt" --smoothing "$SMOOTHING"
 $PY -m emotalk_ros export "$OUT/${name}.pt" -o "$OUT/${name}.onnx"
 $PY tools/silence_report.py "$OUT/${name}.onnx" --out "$OUT/${name}_silence.json" \
     > "$OUT/${name}_silence.txt"
