@@ -49,6 +49,10 @@ def add_arguments(p) -> None:
     p.add_argument("--w-expression", type=float, default=TrainConfig.w_expression,
                    help="weight of an extra L1 on the emotions' held-expression shapes, which "
                         "the teacher holds steady through speech (0 = off)")
+    p.add_argument("--w-accel", type=float, default=TrainConfig.w_accel,
+                   help="weight of an L1 on the output's second differences against the "
+                        "target's: smooth through the look-ahead, so less causal output "
+                        "smoothing (and lag) is needed (0 = off)")
     p.add_argument("--cons-speech-only", action="store_true",
                    help="emotional-consistency loss on windows that are mostly speech only "
                         "(the mapping network misreads a face held still)")
@@ -70,6 +74,7 @@ def run(args) -> int:
                       target_lead=args.target_lead, output_smoothing=args.smoothing,
                       w_consistency=args.w_consistency, cons_speech_only=args.cons_speech_only,
                       w_symmetry=args.w_symmetry, w_expression=args.w_expression,
+                      w_accel=args.w_accel,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)

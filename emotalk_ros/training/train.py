@@ -258,6 +258,8 @@ class TrainConfig:
     cons_speech_only: bool = False  # consistency loss on windows that are mostly speech only
     w_symmetry: float = 0.0         # L1 on left/right differences against the target's
     w_expression: float = 0.0       # extra L1 on the emotions' held-expression shapes
+    w_accel: float = 0.0            # L1 on second differences against the target's (smooth
+                                    # with the look-ahead, not by causal output smoothing)
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
@@ -292,6 +294,25 @@ def symmetry_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
     have (contempt's does, and is kept) costs more than its share of the per-shape L1."""
     d = (y[..., left] - y[..., right]) - (tgt[..., left] - tgt[..., right])
     return (d.abs().mean(-1) * valid).sum() / valid.sum().clamp(min=1.0)
+
+
+def accel_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor") -> "torch.Tensor":
+    """Mean L1 of the second differences of ``y`` (B, W, 52) against the target's, over the
+    frames whose two neighbours are also ``valid`` (B, W).
+
+    Frame-to-frame noise of the network's output is what the run-time causal output smoothing
+    removes, and that smoothing delays the mouth (a one-pole at 0.55 by 1.2 feature frames).
+    A network trained to be as smooth as its target uses its look-ahead to be smooth instead,
+    so less output smoothing is needed and the lips lag less (docs/EVALUATION.md).
+    """
+    if y.shape[1] < 3:
+        return y.sum() * 0.0
+    def d2(x):
+        return x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]
+
+    diff = d2(y) - d2(tgt)
+    m = valid[:, 2:] * valid[:, 1:-1] * valid[:, :-2]
+    return (diff.abs().mean(-1) * m).sum() / m.sum().clamp(min=1.0)
 
 
 def expression_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
@@ -717,6 +738,8 @@ def train(
             loss = loss + cfg.w_symmetry * symmetry_loss(y, tgt, valid, sym_l, sym_r)
         if cfg.w_expression > 0.0:
             loss = loss + cfg.w_expression * expression_loss(y, tgt, valid, expr)
+        if cfg.w_accel > 0.0:
+            loss = loss + cfg.w_accel * accel_loss(y, tgt, valid)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)

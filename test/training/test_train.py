@@ -112,8 +112,9 @@ def test_train_export_and_finetune(tmp_path):
     # fine-tuning keeps the emotion space (the generator is conditioned on it)
     ft = str(tmp_path / "ft.pt")
     emotalk("train", "--data", a, "--out", ft, "--steps", "3", "--batch", "4", "--threads", "1",
-            "--init", out, "--w-aperture", "1.0", "--no-progress")
+            "--init", out, "--w-aperture", "1.0", "--w-accel", "2.0", "--no-progress")
     ck2 = checkpoint.load(ft)
+    assert ck2["train"]["config"]["w_accel"] == 2.0 and ck["train"]["config"]["w_accel"] == 0.0
     assert ck2["emotion_space"]["normals"] == ck["emotion_space"]["normals"]
     assert ck2["train"]["init"] == out
     assert (
@@ -205,6 +206,34 @@ def test_the_symmetry_loss_counts_one_sided_shapes_the_target_does_not_have():
     # an asymmetric target (contempt's one-sided smile) matched costs nothing
     tgt[..., INDEX["mouthSmileLeft"]] = 0.9
     assert symmetry_loss(y, tgt, valid, sl, sr).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_the_acceleration_loss_costs_jitter_the_target_does_not_have():
+    import torch
+
+    from emotalk_ros.training.train import accel_loss
+
+    t = torch.arange(12, dtype=torch.float32)
+    tgt = torch.zeros(1, 12, 52)
+    tgt[..., 0] = 0.05 * t                                        # a ramp: no acceleration
+    tgt[..., 1] = 0.5 * torch.sin(0.3 * t)                        # a smooth curve: some
+    valid = torch.ones(1, 12)
+    assert accel_loss(tgt, tgt, valid).item() == 0.0             # its own bends cost nothing
+    shifted = tgt + 0.2                                           # an offset is not jitter
+    assert accel_loss(shifted, tgt, valid).item() == pytest.approx(0.0, abs=1e-6)
+    y = tgt.clone()
+    y[0, 5, 0] += 0.1                                             # one frame out of line
+    # its three second differences are 0.1, 0.2 and 0.1, spread over 52 shapes and 10 frames
+    assert accel_loss(y, tgt, valid).item() == pytest.approx(0.4 / 52 / 10)
+    # a frame whose neighbours are masked is left out, and so is a crop of < 3 frames
+    m = valid.clone()
+    m[0, 4:7] = 0.0
+    assert accel_loss(y, tgt, m).item() == pytest.approx(0.0, abs=1e-7)
+    assert accel_loss(y[:, :2], tgt[:, :2], valid[:, :2]).item() == 0.0
+    # the gradient reaches the jittered frame and its neighbours only
+    y.requires_grad_(True)
+    accel_loss(y, tgt, valid).backward()
+    assert set(torch.nonzero(y.grad[0, :, 0]).flatten().tolist()) == {3, 4, 5, 6, 7}
 
 
 def test_the_expression_loss_costs_a_sagging_expression_and_nothing_else():
