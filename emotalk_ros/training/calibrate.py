@@ -38,8 +38,31 @@ def warp_from_response(g: np.ndarray, min_rise: float = 1e-3) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID) -> np.ndarray:
-    """(7, grid) calibrated intensities for the uniform grid linspace(0, 1, grid)."""
+def refine_warp(intensity: np.ndarray, response: np.ndarray, grid: int) -> np.ndarray:
+    """Warp (grid,) from every (intensity, response) pair measured so far: the response made
+    monotone in intensity and inverted at the linear targets. Pairs measured at the warp's
+    own points put samples where the response bends, so a steep onset inside the first grid
+    cell is no longer read as a straight line."""
+    order = np.argsort(intensity, kind="stable")
+    x = np.asarray(intensity, np.float64)[order]
+    g = np.asarray(response, np.float64)[order]
+    keep = np.concatenate([[True], np.diff(x) > 1e-6])
+    x, g = x[keep], g[keep]
+    if g[-1] - g[0] < 1e-3:
+        return np.linspace(0.0, 1.0, grid).astype(np.float32)
+    gm = np.maximum.accumulate(g) + 1e-9 * np.arange(g.shape[0])
+    levels = np.linspace(0.0, 1.0, grid)
+    w = np.interp(gm[0] + levels * (gm[-1] - gm[0]), gm, x)
+    w[0], w[-1] = 0.0, 1.0
+    return w.astype(np.float32)
+
+
+def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID,
+                          passes: int = 3) -> np.ndarray:
+    """(7, grid) calibrated intensities for the uniform grid linspace(0, 1, grid).
+
+    The response is measured on the grid, inverted (:func:`warp_from_response`), then
+    measured again at the warped intensities ``passes`` times (:func:`refine_warp`)."""
     from emotalk_ros.core.signals import speech_like_signal as test_signal
     from emotalk_ros.generator.backends import TorchPredictor
 
@@ -53,12 +76,23 @@ def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID) ->
     cal = np.zeros((NUM_EXPRESSIVE, grid), np.float32)
     for k, name in enumerate(EXPRESSIVE):
         idx = group_index(name)
-        g = np.zeros(grid)
-        for i, a in enumerate(levels):
+
+        def response(a: float) -> float:
             alpha = np.zeros(NUM_EXPRESSIVE, np.float32)
             alpha[k] = a
-            g[i] = pred.animate(x, alpha).values[:, idx].mean()
-        cal[k] = warp_from_response(g)
+            return float(pred.animate(x, alpha).values[:, idx].mean())
+
+        xs = list(levels)
+        gs = [response(a) for a in levels]
+        w = warp_from_response(np.asarray(gs))
+        for _ in range(passes):
+            if np.allclose(w, levels, atol=1e-6):
+                break                                   # identity: nothing to refine
+            new = [float(a) for a in w[1:-1] if np.min(np.abs(np.asarray(xs) - a)) > 1e-4]
+            xs += new
+            gs += [response(a) for a in new]
+            w = refine_warp(np.asarray(xs), np.asarray(gs), grid)
+        cal[k] = w
     return cal
 
 

@@ -61,6 +61,31 @@ def test_calibration_straightens_bent_responses_and_leaves_a_straight_one(monkey
     assert warp[:, 0].tolist() == [0.0] * 7 and warp[:, -1].tolist() == [1.0] * 7
 
 
+def test_refining_the_warp_straightens_a_steep_onset_the_grid_alone_cannot(monkeypatch):
+    # a response that rises steeply at the start (a ** 0.5, a ** 0.7) bends inside the first
+    # grid cell; inverted from the grid alone, that bend is read as a straight line
+    monkeypatch.setattr(backends, "TorchPredictor", KnownResponse)
+    ck = {"emotion_space": {"calibration": [[0.0] * cal.GRID] * 7}}
+    once = cal.intensity_calibration(ck, passes=0)
+    refined = cal.intensity_calibration(ck)
+
+    def error(w, emo):                    # how far the warped response is from a line
+        return float(np.abs(w ** POWERS[emo] - LEVELS).max())
+
+    for emo in ("angry", "contempt"):
+        k = EXPRESSIVE.index(emo)
+        assert error(once[k], emo) > 0.02, emo
+        assert error(refined[k], emo) < 0.3 * error(once[k], emo), emo
+    for k, emo in enumerate(EXPRESSIVE):    # every level, the low ones too
+        assert error(refined[k], emo) < 0.01, emo
+        if POWERS[emo] == 1.0:
+            np.testing.assert_allclose(refined[k], LEVELS, atol=1e-6)
+    # the refinement only adds measurements: pairs at the grid give back the one-pass warp
+    g = 0.1 + 0.5 * LEVELS ** 2.0
+    np.testing.assert_allclose(cal.refine_warp(LEVELS, g, cal.GRID),
+                               cal.warp_from_response(g), atol=1e-6)
+
+
 def nonlinearity(g):
     lin = g[0] + LEVELS * (g[-1] - g[0])
     return float(np.abs(g - lin).max() / max(abs(g[-1] - g[0]), 1e-9))
@@ -86,18 +111,23 @@ def test_calibrating_the_shipped_model_straightens_its_raw_response():
     # the stored warp is what calibrate measures, and it is not the identity
     assert np.abs(stored - LEVELS).max() > 0.02
     np.testing.assert_allclose(warp, stored, atol=0.005)
-    # on audio the calibration never used: bent before, straight after. emotalk-default-4's
-    # raw response is much straighter than default-3's was (bend 0.045-0.093 here against
-    # default-3's larger one, for which this test asked before > 2 * after + 0.03); the strong
-    # straightening of a badly bent response is checked on known curves above.
+    # on audio the calibration never used: straight after, and straightened where the raw
+    # response was bent. How bent the raw response is belongs to the model (default-4: 0.045-
+    # 0.093 here; default-5: 0.024-0.081); the calibration measured once on the grid left up
+    # to 0.037 (default-5's surprised, a steep onset inside the first grid cell), the refined
+    # one < 0.002. The strong straightening of a badly bent response is checked on known
+    # curves above.
     x = speech_like_signal(4.0, seed=5)
+    bent = 0
     for k, emo in enumerate(EXPRESSIVE):
         before, after = group_curve(raw, k, x), group_curve(out, k, x)
         assert after[-1] == pytest.approx(before[-1], abs=1e-4), emo    # full intensity kept
         assert after[0] == pytest.approx(before[0], abs=1e-6), emo      # 0 stays neutral
-        assert nonlinearity(after) < 0.03, (emo, nonlinearity(after))
-        assert nonlinearity(before) > 0.04, (emo, nonlinearity(before))  # it needed one
-        assert nonlinearity(after) < 0.6 * nonlinearity(before), emo
+        assert nonlinearity(after) < 0.01, (emo, nonlinearity(after))
+        if nonlinearity(before) > 0.04:                                  # it needed one
+            bent += 1
+            assert nonlinearity(after) < 0.2 * nonlinearity(before), emo
+    assert bent >= 3                # the shipped model exercises the straightening
 
 
 def test_the_calibrate_command_keeps_or_restamps_the_model_version(tmp_path, monkeypatch):
