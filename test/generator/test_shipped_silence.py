@@ -21,7 +21,8 @@ SHIPPED = [os.path.relpath(onnx, ROOT)
            for _, onnx, _ in gate.shipped_generators(os.path.join(ROOT, "models"))]
 
 # emotalk-default-3 failed all 32 rows and carried a strict xfail here; emotalk-default-4
-# (2026-12-01, docs/EVALUATION.md) passes them, so every shipped model must now pass.
+# (2026-12-01, docs/EVALUATION.md) and every model since pass them, so every shipped model
+# must pass.
 
 
 @pytest.fixture(scope="module")
