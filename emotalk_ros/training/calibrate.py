@@ -28,17 +28,11 @@ def warp_from_response(g: np.ndarray, min_rise: float = 1e-3) -> np.ndarray:
     identity warp (a calibration must never make the control worse).
     """
     g = np.asarray(g, np.float64)
-    levels = np.linspace(0.0, 1.0, g.shape[0])
-    if g[-1] - g[0] < min_rise:
-        return levels.astype(np.float32)
-    gm = np.maximum.accumulate(g) + 1e-9 * np.arange(g.shape[0])           # monotone, strictly
-    target = gm[0] + levels * (gm[-1] - gm[0])
-    w = np.interp(target, gm, levels)
-    w[0], w[-1] = 0.0, 1.0
-    return w.astype(np.float32)
+    return refine_warp(np.linspace(0.0, 1.0, g.shape[0]), g, g.shape[0], min_rise)
 
 
-def refine_warp(intensity: np.ndarray, response: np.ndarray, grid: int) -> np.ndarray:
+def refine_warp(intensity: np.ndarray, response: np.ndarray, grid: int,
+                min_rise: float = 1e-3) -> np.ndarray:
     """Warp (grid,) from every (intensity, response) pair measured so far: the response made
     monotone in intensity and inverted at the linear targets. Pairs measured at the warp's
     own points put samples where the response bends, so a steep onset inside the first grid
@@ -48,10 +42,10 @@ def refine_warp(intensity: np.ndarray, response: np.ndarray, grid: int) -> np.nd
     g = np.asarray(response, np.float64)[order]
     keep = np.concatenate([[True], np.diff(x) > 1e-6])
     x, g = x[keep], g[keep]
-    if g[-1] - g[0] < 1e-3:
-        return np.linspace(0.0, 1.0, grid).astype(np.float32)
-    gm = np.maximum.accumulate(g) + 1e-9 * np.arange(g.shape[0])
     levels = np.linspace(0.0, 1.0, grid)
+    if g[-1] - g[0] < min_rise:
+        return levels.astype(np.float32)
+    gm = np.maximum.accumulate(g) + 1e-9 * np.arange(g.shape[0])           # monotone, strictly
     w = np.interp(gm[0] + levels * (gm[-1] - gm[0]), gm, x)
     w[0], w[-1] = 0.0, 1.0
     return w.astype(np.float32)
@@ -88,7 +82,7 @@ def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID,
         for _ in range(passes):
             if np.allclose(w, levels, atol=1e-6):
                 break                                   # identity: nothing to refine
-            new = [float(a) for a in w[1:-1] if np.min(np.abs(np.asarray(xs) - a)) > 1e-4]
+            new = [float(a) for a in w[1:-1] if np.abs(np.asarray(xs) - a).min() > 1e-4]
             xs += new
             gs += [response(a) for a in new]
             w = refine_warp(np.asarray(xs), np.asarray(gs), grid)
