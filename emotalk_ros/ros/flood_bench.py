@@ -200,7 +200,8 @@ def run(model: str, root: str = ROOT, domain: int = 0, scale: float = 1.0) -> Di
             r["loadavg_1min"] = round(os.getloadavg()[0], 1)
             r["retarget_rss_mb"] = round(_rss_mb(procs["retarget"].pid), 1)
             results[name] = r
-            print(name, json.dumps(r), flush=True)
+            sys.stdout.write(f"{name} {json.dumps(r)}\n")
+            sys.stdout.flush()
         results["alive"] = {n: p.poll() is None for n, p in procs.items()}
     finally:
         for p in procs.values():
@@ -235,16 +236,16 @@ def main(argv=None) -> int:
         flooder(a.flooder, a.seconds)
         return 0
     res = run(a.model, os.path.abspath(a.root), a.domain, a.scale)
-    print("| phase | face Hz | worst frame gap ms | latency p50 / p95 ms | worst motor gap ms "
-          "| animator RSS MB | load avg |")
-    print("|---|---|---|---|---|---|---|")
+    lines = ["| phase | face Hz | worst frame gap ms | latency p50 / p95 ms | worst motor gap ms "
+             "| animator RSS MB | load avg |", "|---|---|---|---|---|---|---|"]
     for name, _, _ in PHASES:
         r = res.get(name, {})
-        print(f"| {name} | {r.get('face_hz', '-')} | {r.get('worst_gap_ms', '-')} | "
-              f"{r.get('latency_p50_ms', '-')} / {r.get('latency_p95_ms', '-')} | "
-              f"{r.get('motor_worst_gap_ms', '-')} | {r.get('animator_rss_mb', '-')} | "
-              f"{r.get('loadavg_1min', '-')} |")
-    print("alive:", res.get("alive"))
+        lines.append(f"| {name} | {r.get('face_hz', '-')} | {r.get('worst_gap_ms', '-')} | "
+                     f"{r.get('latency_p50_ms', '-')} / {r.get('latency_p95_ms', '-')} | "
+                     f"{r.get('motor_worst_gap_ms', '-')} | {r.get('animator_rss_mb', '-')} | "
+                     f"{r.get('loadavg_1min', '-')} |")
+    lines.append(f"alive: {res.get('alive')}")
+    sys.stdout.write("\n".join(lines) + "\n")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -153,7 +153,8 @@ def main(argv: List[str] = None) -> int:
             rows.append(row)
             with open(os.path.join(a.out, "soak.jsonl"), "a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            sys.stdout.write(json.dumps(row) + "\n")
+            sys.stdout.flush()
             if dead:
                 ok = False
                 break
@@ -191,7 +192,7 @@ def main(argv: List[str] = None) -> int:
     summary["face_hz_mean"] = float(face.mean()) if face.size else None
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    print(json.dumps(summary, indent=1))
+    sys.stdout.write(json.dumps(summary, indent=1) + "\n")
     return 0 if ok else 1
 
 
