@@ -53,6 +53,18 @@ def add_arguments(p) -> None:
                    help="weight of an L1 on the output's second differences against the "
                         "target's: smooth through the look-ahead, so less causal output "
                         "smoothing (and lag) is needed (0 = off)")
+    p.add_argument("--phone-after", type=int, default=TrainConfig.phone_after,
+                   help="give the generator a phone bottleneck after this many blocks (a "
+                        "fine-tune adds one to an init without; -1 = none / keep the init's)")
+    p.add_argument("--w-phone", type=float, default=TrainConfig.w_phone,
+                   help="weight of the cross-entropy of the bottleneck's phone logits "
+                        "(0 = off)")
+    p.add_argument("--phone-replace", action="store_true",
+                   help="the phone bottleneck replaces the residual stream: what follows it "
+                        "sees the phone posteriors only")
+    p.add_argument("--freeze-trunk", action="store_true",
+                   help="train only what follows the phone bottleneck (its phone head and "
+                        "the blocks before it stay as the init has them)")
     p.add_argument("--cons-speech-only", action="store_true",
                    help="emotional-consistency loss on windows that are mostly speech only "
                         "(the mapping network misreads a face held still)")
@@ -74,7 +86,9 @@ def run(args) -> int:
                       target_lead=args.target_lead, output_smoothing=args.smoothing,
                       w_consistency=args.w_consistency, cons_speech_only=args.cons_speech_only,
                       w_symmetry=args.w_symmetry, w_expression=args.w_expression,
-                      w_accel=args.w_accel,
+                      w_accel=args.w_accel, phone_after=args.phone_after,
+                      w_phone=args.w_phone, phone_replace=args.phone_replace,
+                      freeze_trunk=args.freeze_trunk,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)

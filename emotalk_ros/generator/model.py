@@ -5,6 +5,12 @@ and the mapping network used for the emotional consistency loss.
   dilated residual conv blocks (a TCN). Strictly causal, so it streams with an explicit
   state: each block keeps its last ``(kernel - 1) * dilation`` inputs. Look-ahead is
   obtained by training network frame ``i`` to predict the face of frame ``i - L``.
+* **Phone bottleneck** (optional, ``phone_after`` >= 0): after that many blocks a linear
+  head reads phone logits (trained with a cross-entropy on the look-ahead-shifted phone,
+  ``emotalk train --w-phone``), and their softmax is projected back into the residual
+  stream. The posteriors carry what the mouth needs on voices the network never heard: a
+  causal phone classifier on the same corpora follows the phone openness far better on real
+  speech than the face did (docs/EVALUATION.md). Three small ops per frame.
 * **Emotion channel**: the per-frame embedding ``z`` (D,) from the boundary-aware emotion
   space (:mod:`emotalk_ros.emotion.space`) drives FiLM (scale, shift) in every block and
   is concatenated into the output head (the dual-channel decoder).
@@ -27,6 +33,7 @@ import torch.nn.functional as F
 
 from emotalk_ros.core.blendshapes import NUM_BLENDSHAPES
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE
+from emotalk_ros.core.phones import NUM_PHONES
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class GeneratorConfig:
     head_hidden: int = 128
     lookahead_frames: int = 8          # 80 ms at 100 Hz
     dropout: float = 0.05
+    phone_after: int = -1              # blocks before the phone bottleneck; -1: none
+    phone_replace: bool = False        # the bottleneck replaces the residual stream (strict)
 
     @property
     def state_len(self) -> int:
@@ -64,7 +73,10 @@ class GeneratorConfig:
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
         d["dilations"] = tuple(d["dilations"])
-        return GeneratorConfig(**d)
+        cfg = GeneratorConfig(**d)
+        if not -1 <= cfg.phone_after <= len(cfg.dilations):
+            raise ValueError(f"phone_after {cfg.phone_after} outside [-1, {len(cfg.dilations)}]")
+        return cfg
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,11 @@ class Generator(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(cfg.channels + cfg.emotion_dim, cfg.head_hidden), nn.GELU(),
             nn.Linear(cfg.head_hidden, NUM_BLENDSHAPES))
+        if cfg.phone_after >= 0:
+            self.phone_out = nn.Linear(cfg.channels, NUM_PHONES)
+            # zero: a network given a bottleneck starts as the same function it was without
+            self.phone_in = nn.Linear(NUM_PHONES, cfg.channels, bias=False)
+            nn.init.zeros_(self.phone_in.weight)
 
     def initial_state(self, batch: int = 1) -> torch.Tensor:
         """Zero streaming state (batch, C, state_len)."""
@@ -154,19 +171,36 @@ class Generator(nn.Module):
     def forward(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
         """feats (B, T, n_mels) raw log-mel, z (B, T, D), state (B, C, S) -> (blendshapes
         (B, T, 52) in [0, 1], new state (B, C, S))."""
+        y, new_state, _ = self.forward_with_phones(feats, z, state)
+        return y, new_state
+
+    def forward_with_phones(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
+        """:meth:`forward` plus the phone logits (B, T, PHONES) of the bottleneck (None
+        without one), for training."""
         x = (feats - self.feat_mean) / self.feat_std                           # (B, T, F)
         x = self.inp(x).transpose(1, 2)                                        # (B, C, T)
         film = self.film(z).transpose(1, 2).chunk(2 * len(self.blocks), dim=1)  # 2*nb x (B, C, T)
         new_states: List[torch.Tensor] = []
+        logits = None
         off = 0
         for i, blk in enumerate(self.blocks):
+            if i == self.cfg.phone_after:
+                x, logits = self._phones(x)
             s = state[:, :, off:off + blk.ctx]                                 # (B, C, ctx)
             x, ns = blk(x, film[2 * i], film[2 * i + 1], s)
             new_states.append(ns)
             off += blk.ctx
+        if self.cfg.phone_after == len(self.blocks):
+            x, logits = self._phones(x)
         h = torch.cat([x.transpose(1, 2), z], dim=2)                           # (B, T, C+D)
         y = torch.sigmoid(self.head(h))                                        # (B, T, 52)
-        return y, torch.cat(new_states, dim=2)                                 # (B, C, S)
+        return y, torch.cat(new_states, dim=2), logits                         # (B, C, S)
+
+    def _phones(self, x: torch.Tensor):
+        """x (B, C, T) -> (x + the posteriors' projection, phone logits (B, T, PHONES))."""
+        logits = self.phone_out(x.transpose(1, 2))                             # (B, T, P)
+        back = self.phone_in(torch.softmax(logits, dim=-1)).transpose(1, 2)    # (B, C, T)
+        return (back if self.cfg.phone_replace else x + back), logits
 
     def num_parameters(self) -> int:
         """Number of parameters (buffers excluded)."""
@@ -234,6 +268,10 @@ class StreamingGenerator(nn.Module):
                         b=slice((2 * i + 1) * C, (2 * i + 2) * C),
                     )
                 )
+            if cfg.phone_after >= 0:
+                self.register_buffer("w_pout", gen.phone_out.weight.detach().t().contiguous())
+                self.register_buffer("b_pout", gen.phone_out.bias.detach().clone())
+                self.register_buffer("w_pin", gen.phone_in.weight.detach().t().contiguous())
         self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
         self._taps: dict = {}
         self._device = torch.device("cpu")
@@ -276,14 +314,23 @@ class StreamingGenerator(nn.Module):
         zz = torch.addmm(self.b_z, z, self.w_z)                                     # (T, 2CnB+H)
         new_state = []
         for i, b in enumerate(self.blocks):
+            if i == self.cfg.phone_after:
+                x = self._phones(x)
             h = F.layer_norm(x, (C,), b["ln_w"], b["ln_b"], b["eps"])
             full = torch.cat([state[i], h], 0)                                      # (ctx+T, C)
             new_state.append(full[full.shape[0] - b["ctx"]:])
             taps = full.index_select(0, self._tap_index(i, T)).view(T, b["k"] * C)  # (T, kC)
             y = torch.addcmul(zz[:, b["b"]], torch.addmm(b["bc"], taps, b["wc"]), zz[:, b["g"]])
             x = torch.addmm(b["bp"], F.gelu(y), b["wp"]).add_(x)                    # residual
+        if self.cfg.phone_after == len(self.blocks):
+            x = self._phones(x)
         h = F.gelu(torch.addmm(zz[:, self._zh], x, self.w_hx))                      # (T, H)
         return torch.sigmoid(torch.addmm(self.b_out, h, self.w_out)), tuple(new_state)
+
+
+    def _phones(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.softmax(torch.addmm(self.b_pout, x, self.w_pout), dim=-1)         # (T, P)
+        return p @ self.w_pin if self.cfg.phone_replace else torch.addmm(x, p, self.w_pin)
 
 
 class MappingNetwork(nn.Module):

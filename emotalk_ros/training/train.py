@@ -260,6 +260,11 @@ class TrainConfig:
     w_expression: float = 0.0       # extra L1 on the emotions' held-expression shapes
     w_accel: float = 0.0            # L1 on second differences against the target's (smooth
                                     # with the look-ahead, not by causal output smoothing)
+    phone_after: int = -1           # give the generator a phone bottleneck after this many
+                                    # blocks (-1: keep the init's / none)
+    w_phone: float = 0.0            # cross-entropy of the bottleneck's phone logits
+    phone_replace: bool = False     # the bottleneck replaces the residual stream (strict)
+    freeze_trunk: bool = False      # train only what follows the phone bottleneck
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
@@ -311,6 +316,18 @@ def accel_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor") ->
     diff = d2(y) - d2(tgt)
     m = valid[:, 2:] * valid[:, 1:-1] * valid[:, :-2]
     return (diff.abs().mean(-1) * m).sum() / m.sum().clamp(min=1.0)
+
+
+def phone_loss(logits: "torch.Tensor", ph: "torch.Tensor", valid: "torch.Tensor"
+               ) -> "torch.Tensor":
+    """Cross-entropy of phone logits (B, W, P) against the phone ids (B, W) of the frames
+    each network frame depicts, over valid frames (0 when none is)."""
+    import torch
+
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ph.reshape(-1),
+                                           reduction="none")
+    v = valid.reshape(-1)
+    return (ce * v).sum() / v.sum().clamp(min=1.0)
 
 
 def expression_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
@@ -642,7 +659,8 @@ def train(
 
     # ---- 2. generator -----------------------------------------------------------------------
     L = int(round((80.0 if lookahead_ms is None else lookahead_ms) / 10.0))
-    gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim)
+    gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim,
+                           phone_after=cfg.phone_after, phone_replace=cfg.phone_replace)
     gen = Generator(gcfg)
     if init_ck is not None:
         gcfg = GeneratorConfig.from_dict(init_ck["generator_config"])
@@ -652,15 +670,46 @@ def train(
             )
             gcfg = replace(gcfg, lookahead_frames=L)
         L = gcfg.lookahead_frames
+        added = cfg.phone_after >= 0 and gcfg.phone_after < 0
+        if cfg.phone_after >= 0 and gcfg.phone_after >= 0 and cfg.phone_after != gcfg.phone_after:
+            raise EmotalkError(f"--phone-after {cfg.phone_after}: the init's bottleneck is after "
+                               f"block {gcfg.phone_after}")
+        if added:
+            if cfg.phone_after > len(gcfg.dilations):
+                raise EmotalkError(f"--phone-after {cfg.phone_after}: the network has "
+                                   f"{len(gcfg.dilations)} blocks")
+            log.info("fine-tune adds a phone bottleneck after block %d", cfg.phone_after)
+            gcfg = replace(gcfg, phone_after=cfg.phone_after)
+        if cfg.phone_replace and not gcfg.phone_replace:
+            if gcfg.phone_after < 0:
+                raise EmotalkError("--phone-replace needs a phone bottleneck (--phone-after)")
+            log.info("fine-tune makes the phone bottleneck strict (it replaces the stream)")
+            gcfg = replace(gcfg, phone_replace=True)
         gen = Generator(gcfg)
-        gen.load_state_dict(init_ck["generator"], strict=True)
+        missing, unexpected = gen.load_state_dict(init_ck["generator"], strict=not added)
+        if added and (unexpected or any(not k.startswith("phone_") for k in missing)):
+            raise EmotalkError(f"--init {init}: weights do not match the generator "
+                               f"(missing {missing}, unexpected {unexpected})")
     else:
         m = data.mel.astype(np.float32)
         gen.feat_mean.copy_(torch.from_numpy(m.mean(axis=0)))
         gen.feat_std.copy_(torch.from_numpy(m.std(axis=0) + 1e-3))
         del m
     gen = gen.to(device)
-    opt = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    if cfg.freeze_trunk:
+        if gcfg.phone_after < 0:
+            raise EmotalkError("--freeze-trunk needs a phone bottleneck (--phone-after)")
+        frozen = [gen.inp, gen.phone_out, *gen.blocks[:gcfg.phone_after]]
+        for mod in frozen:
+            for p in mod.parameters():
+                p.requires_grad_(False)
+        n_fixed = 2 * gcfg.channels * gcfg.phone_after     # FiLM rows of the frozen blocks
+        keep = torch.ones(gen.film.weight.shape[0], 1, device=device)
+        keep[:n_fixed] = 0.0
+        gen.film.weight.register_hook(lambda g: g * keep)
+        gen.film.bias.register_hook(lambda g: g * keep[:, 0])
+    opt = torch.optim.AdamW([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         lambda s: (
@@ -701,7 +750,7 @@ def train(
             torch.from_numpy(a).to(device) for a in _batch(data, train_clips, cfg, L, rng)
         )
         z = zn + alpha @ dirs                                                    # (B, W, D)
-        y, _ = gen(mel, z, state0)                                               # (B, W, 52)
+        y, _, logits = gen.forward_with_phones(mel, z, state0)                   # (B, W, 52)
         d_t = torch.zeros_like(tgt[..., 0])
         d_t[:, 1:-1] = (tgt[:, 2:, :][..., mouth] - tgt[:, :-2, :][..., mouth]).abs().sum(-1)
         w = valid * (1.0 + 2.0 * d_t / (d_t[valid > 0].mean() + 1e-6))          # phonetic context
@@ -738,6 +787,8 @@ def train(
             loss = loss + cfg.w_expression * expression_loss(y, tgt, valid, expr)
         if cfg.w_accel > 0.0:
             loss = loss + cfg.w_accel * accel_loss(y, tgt, valid)
+        if cfg.w_phone > 0.0 and logits is not None:
+            loss = loss + cfg.w_phone * phone_loss(logits, ph, valid)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
@@ -752,6 +803,8 @@ def train(
                 bil=bil_loss.item(),
                 cons=cons.item(),
             )
+            if logits is not None:
+                rec_v["phone"] = phone_loss(logits, ph, valid).item()
             history.append(rec_v)
             bar.set_postfix(
                 rec=f"{rec.item():.4f}", bil=f"{bil_loss.item():.3f}", cons=f"{cons.item():.3f}"

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 from emotalk_ros.core.audio import FeatureConfig
 from emotalk_ros.core.blendshapes import NAMES
 from emotalk_ros.core.emotions import EXPRESSIVE
+from emotalk_ros.core.phones import PHONES
 from emotalk_ros.emotion.space import EmotionSpace, fit_emotion_space
 from emotalk_ros.errors import EmotalkError, ModelMismatchError
 from emotalk_ros.generator import checkpoint
@@ -36,12 +37,15 @@ def random_space(dim=16, seed=0):
     )
 
 
-def make_ckpt(lookahead=4, seed=0):
+def make_ckpt(lookahead=4, seed=0, phone_after=-1):
     torch.manual_seed(seed)
-    cfg = GeneratorConfig(channels=32, dilations=(1, 2, 4), lookahead_frames=lookahead)
+    cfg = GeneratorConfig(channels=32, dilations=(1, 2, 4), lookahead_frames=lookahead,
+                          phone_after=phone_after)
     g = Generator(cfg)
     with torch.no_grad():                       # give FiLM non-zero weights so emotion matters
         g.film.weight.normal_(0, 0.3)
+        if phone_after >= 0:                    # and the phone bottleneck a say
+            g.phone_in.weight.normal_(0, 1.0)
     return {
         "format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION,
         "model_version": "test", "generator_config": cfg.to_dict(),
@@ -109,6 +113,88 @@ def test_streaming_generator_equals_the_trained_generator():
     assert (other - ref[0]).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("phone_after", [0, 2, 4])
+def test_the_phone_bottleneck_streams_exactly_and_starts_as_the_network_without_it(phone_after):
+    """A bottleneck anywhere (before the first block, between blocks, after the last) is
+    computed the same by the per-frame form; with its projection back still zero (as a
+    fine-tune adds it) the network is the one without it; once trained it matters."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(channels=32, dilations=(1, 2, 4, 1), head_hidden=24)
+    plain = Generator(cfg).eval()
+    with torch.no_grad():
+        plain.film.weight.normal_(0, 0.3)
+        plain.feat_mean.normal_(-3.0, 1.0)
+    g = Generator(GeneratorConfig.from_dict({**cfg.to_dict(), "phone_after": phone_after}))
+    missing, unexpected = g.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["phone_in.weight", "phone_out.bias", "phone_out.weight"]
+    assert not unexpected
+    g.eval()
+    x, z = torch.randn(1, 90, 40) - 3.0, torch.randn(1, 90, 16)
+    with torch.no_grad():
+        a, _ = plain(x, z, plain.initial_state())
+        b, _, logits = g.forward_with_phones(x, z, g.initial_state())
+        assert logits.shape == (1, 90, len(PHONES))
+        assert torch.allclose(a, b, atol=1e-6)
+        g.phone_in.weight.normal_(0, 1.0)
+        ref, ref_state = g(x, z, g.initial_state())
+        assert (ref - a).abs().max() > 1e-3
+        sg = StreamingGenerator(g).eval()
+        s, parts, i = sg.initial_state(), [], 0
+        for n in (1, 2, 7, 0, 40, 40):
+            y, s = sg(x[0, i:i + n], z[0, i:i + n], s)
+            parts.append(y)
+            i += n
+    assert torch.allclose(torch.cat(parts), ref[0], atol=1e-5)
+    assert torch.allclose(torch.cat([t.t() for t in s], 1), ref_state[0], atol=1e-5)
+    # still causal
+    x2 = x.clone()
+    x2[:, 50:] += 5.0
+    with torch.no_grad():
+        c, _ = g(x2, z, g.initial_state())
+    assert torch.allclose(c[:, :50], ref[:, :50]) and not torch.allclose(c[:, 50:], ref[:, 50:])
+
+
+@pytest.mark.parametrize("phone_after", [2, 4])
+def test_a_strict_phone_bottleneck_lets_only_the_posteriors_through(phone_after):
+    """With ``phone_replace`` what follows the bottleneck sees the phone posteriors only: when
+    they are blind to the audio (zero phone head), so is the face; the per-frame form agrees."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(channels=32, dilations=(1, 2, 4, 1), head_hidden=24,
+                          phone_after=phone_after, phone_replace=True)
+    g = Generator(cfg).eval()
+    with torch.no_grad():
+        g.phone_in.weight.normal_(0, 1.0)
+    x, z = torch.randn(1, 60, 40) - 3.0, torch.randn(1, 60, 16)
+    with torch.no_grad():
+        ref, _ = g(x, z, g.initial_state())
+        sg = StreamingGenerator(g).eval()
+        s, parts = sg.initial_state(), []
+        for i in range(0, 60, 5):
+            y, s = sg(x[0, i:i + 5], z[0, i:i + 5], s)
+            parts.append(y)
+        assert torch.allclose(torch.cat(parts), ref[0], atol=1e-5)
+        assert (g(x + 2.0, z, g.initial_state())[0] - ref).abs().max() > 1e-3
+        g.phone_out.weight.zero_()
+        a, _ = g(x, z, g.initial_state())
+        b, _ = g(x + 2.0, z, g.initial_state())
+        assert torch.allclose(a, b, atol=1e-6)
+        # the same blind head in the additive form leaves the audio its say
+        g2 = Generator(GeneratorConfig.from_dict({**cfg.to_dict(), "phone_replace": False}))
+        g2.load_state_dict(g.state_dict())
+        g2.eval()
+        assert (g2(x, z, g2.initial_state())[0] - g2(x + 2.0, z, g2.initial_state())[0]
+                ).abs().max() > 1e-3
+
+
+def test_a_config_without_a_bottleneck_reads_as_none_and_a_bad_one_is_refused():
+    d = GeneratorConfig(dilations=(1, 2)).to_dict()
+    del d["phone_after"]                          # a checkpoint from before the bottleneck
+    assert GeneratorConfig.from_dict(d).phone_after == -1
+    for bad in (3, -2):
+        with pytest.raises(ValueError, match="phone_after"):
+            GeneratorConfig.from_dict({**d, "phone_after": bad})
+
+
 def test_generator_is_causal():
     torch.manual_seed(0)
     g = Generator(GeneratorConfig(channels=32, dilations=(1, 2))).eval()
@@ -136,14 +222,15 @@ def test_torch_predictor_chunk_invariance(chunk):
     assert np.isfinite(ref.values).all() and ref.values.min() >= 0 and ref.values.max() <= 1
 
 
-def test_export_round_trip_and_metadata(tmp_path):
+@pytest.mark.parametrize("phone_after", [-1, 2])
+def test_export_round_trip_and_metadata(tmp_path, phone_after):
     import onnx
 
     from emotalk_ros.generator.backends import OnnxPredictor, TorchPredictor
     from emotalk_ros.training.export import export_onnx
 
     pt = str(tmp_path / "m.pt")
-    checkpoint.save(pt, make_ckpt())
+    checkpoint.save(pt, make_ckpt(phone_after=phone_after))
     res = export_onnx(pt, str(tmp_path / "m.onnx"))
     assert res["max_abs_diff"] < 1e-4
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}

@@ -150,6 +150,37 @@ def test_train_export_and_finetune(tmp_path):
     assert (
         ck3["generator_config"]["lookahead_frames"] == 7 and ck3["train"]["lookahead_ms"] == 70.0
     )
+    # a fine-tune can add a phone bottleneck: the old weights are kept, the new ones train
+    # with their cross-entropy, and the result exports; a second, different one is refused
+    ftp = str(tmp_path / "ftp.pt")
+    emotalk("train", "--data", a, "--out", ftp, "--steps", "3", "--batch", "4", "--threads", "1",
+            "--init", out, "--phone-after", "6", "--w-phone", "1.0", "--no-progress")
+    ck4 = checkpoint.load(ftp)
+    assert ck4["generator_config"]["phone_after"] == 6
+    assert ck["generator_config"]["phone_after"] == -1
+    assert {"phone_out.weight", "phone_out.bias", "phone_in.weight"} <= set(ck4["generator"])
+    assert ck4["train"]["history"][0]["phone"] > 0.0
+    emotalk("export", ftp, "-o", str(tmp_path / "ftp.onnx"))
+    r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
+                        str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", ftp,
+                        "--phone-after", "2", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "bottleneck is after block 6" in r.stderr
+    # made strict, with only what follows the bottleneck trained: the trunk stays as it was
+    fts = str(tmp_path / "fts.pt")
+    emotalk("train", "--data", a, "--out", fts, "--steps", "3", "--batch", "4", "--threads", "1",
+            "--init", ftp, "--phone-replace", "--freeze-trunk", "--lr", "1e-2", "--no-progress")
+    ck5 = checkpoint.load(fts)
+    assert ck5["generator_config"]["phone_replace"] is True
+    g4, g5 = ck4["generator"], ck5["generator"]
+    for k in g4:
+        same = bool((g4[k] == g5[k]).all())
+        assert same == (not k.startswith(("head.", "phone_in."))), k
+    r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
+                        str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", out,
+                        "--freeze-trunk", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "needs a phone bottleneck" in r.stderr
     with pytest.raises(AssertionError):
         emotalk(
             "train",
@@ -234,6 +265,33 @@ def test_the_acceleration_loss_costs_jitter_the_target_does_not_have():
     y.requires_grad_(True)
     accel_loss(y, tgt, valid).backward()
     assert set(torch.nonzero(y.grad[0, :, 0]).flatten().tolist()) == {3, 4, 5, 6, 7}
+
+
+def test_the_phone_loss_is_the_cross_entropy_over_valid_frames():
+    import math
+
+    import torch
+
+    from emotalk_ros.training.train import phone_loss
+
+    P = len(PHONES)
+    ph = torch.tensor([[1, 2, 3, 4]])
+    valid = torch.ones(1, 4)
+    # uniform logits: log P per frame, whatever the phone
+    assert phone_loss(torch.zeros(1, 4, P), ph, valid).item() == pytest.approx(math.log(P))
+    sure = torch.full((1, 4, P), -20.0)
+    sure[0, torch.arange(4), ph[0]] = 20.0                      # confident and right
+    assert phone_loss(sure, ph, valid).item() == pytest.approx(0.0, abs=1e-6)
+    wrong = sure.roll(1, dims=2)                                # confident and wrong
+    assert phone_loss(wrong, ph, valid).item() == pytest.approx(40.0, rel=1e-4)
+    # masked frames count for nothing; no valid frame at all gives 0, not NaN
+    mixed = sure.clone()
+    mixed[0, 3] = wrong[0, 3]
+    m = valid.clone()
+    m[0, 3] = 0.0
+    assert phone_loss(mixed, ph, m).item() == pytest.approx(0.0, abs=1e-6)
+    assert phone_loss(mixed, ph, valid).item() == pytest.approx(10.0, rel=1e-4)
+    assert phone_loss(mixed, ph, torch.zeros(1, 4)).item() == 0.0
 
 
 def test_the_expression_loss_costs_a_sagging_expression_and_nothing_else():
