@@ -18,6 +18,11 @@ system (markdown):
   vowels), the mean spread inside one vowel, and the share of vowels whose mean stays
   below 0.3 of the utterance's vowel opening (a vowel the mouth hardly opens for).
 
+A checkpoint (``.pt``) with a phone bottleneck (``emotalk train --phone-after``) adds a
+fourth system, ``phones``: the expected phone openness under the bottleneck's own phone
+posteriors (neutral emotion), which shows how much of the phones the network hears, apart
+from how much of it reaches the face.
+
 A synthetic espeak-ng set with a seed of its own (``emotalk synth --hours 0.08 --seed 777
 --save-audio``) measures the fit on the training distribution; the held-out Flite set and
 the real-speech set measure what carries to other voices.
@@ -31,8 +36,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from emotalk_ros.core.blendshapes import aperture  # noqa: E402
-from emotalk_ros.core.phones import VOWELS, openness  # noqa: E402
+from emotalk_ros.core.audio import log_mel  # noqa: E402
+from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES, aperture  # noqa: E402
+from emotalk_ros.core.phones import PHONES, VOWELS, openness  # noqa: E402
 from emotalk_ros.generator.loading import load_predictor  # noqa: E402
 from emotalk_ros.generator.predictor import AmplitudeJawBaseline  # noqa: E402
 from emotalk_ros.training import evaluate as ev  # noqa: E402
@@ -41,6 +47,41 @@ from emotalk_ros.training import metrics  # noqa: E402
 FPS = 60.0
 MIN_VOWEL_S = 0.06
 LOW_VOWEL = 0.3
+
+
+def phones_system(path: str):
+    """The expected openness under a checkpoint's bottleneck posteriors as a system (its
+    value in ``jawOpen``), or None when the checkpoint has no bottleneck."""
+    import torch
+
+    from emotalk_ros.emotion.space import EmotionSpace
+    from emotalk_ros.generator import checkpoint
+    from emotalk_ros.generator.model import Generator, GeneratorConfig
+
+    ck = checkpoint.load(path)
+    cfg = GeneratorConfig.from_dict(ck["generator_config"])
+    if cfg.phone_after < 0:
+        return None
+    gen = Generator(cfg)
+    gen.load_state_dict(ck["generator"], strict=True)
+    gen.eval()
+    zn = torch.from_numpy(EmotionSpace.from_dict(ck["emotion_space"]).z_neutral)
+    op = torch.tensor([openness(p) for p in PHONES])
+    L = cfg.lookahead_frames
+
+    def run(u):
+        m = log_mel(u.audio)
+        m = np.concatenate([m, np.full((L + 2, m.shape[1]), np.log10(1e-5), np.float32)])
+        with torch.no_grad():
+            _, _, logits = gen.forward_with_phones(torch.from_numpy(m)[None],
+                                                   zn.expand(1, m.shape[0], -1),
+                                                   gen.initial_state(1))
+        e = (torch.softmax(logits[0], -1) @ op).numpy()[L:]        # frame j depicts j / 100
+        n = int(np.ceil(u.duration * FPS - 1e-9))
+        out = np.zeros((n, NUM_BLENDSHAPES), np.float32)
+        out[:, INDEX["jawOpen"]] = np.interp(np.arange(n) * 100.0 / FPS, np.arange(e.size), e)
+        return out
+    return run
 
 
 def normalised(ap: np.ndarray, vowel: np.ndarray) -> np.ndarray:
@@ -113,6 +154,10 @@ def main(argv=None) -> int:
     systems = {"model": ev.predictor_system(pred),
                "baseline": ev.predictor_system(AmplitudeJawBaseline(fps=FPS)),
                "teacher": ev.teacher_system(FPS)}
+    if a.model.endswith(".pt"):
+        phones = phones_system(a.model)
+        if phones is not None:
+            systems["phones"] = phones
     for path in a.data:
         corpus = ev.open_corpus(path)
         utts = (ev.load_real_utterances(corpus, a.max_clips) if ev.is_real_corpus(corpus)
