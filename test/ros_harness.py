@@ -27,11 +27,20 @@ from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, ListParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
 
 from emotalk_ros.core.blendshapes import INDEX
 from emotalk_ros.ros import qos
+
+# The probe records every emotion state it is sent: the same reliability and durability as
+# qos.STATE_LATCHED (so it matches and gets the latched state), but a deep history, so a
+# probe that was busy for a moment reads each state in turn instead of the newest only (a
+# skipped state would look like a jump in a continuity test).
+STATE_RECORDER = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                            reliability=qos.STATE_LATCHED.reliability,
+                            durability=qos.STATE_LATCHED.durability)
 
 PY = sys.executable
 JAW = INDEX["jawOpen"]
@@ -128,7 +137,7 @@ class Probe:
         self.node.create_subscription(String, "face/emotion_state",
                                       lambda m: self.state.append((time.monotonic(),
                                                                    json.loads(m.data))),
-                                      qos.STATE_LATCHED)
+                                      STATE_RECORDER)
         self.node.create_subscription(DiagnosticArray, "/diagnostics",
                                       lambda m: self.diag.append(m), qos.DIAGNOSTICS)
         self.node.create_subscription(

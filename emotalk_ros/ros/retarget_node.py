@@ -48,7 +48,10 @@ Publications (at ``control_rate_hz``)
   dropped, and the safety stage's counters (saturated inputs, clamped / non-finite
   targets, limited steps), in total and per motor; ``timing`` (ahead / late / none),
   ``frame_lead_ms`` (median stamp minus arrival of recent frames), the motors' latencies,
-  frames replaced and duplicates ignored.
+  frames replaced and duplicates ignored; the control loop's pacing: ``tick_gap_ms`` (the
+  longest interval between two ticks since the previous report), ``tick_gap_max_ms`` (since
+  start) and ``late_ticks`` (intervals over 3 control periods). A loop starved for more than
+  ``TICK_GAP_WARN_S`` (the motors held still) is a WARN.
 
 Parameters
   ``rig_file`` (string, read-only): rig YAML path or example rig name; the default is the
@@ -98,6 +101,7 @@ from emotalk_ros.core.blendshapes import NAMES, NUM_BLENDSHAPES
 from emotalk_ros.core.limits import BoundedNames, quote
 from emotalk_ros.errors import EmotalkError
 from emotalk_ros.retarget.lag import LagScheduler
+from emotalk_ros.retarget.pacing import TickGaps
 from emotalk_ros.retarget.rig import Rig
 from emotalk_ros.retarget.safety import Retargeter, merge_named
 from emotalk_ros.ros import qos
@@ -111,6 +115,7 @@ WARN_THROTTLE_S = 5.0
 EXIT_LINGER_S = 0.1  # keep publishing neutral this long before exiting (delivery)
 MAX_MESSAGE_BYTES = 64 * 1024   # a 52-name JointState is about 1.5 kB; bigger ones are refused
 MAX_NAMES = 4 * NUM_BLENDSHAPES  # most names one message may carry
+TICK_GAP_WARN_S = 0.1  # control ticks further apart than this hold the motors visibly still
 
 
 
@@ -186,6 +191,7 @@ class RetargetNode(Node):
         self.add_on_set_parameters_callback(self.guard.wrap_parameters(self._on_params))
         self._period = 1.0 / self.config.control_rate_hz
         self._last_tick = time.monotonic()
+        self.gaps = TickGaps(self._period)
         self.timer = self.create_timer(self._period, self.guard.wrap(self._tick))
         self.diag_timer = self.create_timer(self.config.diagnostics_period_s,
                                             self.guard.wrap(self._diagnostics))
@@ -267,6 +273,7 @@ class RetargetNode(Node):
         now = time.monotonic()
         dt = now - self._last_tick
         self._last_tick = now
+        self.gaps.tick(now)
         if self._exit_requested and not self.rt.exiting:
             self.rt.ease_to_neutral()
             self._exit_deadline = now + self.rt.exit_ease_s + self.config.exit_timeout_s
@@ -309,6 +316,7 @@ class RetargetNode(Node):
     def _diagnostics(self) -> None:
         age = None if self._last_input is None else time.monotonic() - self._last_input
         stale = self.rt.stale or self._last_input is None
+        tick_gap = self.gaps.take_recent()
         values = {
             "rig": self.rig.name, "motors": len(self.names),
             "input_age_s": "never" if age is None else round(age, 4),
@@ -326,6 +334,9 @@ class RetargetNode(Node):
             "command_hold_ms": round(1000.0 * self._hold_s, 1),
             "frames_replaced": self.sched.replaced,
             "frames_duplicate": self.sched.duplicates,
+            "tick_gap_ms": round(1000.0 * tick_gap, 1),
+            "tick_gap_max_ms": round(1000.0 * self.gaps.worst_s, 1),
+            "late_ticks": self.gaps.late,
         }
         for name, lat in zip(self.names, self.rig.latency_s):
             if lat > 0:
@@ -348,6 +359,10 @@ class RetargetNode(Node):
             timing = "no frames yet"
         msg = ("input stale: holding neutral" if stale else
                "exiting: easing to neutral" if self.rt.exiting else f"tracking; {timing}")
+        if tick_gap > TICK_GAP_WARN_S:
+            level = DiagnosticStatus.WARN
+            msg += (f"; control loop starved: ticks up to {1000.0 * tick_gap:.0f} ms apart "
+                    f"(period {1000.0 * self._period:.0f} ms)")
         if self.guard.errors > self._errors_seen:
             level, msg = DiagnosticStatus.ERROR, "callback error: " + self.guard.last_error
         self._errors_seen = self.guard.errors
