@@ -2,7 +2,8 @@
 (``python -m emotalk_ros.ros.retarget_node --ros-args -p ...``); this test process drives it
 through a private rclpy context. Covers the message round trip (received with a
 ros2_control forward_command_controller's QoS), the stale-input watchdog, the eased
-SIGINT shutdown (exit code 0), parameter range rejection through the real parameter
+SIGINT shutdown (exit code 0), a starved control loop (SIGSTOP) reported on /diagnostics,
+parameter range rejection through the real parameter
 service, bad messages and a bad rig file."""
 
 import os
@@ -18,7 +19,7 @@ from conftest import ROOT, ros_env
 
 rclpy = pytest.importorskip("rclpy")
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters  # noqa: E402
@@ -315,5 +316,36 @@ def test_bad_rig_file_fails_at_startup(tmp_path, probe):
         assert node.proc.wait(30) == 1
         text = node.text()
         assert "cannot start" in text and "jaw" in text and "min" in text, text
+    finally:
+        node.stop()
+
+
+def test_a_starved_control_loop_is_reported_then_clears(tmp_path, probe):
+    """The process is frozen (SIGSTOP) for 0.4 s, as a starved CPU would hold it: the next
+    report says WARN with the tick gap; a later report, the loop running again, does not."""
+    node = NodeProcess(tmp_path, probe, "diagnostics_period_s:=0.2")
+    try:
+        ok = probe.spin_until(lambda: len(probe.diags) >= 3, timeout=20.0, send=jaw_open())
+        assert ok, node.text()
+        calm = diag_values(probe.diags[-1])
+        assert float(calm["tick_gap_ms"]) < 100, calm
+        assert "starved" not in probe.diags[-1].status[0].message
+        n0 = len(probe.diags)
+        node.proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.4)
+        node.proc.send_signal(signal.SIGCONT)
+        ok = probe.spin_until(lambda: len(probe.diags) >= n0 + 4, timeout=10.0, send=jaw_open())
+        assert ok, node.text()
+        after = probe.diags[n0:]
+        starved = [m for m in after if float(diag_values(m)["tick_gap_ms"]) >= 350]
+        assert starved, [diag_values(m)["tick_gap_ms"] for m in after]
+        st = starved[0].status[0]
+        assert st.level == DiagnosticStatus.WARN and "control loop starved" in st.message, st
+        assert float(diag_values(starved[0])["tick_gap_max_ms"]) >= 350
+        assert int(diag_values(starved[0])["late_ticks"]) >= 1
+        last = after[-1].status[0]                          # the window starts again
+        assert float(diag_values(after[-1])["tick_gap_ms"]) < 100, diag_values(after[-1])
+        assert "starved" not in last.message and float(
+            diag_values(after[-1])["tick_gap_max_ms"]) >= 350
     finally:
         node.stop()
