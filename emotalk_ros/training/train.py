@@ -410,15 +410,23 @@ def _pick_clip(data: TrainData, clips: np.ndarray, cfg: TrainConfig,
     return int(g[rng.integers(len(g))])
 
 
-_GROUPS: Dict[int, List[np.ndarray]] = {}
+# id(clips) -> (clips, corpus, groups). An entry holds its arrays, so their ids cannot be
+# reused by other arrays while it is cached (an id alone can: a later run's clips would then
+# read an earlier run's groups); a hit must be the same objects. At most _MAX_GROUPS entries.
+_GROUPS: Dict[int, Tuple[np.ndarray, np.ndarray, List[np.ndarray]]] = {}
+_MAX_GROUPS = 8
 
 
 def _corpus_groups(data: TrainData, clips: np.ndarray) -> List[np.ndarray]:
-    key = id(clips)
-    if key not in _GROUPS:
+    """``clips`` split by corpus (one array per corpus index), cached per clips array."""
+    hit = _GROUPS.get(id(clips))
+    if hit is None or hit[0] is not clips or hit[1] is not data.corpus:
+        if len(_GROUPS) >= _MAX_GROUPS:
+            _GROUPS.clear()
         n = int(data.corpus.max()) + 1
-        _GROUPS[key] = [clips[data.corpus[clips] == k] for k in range(n)]
-    return _GROUPS[key]
+        hit = (clips, data.corpus, [clips[data.corpus[clips] == k] for k in range(n)])
+        _GROUPS[id(clips)] = hit
+    return hit[2]
 
 
 def _batch(data: TrainData, clips: np.ndarray, cfg: TrainConfig, L: int, rng: np.random.Generator):

@@ -315,3 +315,22 @@ def test_the_expression_loss_costs_a_sagging_expression_and_nothing_else():
     assert expression_loss(y, tgt, valid, idx).item() == pytest.approx(want)
     valid[0, 1:3] = 0.0                                           # masked frames cost nothing
     assert expression_loss(y, tgt, valid, idx).item() == 0.0
+
+
+def test_corpus_groups_follow_the_clips_not_their_address():
+    """The per-corpus split of the training clips is cached; a later run's clips array may
+    get a freed array's address (CPython reuses it at once), and must still get its own
+    split (an address-keyed cache once gave a second run in one process other batches)."""
+    from types import SimpleNamespace
+
+    from emotalk_ros.training.train import _corpus_groups
+
+    data = SimpleNamespace(corpus=np.array([0, 0, 1, 1, 2, 2], np.int32))
+    for _ in range(20):
+        a = np.array([0, 2, 4])
+        assert [g.tolist() for g in _corpus_groups(data, a)] == [[0], [2], [4]]
+        del a
+        b = np.array([1, 3, 5])
+        assert [g.tolist() for g in _corpus_groups(data, b)] == [[1], [3], [5]]
+    other = SimpleNamespace(corpus=np.array([1, 1, 1, 1, 0, 0], np.int32))   # same clips,
+    assert [g.tolist() for g in _corpus_groups(other, b)] == [[5], [1, 3]]    # other data
