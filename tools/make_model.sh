@@ -39,7 +39,9 @@
 # ROOT: where the Debian packages with the recordings are installed or unpacked (REAL=1;
 # fillets-ng-data{,-cs,-nl}, asterisk-core-sounds-{es,fr,it,ru}{,-g722}); default /.
 # DATA, RUNS, MODELS: output folders (default data, runs, models). SMALL=1: a reduced run
-# (minutes of speech, a few training steps) for the reproducibility check.
+# (minutes of speech, a few training steps) for the reproducibility check. PHONES_ONLY=1: only
+# what step d. needs (REAL=1's data and the Flite set, then d. from the shipped
+# models/emotalk_default.pt), skipping steps 2-4 and c. (about 3 h of training).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -48,7 +50,9 @@ DATA=${DATA:-data}
 RUNS=${RUNS:-runs}
 MODELS=${MODELS:-models}
 SMALL=${SMALL:-0}
+PHONES_ONLY=${PHONES_ONLY:-0}
 REAL=${REAL:-0}
+[ "$PHONES_ONLY" = 1 ] && REAL=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 if [ "$SMALL" = 1 ]; then
     H=0.01; STEPS=4; FT_STEPS=4; SIL_STEPS=4; LL_STEPS=2; ACC_STEPS=2; RT_STEPS=4; MAP_STEPS=3
@@ -79,81 +83,84 @@ synth() {  # out hours seed [options...]
 synth train6h 6 0
 synth festival1h 1 202 --engines festival
 synth festival2h 2 204 --engines festival
-synth festival3h 3 205 --engines festival
+[ "$PHONES_ONLY" = 1 ] || synth festival3h 3 205 --engines festival
 synth heldout_flite 0.25 303 --engines flite --save-audio
 stamp synthesis
-# 2. emotalk-default-3's recipe: base model on espeak-ng, fine-tune on espeak-ng + Festival
-$PY -m emotalk_ros train --data "$DATA/train6h" --out "$RUNS/emotalk_default_base.pt" \
-    --steps "$STEPS" --map-steps "$MAP_STEPS" --seed 0 --threads 2 \
-    --model-version emotalk-default-1 --no-progress
-$PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/festival3h" \
-    --out "$RUNS/emotalk_default_ft.pt" --steps "$FT_STEPS" --seed 5 --threads 2 \
-    --init "$RUNS/emotalk_default_base.pt" --lookahead-ms 70 --w-bilabial 3.0 --w-aperture 0.5 \
-    --lr 1e-3 --model-version emotalk-default-3 --no-progress
-stamp "synthetic training"
-# 2b. emotalk-default-4: the silence fine-tune (one thread, as the shipped file's run;
-#     --cons-speech-only is inert with --w-consistency 0, kept to match that run's config)
-$PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h" \
-    --out "$RUNS/emotalk_default4_ft.pt" --steps "$SIL_STEPS" --batch 24 --seed 5 --threads 1 \
-    --init "${INIT_FT:-$RUNS/emotalk_default_ft.pt}" --lookahead-ms 70 --w-bilabial 3.0 \
-    --w-aperture 0.5 --lr 5e-4 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 \
-    --cons-speech-only --w-symmetry 4 --w-expression 2 --smoothing 0.65 \
-    --model-version emotalk-default-4 --no-progress
-stamp "silence fine-tune"
-# 2c. emotalk-default-5: default-4's fine-tune continued in two stages of ACC_STEPS, as the
-#     shipped file was made: more of default-4's recipe (seed 7), then the same with the
-#     acceleration term (seed 21), so the network is smooth through its look-ahead and needs
-#     little causal output smoothing (0.2 against 0.55: the lips no longer trail the sound)
-acc_init="$RUNS/emotalk_default4_ft.pt"
-for stage in 1 2; do
-    if [ "$stage" = 1 ]; then seed=7; accel=0; else seed=21; accel=4; fi
+if [ "$PHONES_ONLY" != 1 ]; then
+    # 2. emotalk-default-3's recipe: base model on espeak-ng, fine-tune on espeak-ng + Festival
+    $PY -m emotalk_ros train --data "$DATA/train6h" --out "$RUNS/emotalk_default_base.pt" \
+        --steps "$STEPS" --map-steps "$MAP_STEPS" --seed 0 --threads 2 \
+        --model-version emotalk-default-1 --no-progress
+    $PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/festival3h" \
+        --out "$RUNS/emotalk_default_ft.pt" --steps "$FT_STEPS" --seed 5 --threads 2 \
+        --init "$RUNS/emotalk_default_base.pt" --lookahead-ms 70 --w-bilabial 3.0 --w-aperture 0.5 \
+        --lr 1e-3 --model-version emotalk-default-3 --no-progress
+    stamp "synthetic training"
+    # 2b. emotalk-default-4: the silence fine-tune (one thread, as the shipped file's run;
+    #     --cons-speech-only is inert with --w-consistency 0, kept to match that run's config)
     $PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h" \
-        --out "$RUNS/emotalk_default5_ft${stage}.pt" --steps "$ACC_STEPS" --batch 24 \
-        --seed "$seed" --threads 1 --init "$acc_init" --lookahead-ms 70 --w-bilabial 3.0 \
+        --out "$RUNS/emotalk_default4_ft.pt" --steps "$SIL_STEPS" --batch 24 --seed 5 --threads 1 \
+        --init "${INIT_FT:-$RUNS/emotalk_default_ft.pt}" --lookahead-ms 70 --w-bilabial 3.0 \
         --w-aperture 0.5 --lr 5e-4 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 \
-        --cons-speech-only --w-symmetry 4 --w-expression 2 --w-accel "$accel" \
-        --smoothing 0.65 --model-version emotalk-default-5 --no-progress
-    acc_init="$RUNS/emotalk_default5_ft${stage}.pt"
-done
-stamp "acceleration fine-tune"
-# 3. calibrate, export, evaluate on the held-out Flite voices, silence checks
-$PY -m emotalk_ros calibrate "$acc_init" -o "$MODELS/emotalk_default.pt" --smoothing 0.2 \
-    --model-version emotalk-default-5
-$PY -m emotalk_ros export "$MODELS/emotalk_default.pt" -o "$MODELS/emotalk_default.onnx"
-stamp export
-if [ "$SMALL" != 1 ]; then
-    $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" --model "$MODELS/emotalk_default.onnx" \
-        --report "$RUNS/EVALUATION_flite.md" --plots-dir "$RUNS/img"
-    $PY tools/silence_report.py "$MODELS/emotalk_default.onnx" --out "$RUNS/silence_default.json"
-    stamp evaluation
+        --cons-speech-only --w-symmetry 4 --w-expression 2 --smoothing 0.65 \
+        --model-version emotalk-default-4 --no-progress
+    stamp "silence fine-tune"
+    # 2c. emotalk-default-5: default-4's fine-tune continued in two stages of ACC_STEPS, as the
+    #     shipped file was made: more of default-4's recipe (seed 7), then the same with the
+    #     acceleration term (seed 21), so the network is smooth through its look-ahead and needs
+    #     little causal output smoothing (0.2 against 0.55: the lips no longer trail the sound)
+    acc_init="$RUNS/emotalk_default4_ft.pt"
+    for stage in 1 2; do
+        if [ "$stage" = 1 ]; then seed=7; accel=0; else seed=21; accel=4; fi
+        $PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h" \
+            --out "$RUNS/emotalk_default5_ft${stage}.pt" --steps "$ACC_STEPS" --batch 24 \
+            --seed "$seed" --threads 1 --init "$acc_init" --lookahead-ms 70 --w-bilabial 3.0 \
+            --w-aperture 0.5 --lr 5e-4 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 \
+            --cons-speech-only --w-symmetry 4 --w-expression 2 --w-accel "$accel" \
+            --smoothing 0.65 --model-version emotalk-default-5 --no-progress
+        acc_init="$RUNS/emotalk_default5_ft${stage}.pt"
+    done
+    stamp "acceleration fine-tune"
+    # 3. calibrate, export, evaluate on the held-out Flite voices, silence checks
+    $PY -m emotalk_ros calibrate "$acc_init" -o "$MODELS/emotalk_default.pt" --smoothing 0.2 \
+        --model-version emotalk-default-5
+    $PY -m emotalk_ros export "$MODELS/emotalk_default.pt" -o "$MODELS/emotalk_default.onnx"
+    stamp export
+    if [ "$SMALL" != 1 ]; then
+        $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" --model "$MODELS/emotalk_default.onnx" \
+            --report "$RUNS/EVALUATION_flite.md" --plots-dir "$RUNS/img"
+        $PY tools/silence_report.py "$MODELS/emotalk_default.onnx" --out "$RUNS/silence_default.json"
+        stamp evaluation
+    fi
+    # 4. emotalk-lowlatency-2: the same recipe re-targeted to a 30 ms look-ahead, three stages
+    #    (each continues the last with the same seed, the third with the acceleration term: how
+    #    the shipped file was made; the first two stages were emotalk-lowlatency-1)
+    ll_init="$RUNS/emotalk_default4_ft.pt"
+    for stage in 1 2 3; do
+        accel=0; [ "$stage" = 3 ] && accel=8
+        $PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h" \
+            --out "$RUNS/emotalk_lowlatency_ft${stage}.pt" --steps "$LL_STEPS" --batch 24 --seed 5 \
+            --threads 1 --init "$ll_init" --lookahead-ms 30 --w-bilabial 3.0 --w-aperture 0.5 \
+            --lr 5e-4 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 --cons-speech-only \
+            --w-symmetry 4 --w-expression 2 --w-accel "$accel" --smoothing 0.65 \
+            --model-version emotalk-lowlatency-2 --no-progress
+        ll_init="$RUNS/emotalk_lowlatency_ft${stage}.pt"
+    done
+    $PY -m emotalk_ros calibrate "$ll_init" -o "$MODELS/emotalk_lowlatency.pt" --smoothing 0.2 \
+        --model-version emotalk-lowlatency-2
+    $PY -m emotalk_ros export "$MODELS/emotalk_lowlatency.pt" -o "$MODELS/emotalk_lowlatency.onnx"
+    if [ "$SMALL" != 1 ]; then
+        $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
+            --model "$MODELS/emotalk_lowlatency.onnx" --report "$RUNS/EVALUATION_lowlatency_flite.md" \
+            --plots-dir '' --voice-model none
+        $PY tools/silence_report.py "$MODELS/emotalk_lowlatency.onnx" \
+            --out "$RUNS/silence_lowlatency.json"
+    fi
+    stamp "low-latency fine-tune"
 fi
-# 4. emotalk-lowlatency-2: the same recipe re-targeted to a 30 ms look-ahead, three stages
-#    (each continues the last with the same seed, the third with the acceleration term: how
-#    the shipped file was made; the first two stages were emotalk-lowlatency-1)
-ll_init="$RUNS/emotalk_default4_ft.pt"
-for stage in 1 2 3; do
-    accel=0; [ "$stage" = 3 ] && accel=8
-    $PY -m emotalk_ros train --data "$DATA/train6h,$DATA/festival1h,$DATA/festival2h" \
-        --out "$RUNS/emotalk_lowlatency_ft${stage}.pt" --steps "$LL_STEPS" --batch 24 --seed 5 \
-        --threads 1 --init "$ll_init" --lookahead-ms 30 --w-bilabial 3.0 --w-aperture 0.5 \
-        --lr 5e-4 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 --cons-speech-only \
-        --w-symmetry 4 --w-expression 2 --w-accel "$accel" --smoothing 0.65 \
-        --model-version emotalk-lowlatency-2 --no-progress
-    ll_init="$RUNS/emotalk_lowlatency_ft${stage}.pt"
-done
-$PY -m emotalk_ros calibrate "$ll_init" -o "$MODELS/emotalk_lowlatency.pt" --smoothing 0.2 \
-    --model-version emotalk-lowlatency-2
-$PY -m emotalk_ros export "$MODELS/emotalk_lowlatency.pt" -o "$MODELS/emotalk_lowlatency.onnx"
-if [ "$SMALL" != 1 ]; then
-    $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
-        --model "$MODELS/emotalk_lowlatency.onnx" --report "$RUNS/EVALUATION_lowlatency_flite.md" \
-        --plots-dir '' --voice-model none
-    $PY tools/silence_report.py "$MODELS/emotalk_lowlatency.onnx" \
-        --out "$RUNS/silence_lowlatency.json"
-fi
-stamp "low-latency fine-tune"
-SUMS=("$MODELS"/emotalk_default.pt "$MODELS"/emotalk_default.onnx
-      "$MODELS"/emotalk_lowlatency.pt "$MODELS"/emotalk_lowlatency.onnx)
+SUMS=()
+[ "$PHONES_ONLY" = 1 ] || SUMS=("$MODELS"/emotalk_default.pt "$MODELS"/emotalk_default.onnx
+                                "$MODELS"/emotalk_lowlatency.pt "$MODELS"/emotalk_lowlatency.onnx)
 if [ "$REAL" = 1 ]; then
     # a. multilingual espeak-ng with real channels
     synth intl3h 3 11 --engines espeak-intl,espeak --channel real --text-root "$ROOT"
@@ -163,34 +170,38 @@ if [ "$REAL" = 1 ]; then
     $PY tools/make_real_speech.py --root "$ROOT" --aligner "$RUNS/phonenet.pt" \
         --train "$DATA/real_train" --dev "$DATA/real_dev" --copies 3 --seed 0 $REAL_OPTS
     stamp alignment
-    # c. fine-tunes on synthetic + real speech, silence and room noise; 70 ms and 30 ms
-    MIX="$DATA/train6h:1500,$DATA/intl3h:1500,$DATA/real_train"
-    for la in 70 30; do
-        $PY -m emotalk_ros train --data "$MIX" --data-weights 0.3,0.35,0.35 \
-            --out "$RUNS/emotalk_real_${la}_ft.pt" --steps "$RT_STEPS" --batch 12 --seed 7 \
-            --threads 1 --init "$RUNS/emotalk_default_ft.pt" --lookahead-ms "$la" \
-            --w-bilabial 3.0 --w-aperture 1.0 --lr 1e-3 --sil-fraction 0.1 --pad-sil 0.5 \
-            --target-lead 2 --smoothing 0.65 --no-progress \
-            --model-version "emotalk-real-candidate$([ "$la" = 70 ] || echo "-${la}ms")"
-        $PY -m emotalk_ros calibrate "$RUNS/emotalk_real_${la}_ft.pt" \
-            -o "$RUNS/emotalk_real_${la}.pt" --smoothing 0.65
-        $PY -m emotalk_ros export "$RUNS/emotalk_real_${la}.pt" -o "$RUNS/emotalk_real_${la}.onnx"
-        SUMS+=("$RUNS/emotalk_real_${la}.pt" "$RUNS/emotalk_real_${la}.onnx")
-        if [ "$SMALL" != 1 ]; then
-            $PY -m emotalk_ros evaluate --data "$DATA/real_dev" \
-                --model "$RUNS/emotalk_real_${la}.onnx" --max-clips "$EVAL_CLIPS" \
-                --report "$RUNS/EVALUATION_real_${la}.md"
-        fi
-        stamp "real-speech fine-tune ${la} ms"
-    done
+    if [ "$PHONES_ONLY" != 1 ]; then
+        # c. fine-tunes on synthetic + real speech, silence and room noise; 70 ms and 30 ms
+        MIX="$DATA/train6h:1500,$DATA/intl3h:1500,$DATA/real_train"
+        for la in 70 30; do
+            $PY -m emotalk_ros train --data "$MIX" --data-weights 0.3,0.35,0.35 \
+                --out "$RUNS/emotalk_real_${la}_ft.pt" --steps "$RT_STEPS" --batch 12 --seed 7 \
+                --threads 1 --init "$RUNS/emotalk_default_ft.pt" --lookahead-ms "$la" \
+                --w-bilabial 3.0 --w-aperture 1.0 --lr 1e-3 --sil-fraction 0.1 --pad-sil 0.5 \
+                --target-lead 2 --smoothing 0.65 --no-progress \
+                --model-version "emotalk-real-candidate$([ "$la" = 70 ] || echo "-${la}ms")"
+            $PY -m emotalk_ros calibrate "$RUNS/emotalk_real_${la}_ft.pt" \
+                -o "$RUNS/emotalk_real_${la}.pt" --smoothing 0.65
+            $PY -m emotalk_ros export "$RUNS/emotalk_real_${la}.pt" -o "$RUNS/emotalk_real_${la}.onnx"
+            SUMS+=("$RUNS/emotalk_real_${la}.pt" "$RUNS/emotalk_real_${la}.onnx")
+            if [ "$SMALL" != 1 ]; then
+                $PY -m emotalk_ros evaluate --data "$DATA/real_dev" \
+                    --model "$RUNS/emotalk_real_${la}.onnx" --max-clips "$EVAL_CLIPS" \
+                    --report "$RUNS/EVALUATION_real_${la}.md"
+            fi
+            stamp "real-speech fine-tune ${la} ms"
+        done
+    fi
     # d. the phone-bottleneck candidate (docs/EVALUATION.md, "The network hears the phones"):
-    #    default-5's fine-tune continued in four stages of PH_STEPS, each from the last, with
+    #    emotalk-default-5 (the calibrated file: a fine-tune reads neither the warp nor the
+#    smoothing, so it trains as from default-5's fine-tune; PH_INIT overrides) continued in
+#    four stages of PH_STEPS, each from the last, with
     #    default-5's recipe on the synthetic + multilingual + real mixture: a phone bottleneck
     #    after block 6 trained with the cross-entropy (phB, seed 31); made strict (r6B, 41);
     #    at lr 1e-3 (r6Bc, 51); bilabial weight 0.5 and aperture 1 (r6Bb05, 62); calibrated
     #    at smoothing 0.3 -> RUNS/emotalk_phones.{pt,onnx}, evaluated like the shipped model
     PH_MIX="$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/intl3h,$DATA/real_train"
-    ph_init="$acc_init"
+    ph_init="${PH_INIT:-$MODELS/emotalk_default.pt}"
     for stage in phB r6B r6Bc r6Bb05; do
         case $stage in
             phB) opts=(--seed 31 --phone-after 6 --w-phone 1 --lr 5e-4 --w-bilabial 3.0

@@ -334,3 +334,31 @@ def test_corpus_groups_follow_the_clips_not_their_address():
         assert [g.tolist() for g in _corpus_groups(data, b)] == [[1], [3], [5]]
     other = SimpleNamespace(corpus=np.array([1, 1, 1, 1, 0, 0], np.int32))   # same clips,
     assert [g.tolist() for g in _corpus_groups(other, b)] == [[5], [1, 3]]    # other data
+
+
+def test_a_fine_tune_from_the_calibrated_file_learns_what_it_learns_from_the_raw_one(
+        tmp_path, monkeypatch):
+    """`emotalk calibrate` changes only the intensity warp and the run-time smoothing, and a
+    fine-tune reads neither: from a shipped (calibrated) file it trains exactly as from the
+    checkpoint it was calibrated from (make model's step d. may start from models/)."""
+    import torch
+
+    from emotalk_ros.generator import checkpoint
+    from emotalk_ros.training.calibrate import calibrate
+    from emotalk_ros.training.train import TrainConfig, train
+
+    monkeypatch.chdir(tmp_path)
+    fake_shard("a", 24, 0)
+    cfg = TrainConfig(steps=3, map_steps=3, batch=2, crop=200, warmup=16, threads=1, seed=3)
+    train("a", "raw.pt", cfg, lookahead_ms=30, progress=False, model_version="t")
+    cal = calibrate(checkpoint.load("raw.pt"), 0.3)
+    assert cal["emotion_space"].get("calibration") is not None
+    checkpoint.save("cal.pt", cal)
+    for name in ("raw", "cal"):
+        train("a", f"ft_{name}.pt", TrainConfig(**{**cfg.__dict__, "seed": 9}),
+              lookahead_ms=30, progress=False, model_version="t", init=f"{name}.pt")
+    a, b = checkpoint.load("ft_raw.pt"), checkpoint.load("ft_cal.pt")
+    assert a["generator"].keys() == b["generator"].keys()
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    moved = checkpoint.load("raw.pt")["generator"]
+    assert not all(torch.equal(moved[k], a["generator"][k]) for k in moved)  # it did train
