@@ -152,11 +152,17 @@ class Probe:
         while time.monotonic() < t_end:
             self.exe.spin_once(timeout_sec=0.01)
 
-    def wait_for(self, cond, timeout, what):
+    def wait_for(self, cond, timeout, what, resend=None, every=0.25):
+        """Spin until ``cond()``; ``resend`` (if given) is called at once and every ``every`` s
+        while waiting: a best-effort message may be lost while DDS finishes matching."""
         t_end = time.monotonic() + timeout
+        next_send = time.monotonic()
         while time.monotonic() < t_end:
             if cond():
                 return
+            if resend is not None and time.monotonic() >= next_send:
+                resend()
+                next_send += every
             self.exe.spin_once(timeout_sec=0.02)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
