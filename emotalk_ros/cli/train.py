@@ -62,6 +62,10 @@ def add_arguments(p) -> None:
     p.add_argument("--phone-replace", action="store_true",
                    help="the phone bottleneck replaces the residual stream: what follows it "
                         "sees the phone posteriors only")
+    p.add_argument("--phone-mixture", action="store_true",
+                   help="the face is the posterior-weighted mean of the head's face for each "
+                        "phone (linear in unsure posteriors; needs --phone-replace with the "
+                        "bottleneck after the last block)")
     p.add_argument("--freeze-trunk", action="store_true",
                    help="train only what follows the phone bottleneck (its phone head and "
                         "the blocks before it stay as the init has them)")
@@ -88,6 +92,7 @@ def run(args) -> int:
                       w_symmetry=args.w_symmetry, w_expression=args.w_expression,
                       w_accel=args.w_accel, phone_after=args.phone_after,
                       w_phone=args.w_phone, phone_replace=args.phone_replace,
+                      phone_mixture=args.phone_mixture,
                       freeze_trunk=args.freeze_trunk,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,

@@ -11,6 +11,13 @@ and the mapping network used for the emotional consistency loss.
   stream. The posteriors carry what the mouth needs on voices the network never heard: a
   causal phone classifier on the same corpora follows the phone openness far better on real
   speech than the face did (docs/EVALUATION.md). Three small ops per frame.
+* **Phone mixture** (optional, ``phone_mixture``; a strict bottleneck after the last block):
+  the face is the posterior-weighted mean of the head's face for each phone,
+  ``sum_k p_k * head(phone_k, z)``. It equals the plain head wherever the posteriors are sure
+  (one-hot), and is linear in them where they are not: on a real voice an unsure frame
+  becomes the expected face of the phones it may be, not whatever the head's non-linearity
+  makes of a point it never saw in training. No new weights; one (P, H) x (H, 52) product
+  more per frame.
 * **Emotion channel**: the per-frame embedding ``z`` (D,) from the boundary-aware emotion
   space (:mod:`emotalk_ros.emotion.space`) drives FiLM (scale, shift) in every block and
   is concatenated into the output head (the dual-channel decoder).
@@ -51,6 +58,7 @@ class GeneratorConfig:
     dropout: float = 0.05
     phone_after: int = -1              # blocks before the phone bottleneck; -1: none
     phone_replace: bool = False        # the bottleneck replaces the residual stream (strict)
+    phone_mixture: bool = False        # face = posterior-weighted mean of per-phone faces
 
     @property
     def state_len(self) -> int:
@@ -76,7 +84,16 @@ class GeneratorConfig:
         cfg = GeneratorConfig(**d)
         if not -1 <= cfg.phone_after <= len(cfg.dilations):
             raise ValueError(f"phone_after {cfg.phone_after} outside [-1, {len(cfg.dilations)}]")
+        cfg.check()
         return cfg
+
+    def check(self) -> None:
+        """Raise ValueError for a combination the generator cannot build."""
+        if self.phone_mixture and not (self.phone_replace
+                                       and self.phone_after == len(self.dilations)):
+            raise ValueError("phone_mixture needs a strict phone bottleneck after the last block "
+                             f"(phone_after {len(self.dilations)}, phone_replace); got "
+                             f"phone_after {self.phone_after}, phone_replace {self.phone_replace}")
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
+        cfg.check()
         self.cfg = cfg
         self.register_buffer("feat_mean", torch.zeros(cfg.n_mels))
         self.register_buffer("feat_std", torch.ones(cfg.n_mels))
@@ -192,9 +210,28 @@ class Generator(nn.Module):
             off += blk.ctx
         if self.cfg.phone_after == len(self.blocks):
             x, logits = self._phones(x)
-        h = torch.cat([x.transpose(1, 2), z], dim=2)                           # (B, T, C+D)
-        y = torch.sigmoid(self.head(h))                                        # (B, T, 52)
+        if self.cfg.phone_mixture:
+            y = self.phone_mixture_face(torch.softmax(logits, dim=-1), z)      # (B, T, 52)
+        else:
+            h = torch.cat([x.transpose(1, 2), z], dim=2)                       # (B, T, C+D)
+            y = torch.sigmoid(self.head(h))                                    # (B, T, 52)
         return y, torch.cat(new_states, dim=2), logits                         # (B, C, S)
+
+    def phone_faces(self, z: torch.Tensor) -> torch.Tensor:
+        """z (..., D) -> the head's face for each phone alone (..., PHONES, 52): what a strict
+        bottleneck after the last block shows when its posteriors are one-hot."""
+        C = self.cfg.channels
+        w1 = self.head[0].weight                                               # (H, C+D)
+        corners = self.phone_in.weight.t() @ w1[:, :C].t()                     # (P, H)
+        hz = F.linear(z, w1[:, C:], self.head[0].bias)                         # (..., H)
+        h = F.gelu(hz.unsqueeze(-2) + corners)                                 # (..., P, H)
+        return torch.sigmoid(self.head[2](h))                                  # (..., P, 52)
+
+    def phone_mixture_face(self, post: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """posteriors (B, T, P), z (B, T, D) -> the posterior-weighted mean of
+        :meth:`phone_faces` (B, T, 52)."""
+        faces = self.phone_faces(z)                                            # (B, T, P, 52)
+        return torch.matmul(post.unsqueeze(-2), faces).squeeze(-2)             # (B, T, 52)
 
     def _phones(self, x: torch.Tensor):
         """x (B, C, T) -> (x + the posteriors' projection, phone logits (B, T, PHONES))."""
@@ -272,6 +309,8 @@ class StreamingGenerator(nn.Module):
                 self.register_buffer("w_pout", gen.phone_out.weight.detach().t().contiguous())
                 self.register_buffer("b_pout", gen.phone_out.bias.detach().clone())
                 self.register_buffer("w_pin", gen.phone_in.weight.detach().t().contiguous())
+            if cfg.phone_mixture:  # each phone's point in the head's hidden layer (P, H)
+                self.register_buffer("corners", self.w_pin @ self.w_hx)
         self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
         self._taps: dict = {}
         self._device = torch.device("cpu")
@@ -322,6 +361,11 @@ class StreamingGenerator(nn.Module):
             taps = full.index_select(0, self._tap_index(i, T)).view(T, b["k"] * C)  # (T, kC)
             y = torch.addcmul(zz[:, b["b"]], torch.addmm(b["bc"], taps, b["wc"]), zz[:, b["g"]])
             x = torch.addmm(b["bp"], F.gelu(y), b["wp"]).add_(x)                    # residual
+        if self.cfg.phone_mixture:
+            p = torch.softmax(torch.addmm(self.b_pout, x, self.w_pout), dim=-1)     # (T, P)
+            h = F.gelu(zz[:, None, self._zh] + self.corners)                        # (T, P, H)
+            faces = torch.sigmoid(torch.matmul(h, self.w_out).add_(self.b_out))     # (T, P, 52)
+            return torch.bmm(p[:, None, :], faces)[:, 0], tuple(new_state)
         if self.cfg.phone_after == len(self.blocks):
             x = self._phones(x)
         h = F.gelu(torch.addmm(zz[:, self._zh], x, self.w_hx))                      # (T, H)

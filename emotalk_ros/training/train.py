@@ -264,6 +264,7 @@ class TrainConfig:
                                     # blocks (-1: keep the init's / none)
     w_phone: float = 0.0            # cross-entropy of the bottleneck's phone logits
     phone_replace: bool = False     # the bottleneck replaces the residual stream (strict)
+    phone_mixture: bool = False     # face = posterior-weighted mean of per-phone faces
     freeze_trunk: bool = False      # train only what follows the phone bottleneck
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
@@ -595,6 +596,16 @@ def _pretrain_mapping(mapper, mcfg, data, train_clips, val_clips, cfg, rng, devi
     return fit_emotion_space(Z, A), map_val
 
 
+def _check_generator_config(gcfg) -> None:
+    """A generator config the options asked for but the generator cannot build -> one
+    EmotalkError line (``--phone-mixture`` without a strict bottleneck after the last
+    block)."""
+    try:
+        gcfg.check()
+    except ValueError as exc:
+        raise EmotalkError(f"--phone-mixture: {exc}") from None
+
+
 def train(
     data_path: str,
     out_path: str,
@@ -668,7 +679,10 @@ def train(
     # ---- 2. generator -----------------------------------------------------------------------
     L = int(round((80.0 if lookahead_ms is None else lookahead_ms) / 10.0))
     gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim,
-                           phone_after=cfg.phone_after, phone_replace=cfg.phone_replace)
+                           phone_after=cfg.phone_after, phone_replace=cfg.phone_replace,
+                           phone_mixture=cfg.phone_mixture and init_ck is None)
+    if init_ck is None:
+        _check_generator_config(gcfg)
     gen = Generator(gcfg)
     if init_ck is not None:
         gcfg = GeneratorConfig.from_dict(init_ck["generator_config"])
@@ -693,6 +707,10 @@ def train(
                 raise EmotalkError("--phone-replace needs a phone bottleneck (--phone-after)")
             log.info("fine-tune makes the phone bottleneck strict (it replaces the stream)")
             gcfg = replace(gcfg, phone_replace=True)
+        if cfg.phone_mixture and not gcfg.phone_mixture:
+            log.info("fine-tune makes the face the posterior-weighted mean of per-phone faces")
+            gcfg = replace(gcfg, phone_mixture=True)
+            _check_generator_config(gcfg)
         gen = Generator(gcfg)
         missing, unexpected = gen.load_state_dict(init_ck["generator"], strict=not added)
         if added and (unexpected or any(not k.startswith("phone_") for k in missing)):

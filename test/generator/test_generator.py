@@ -186,6 +186,75 @@ def test_a_strict_phone_bottleneck_lets_only_the_posteriors_through(phone_after)
                 ).abs().max() > 1e-3
 
 
+def _mixture_pair():
+    """A random strict generator with the bottleneck after its last block, as a phone mixture
+    and as the plain head (the same weights)."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(channels=32, dilations=(1, 2, 4, 1), head_hidden=24, phone_after=4,
+                          phone_replace=True, phone_mixture=True)
+    mix = Generator(cfg).eval()
+    with torch.no_grad():
+        mix.phone_in.weight.normal_(0, 1.0)
+        mix.film.weight.normal_(0, 0.3)
+    plain = Generator(GeneratorConfig.from_dict({**cfg.to_dict(), "phone_mixture": False}))
+    plain.load_state_dict(mix.state_dict())
+    return mix, plain.eval()
+
+
+def test_a_phone_mixture_is_the_head_where_the_phone_is_sure_and_linear_between():
+    """The mixture face equals the plain head at one-hot posteriors, is the posterior-weighted
+    mean of those faces elsewhere (the plain head is not), and streams like the trained form."""
+    mix, plain = _mixture_pair()
+    P = len(PHONES)
+    x, z = torch.randn(1, 80, 40) - 3.0, torch.randn(1, 80, 16)
+    with torch.no_grad():
+        faces = mix.phone_faces(z)                                        # (1, 80, P, 52)
+        assert faces.shape == (1, 80, P, 52)
+        for k in (0, 7, 16, 26):                                          # sil, eh, b, m
+            hot = mix.phone_in.weight[:, k].expand(1, 80, -1)
+            ref = torch.sigmoid(plain.head(torch.cat([hot, z], dim=2)))
+            assert torch.allclose(faces[:, :, k], ref, atol=1e-6)
+        # a network whose posteriors are sure of one phone shows that phone's face either way
+        for m in (mix, plain):
+            m.phone_out.weight.zero_()
+            m.phone_out.bias.fill_(-30.0)
+            m.phone_out.bias[16] = 30.0
+        assert torch.allclose(mix(x, z, mix.initial_state())[0],
+                              plain(x, z, plain.initial_state())[0], atol=1e-6)
+        # between two phones: the mixture is linear in the posteriors, the plain head is not
+        p1 = torch.softmax(torch.randn(1, 80, P) * 3, dim=-1)
+        p2 = torch.softmax(torch.randn(1, 80, P) * 3, dim=-1)
+        mid = 0.3 * p1 + 0.7 * p2
+        lin = 0.3 * mix.phone_mixture_face(p1, z) + 0.7 * mix.phone_mixture_face(p2, z)
+        assert torch.allclose(mix.phone_mixture_face(mid, z), lin, atol=1e-6)
+
+        def head(p):
+            return torch.sigmoid(plain.head(torch.cat([plain.phone_in(p), z], dim=2)))
+        assert (head(mid) - (0.3 * head(p1) + 0.7 * head(p2))).abs().max() > 1e-3
+    # the per-frame form, chunk by chunk, equals the trained form
+    mix, _ = _mixture_pair()
+    with torch.no_grad():
+        ref, ref_state = mix(x, z, mix.initial_state())
+        sg = StreamingGenerator(mix).eval()
+        s, parts, i = sg.initial_state(), [], 0
+        for n in (1, 2, 7, 0, 30, 40):
+            y, s = sg(x[0, i:i + n], z[0, i:i + n], s)
+            parts.append(y)
+            i += n
+    assert torch.allclose(torch.cat(parts), ref[0], atol=1e-5)
+    assert torch.allclose(torch.cat([t.t() for t in s], 1), ref_state[0], atol=1e-5)
+    assert ((ref >= 0) & (ref <= 1)).all()
+
+
+@pytest.mark.parametrize("change", [{"phone_replace": False}, {"phone_after": 3}])
+def test_a_phone_mixture_without_a_strict_bottleneck_at_the_end_is_refused(change):
+    d = {**_mixture_pair()[0].cfg.to_dict(), **change}
+    with pytest.raises(ValueError, match="phone_mixture needs a strict phone bottleneck"):
+        GeneratorConfig.from_dict(d)
+    with pytest.raises(ValueError, match="phone_mixture needs a strict phone bottleneck"):
+        Generator(GeneratorConfig(**{**d, "dilations": tuple(d["dilations"])}))
+
+
 def test_a_config_without_a_bottleneck_reads_as_none_and_a_bad_one_is_refused():
     d = GeneratorConfig(dilations=(1, 2)).to_dict()
     del d["phone_after"]                          # a checkpoint from before the bottleneck

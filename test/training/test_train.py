@@ -181,6 +181,22 @@ def test_train_export_and_finetune(tmp_path):
                         "--freeze-trunk", "--no-progress"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "needs a phone bottleneck" in r.stderr
+    # the strict face made a phone mixture: no new weights, it trains and exports (export
+    # checks torch against onnxruntime, both streaming); without a strict bottleneck: refused
+    ftm = str(tmp_path / "ftm.pt")
+    emotalk("train", "--data", a, "--out", ftm, "--steps", "3", "--batch", "4", "--threads", "1",
+            "--init", fts, "--phone-mixture", "--lr", "1e-2", "--no-progress")
+    ck6 = checkpoint.load(ftm)
+    assert ck6["generator_config"]["phone_mixture"] is True
+    assert set(ck6["generator"]) == set(g5)
+    assert any(not bool((ck6["generator"][k] == g5[k]).all()) for k in g5)
+    emotalk("export", ftm, "-o", str(tmp_path / "ftm.onnx"))
+    r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
+                        str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", ftp,
+                        "--phone-mixture", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "needs a strict phone bottleneck" in r.stderr
+    assert "Traceback" not in r.stderr
     with pytest.raises(AssertionError):
         emotalk(
             "train",
