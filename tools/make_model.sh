@@ -231,6 +231,30 @@ if [ "$REAL" = 1 ]; then
         $PY tools/silence_report.py "$RUNS/emotalk_phones.onnx" --out "$RUNS/silence_phones.json"
     fi
     stamp "phone-bottleneck candidate"
+    # e. the phone-mixture experiment (docs/EVALUATION.md, "The face as the expected face of
+    #    the phones"): r6Bb05 continued for PH_STEPS with the face made the posterior-weighted
+    #    mean of per-phone faces (--phone-mixture) and the cross-entropy back on, so that the
+    #    posteriors stay calibrated (seed 72); calibrated at 0.3 -> RUNS/emotalk_phonemix.*
+    $PY -m emotalk_ros train --data "$PH_MIX" --data-weights 0.4,0.1,0.15,0.2,0.15 \
+        --out "$RUNS/emotalk_phones_mix_ft.pt" --steps "$PH_STEPS" --batch 24 --threads 1 \
+        --init "$ph_init" --lookahead-ms 70 --seed 72 --phone-mixture --w-phone 1 --lr 5e-4 \
+        --w-bilabial 0.5 --w-aperture 1.0 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 \
+        --cons-speech-only --w-symmetry 4 --w-expression 2 --w-accel 4 --smoothing 0.65 \
+        --model-version emotalk-phonemix-candidate --no-progress
+    $PY -m emotalk_ros calibrate "$RUNS/emotalk_phones_mix_ft.pt" -o "$RUNS/emotalk_phonemix.pt" \
+        --smoothing 0.3 --model-version emotalk-phonemix-candidate
+    $PY -m emotalk_ros export "$RUNS/emotalk_phonemix.pt" -o "$RUNS/emotalk_phonemix.onnx"
+    SUMS+=("$RUNS/emotalk_phonemix.pt" "$RUNS/emotalk_phonemix.onnx")
+    if [ "$SMALL" != 1 ]; then
+        $PY -m emotalk_ros evaluate --data "$DATA/real_dev" --model "$RUNS/emotalk_phonemix.onnx" \
+            --max-clips "$EVAL_CLIPS" --report "$RUNS/EVALUATION_phonemix_real.md" --plots-dir ''
+        $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
+            --model "$RUNS/emotalk_phonemix.onnx" --report "$RUNS/EVALUATION_phonemix_flite.md" \
+            --plots-dir '' --voice-model none
+        $PY tools/silence_report.py "$RUNS/emotalk_phonemix.onnx" \
+            --out "$RUNS/silence_phonemix.json"
+    fi
+    stamp "phone-mixture candidate"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
