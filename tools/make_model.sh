@@ -29,6 +29,10 @@
 #      synthetic + multilingual + real mixture, behind a strict phone bottleneck with a weak
 #      bilabial term -> RUNS/emotalk_phones.{pt,onnx}, evaluated on the dev set, the Flite
 #      voices and the silence checks (the best real-speech face measured, not yet shipped).
+#   e. the phone-mixture experiment: default-5 fine-tuned in one stage on d.'s mixture with a
+#      strict phone bottleneck and the face made the posterior-weighted mean of per-phone faces
+#      -> RUNS/emotalk_phonemix.{pt,onnx}, evaluated the same way (MIX_BILABIAL, MIX_APERTURE:
+#      its loss weights, default 0.5 and 1).
 # Bit-reproducible on one machine from the code at hand: every step is seeded, shards are
 # synthesised in fresh processes, training runs with fixed thread counts and deterministic
 # algorithms, and no file stores a time or an absolute path (two reduced runs, SMALL=1, give
@@ -40,8 +44,9 @@
 # fillets-ng-data{,-cs,-nl}, asterisk-core-sounds-{es,fr,it,ru}{,-g722}); default /.
 # DATA, RUNS, MODELS: output folders (default data, runs, models). SMALL=1: a reduced run
 # (minutes of speech, a few training steps) for the reproducibility check. PHONES_ONLY=1: only
-# what step d. needs (REAL=1's data and the Flite set, then d. from the shipped
-# models/emotalk_default.pt), skipping steps 2-4 and c. (about 3 h of training).
+# what steps d. and e. need (REAL=1's data and the Flite set, then d. and e. from the shipped
+# models/emotalk_default.pt), skipping steps 2-4 and c. (about 3 h of training). PH_CHAIN=0
+# skips d.'s four stages (e. does not need them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -51,6 +56,7 @@ RUNS=${RUNS:-runs}
 MODELS=${MODELS:-models}
 SMALL=${SMALL:-0}
 PHONES_ONLY=${PHONES_ONLY:-0}
+ph_stages=(phB r6B r6Bc r6Bb05)
 REAL=${REAL:-0}
 [ "$PHONES_ONLY" = 1 ] && REAL=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -202,7 +208,8 @@ if [ "$REAL" = 1 ]; then
     #    at smoothing 0.3 -> RUNS/emotalk_phones.{pt,onnx}, evaluated like the shipped model
     PH_MIX="$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/intl3h,$DATA/real_train"
     ph_init="${PH_INIT:-$MODELS/emotalk_default.pt}"
-    for stage in phB r6B r6Bc r6Bb05; do
+    [ "${PH_CHAIN:-1}" = 1 ] || ph_stages=()
+    for stage in "${ph_stages[@]}"; do
         case $stage in
             phB) opts=(--seed 31 --phone-after 6 --w-phone 1 --lr 5e-4 --w-bilabial 3.0
                        --w-aperture 0.5) ;;
@@ -218,28 +225,35 @@ if [ "$REAL" = 1 ]; then
             --model-version emotalk-phones-candidate --no-progress
         ph_init="$RUNS/emotalk_phones_${stage}_ft.pt"
     done
-    $PY -m emotalk_ros calibrate "$ph_init" -o "$RUNS/emotalk_phones.pt" --smoothing 0.3 \
-        --model-version emotalk-phones-candidate
-    $PY -m emotalk_ros export "$RUNS/emotalk_phones.pt" -o "$RUNS/emotalk_phones.onnx"
-    SUMS+=("$RUNS/emotalk_phones.pt" "$RUNS/emotalk_phones.onnx")
-    if [ "$SMALL" != 1 ]; then
-        $PY -m emotalk_ros evaluate --data "$DATA/real_dev" --model "$RUNS/emotalk_phones.onnx" \
-            --max-clips "$EVAL_CLIPS" --report "$RUNS/EVALUATION_phones_real.md" --plots-dir ''
-        $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
-            --model "$RUNS/emotalk_phones.onnx" --report "$RUNS/EVALUATION_phones_flite.md" \
-            --plots-dir '' --voice-model none
-        $PY tools/silence_report.py "$RUNS/emotalk_phones.onnx" --out "$RUNS/silence_phones.json"
+    if [ "${PH_CHAIN:-1}" = 1 ]; then
+        $PY -m emotalk_ros calibrate "$ph_init" -o "$RUNS/emotalk_phones.pt" --smoothing 0.3 \
+            --model-version emotalk-phones-candidate
+        $PY -m emotalk_ros export "$RUNS/emotalk_phones.pt" -o "$RUNS/emotalk_phones.onnx"
+        SUMS+=("$RUNS/emotalk_phones.pt" "$RUNS/emotalk_phones.onnx")
+        if [ "$SMALL" != 1 ]; then
+            $PY -m emotalk_ros evaluate --data "$DATA/real_dev" --model "$RUNS/emotalk_phones.onnx" \
+                --max-clips "$EVAL_CLIPS" --report "$RUNS/EVALUATION_phones_real.md" --plots-dir ''
+            $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
+                --model "$RUNS/emotalk_phones.onnx" --report "$RUNS/EVALUATION_phones_flite.md" \
+                --plots-dir '' --voice-model none
+            $PY tools/silence_report.py "$RUNS/emotalk_phones.onnx" --out "$RUNS/silence_phones.json"
+        fi
+        stamp "phone-bottleneck candidate"
     fi
-    stamp "phone-bottleneck candidate"
     # e. the phone-mixture experiment (docs/EVALUATION.md, "The face as the expected face of
-    #    the phones"): r6Bb05 continued for PH_STEPS with the face made the posterior-weighted
-    #    mean of per-phone faces (--phone-mixture) and the cross-entropy back on, so that the
-    #    posteriors stay calibrated (seed 72); calibrated at 0.3 -> RUNS/emotalk_phonemix.*
+    #    the phones"): emotalk-default-5 (as d., PH_INIT overrides) fine-tuned in ONE stage of
+    #    PH_STEPS on d.'s mixture, adding a strict phone bottleneck after block 6 trained with
+    #    the cross-entropy and making the face the posterior-weighted mean of per-phone faces
+    #    (seed 81; bilabial MIX_BILABIAL, aperture MIX_APERTURE); calibrated at 0.3 ->
+    #    RUNS/emotalk_phonemix.{pt,onnx}, evaluated like d. (mixA of EVALUATION.md is this
+    #    recipe on data/train6h alone)
     $PY -m emotalk_ros train --data "$PH_MIX" --data-weights 0.4,0.1,0.15,0.2,0.15 \
         --out "$RUNS/emotalk_phones_mix_ft.pt" --steps "$PH_STEPS" --batch 24 --threads 1 \
-        --init "$ph_init" --lookahead-ms 70 --seed 72 --phone-mixture --w-phone 1 --lr 5e-4 \
-        --w-bilabial 0.5 --w-aperture 1.0 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 \
-        --cons-speech-only --w-symmetry 4 --w-expression 2 --w-accel 4 --smoothing 0.65 \
+        --init "${PH_INIT:-$MODELS/emotalk_default.pt}" --lookahead-ms 70 --seed 81 \
+        --phone-after 6 --phone-replace --phone-mixture --w-phone 1 --lr 1e-3 \
+        --w-bilabial "${MIX_BILABIAL:-0.5}" --w-aperture "${MIX_APERTURE:-1.0}" \
+        --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 --cons-speech-only --w-symmetry 4 \
+        --w-expression 2 --w-accel 4 --smoothing 0.65 \
         --model-version emotalk-phonemix-candidate --no-progress
     $PY -m emotalk_ros calibrate "$RUNS/emotalk_phones_mix_ft.pt" -o "$RUNS/emotalk_phonemix.pt" \
         --smoothing 0.3 --model-version emotalk-phonemix-candidate
