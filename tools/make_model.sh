@@ -85,6 +85,17 @@ synth() {  # out hours seed [options...]
         --hours "$(hours "$hrs")" --seed "$seed" --workers 2 --no-progress "$@"
 }
 
+evaluate_candidate() {  # NAME: RUNS/emotalk_NAME.onnx on the real-speech development set, the
+    # held-out Flite voices and the silence checks -> RUNS/EVALUATION_NAME_{real,flite}.md,
+    # RUNS/silence_NAME.json
+    local m="$RUNS/emotalk_$1.onnx"
+    $PY -m emotalk_ros evaluate --data "$DATA/real_dev" --model "$m" --max-clips "$EVAL_CLIPS" \
+        --report "$RUNS/EVALUATION_$1_real.md" --plots-dir ''
+    $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" --model "$m" \
+        --report "$RUNS/EVALUATION_$1_flite.md" --plots-dir '' --voice-model none
+    $PY tools/silence_report.py "$m" --out "$RUNS/silence_$1.json"
+}
+
 # 1. synthesis
 synth train6h 6 0
 synth festival1h 1 202 --engines festival
@@ -230,14 +241,7 @@ if [ "$REAL" = 1 ]; then
             --model-version emotalk-phones-candidate
         $PY -m emotalk_ros export "$RUNS/emotalk_phones.pt" -o "$RUNS/emotalk_phones.onnx"
         SUMS+=("$RUNS/emotalk_phones.pt" "$RUNS/emotalk_phones.onnx")
-        if [ "$SMALL" != 1 ]; then
-            $PY -m emotalk_ros evaluate --data "$DATA/real_dev" --model "$RUNS/emotalk_phones.onnx" \
-                --max-clips "$EVAL_CLIPS" --report "$RUNS/EVALUATION_phones_real.md" --plots-dir ''
-            $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
-                --model "$RUNS/emotalk_phones.onnx" --report "$RUNS/EVALUATION_phones_flite.md" \
-                --plots-dir '' --voice-model none
-            $PY tools/silence_report.py "$RUNS/emotalk_phones.onnx" --out "$RUNS/silence_phones.json"
-        fi
+        if [ "$SMALL" != 1 ]; then evaluate_candidate phones; fi
         stamp "phone-bottleneck candidate"
     fi
     # e. the phone-mixture experiment (docs/EVALUATION.md, "The face as the expected face of
@@ -259,15 +263,7 @@ if [ "$REAL" = 1 ]; then
         --smoothing 0.3 --model-version emotalk-phonemix-candidate
     $PY -m emotalk_ros export "$RUNS/emotalk_phonemix.pt" -o "$RUNS/emotalk_phonemix.onnx"
     SUMS+=("$RUNS/emotalk_phonemix.pt" "$RUNS/emotalk_phonemix.onnx")
-    if [ "$SMALL" != 1 ]; then
-        $PY -m emotalk_ros evaluate --data "$DATA/real_dev" --model "$RUNS/emotalk_phonemix.onnx" \
-            --max-clips "$EVAL_CLIPS" --report "$RUNS/EVALUATION_phonemix_real.md" --plots-dir ''
-        $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" \
-            --model "$RUNS/emotalk_phonemix.onnx" --report "$RUNS/EVALUATION_phonemix_flite.md" \
-            --plots-dir '' --voice-model none
-        $PY tools/silence_report.py "$RUNS/emotalk_phonemix.onnx" \
-            --out "$RUNS/silence_phonemix.json"
-    fi
+    if [ "$SMALL" != 1 ]; then evaluate_candidate phonemix; fi
     stamp "phone-mixture candidate"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"

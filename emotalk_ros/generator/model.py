@@ -208,11 +208,12 @@ class Generator(nn.Module):
             x, ns = blk(x, film[2 * i], film[2 * i + 1], s)
             new_states.append(ns)
             off += blk.ctx
-        if self.cfg.phone_after == len(self.blocks):
-            x, logits = self._phones(x)
-        if self.cfg.phone_mixture:
+        if self.cfg.phone_mixture:  # the posteriors weigh per-phone faces; no projection
+            logits = self.phone_out(x.transpose(1, 2))                         # (B, T, P)
             y = self.phone_mixture_face(torch.softmax(logits, dim=-1), z)      # (B, T, 52)
         else:
+            if self.cfg.phone_after == len(self.blocks):
+                x, logits = self._phones(x)
             h = torch.cat([x.transpose(1, 2), z], dim=2)                       # (B, T, C+D)
             y = torch.sigmoid(self.head(h))                                    # (B, T, 52)
         return y, torch.cat(new_states, dim=2), logits                         # (B, C, S)

@@ -65,6 +65,18 @@ def speech(seconds=2.0, seed=1):
             + 0.01 * rng.standard_normal(n)).astype(np.float32)
 
 
+def _stream_in_chunks(gen, x, z, sizes):
+    """Run ``gen``'s per-frame form over x (1, T, F), z (1, T, D) in chunks of ``sizes``
+    -> (blendshapes (sum(sizes), 52), final state tuple)."""
+    sg = StreamingGenerator(gen).eval()
+    s, parts, i = sg.initial_state(), [], 0
+    for n in sizes:
+        y, s = sg(x[0, i:i + n], z[0, i:i + n], s)
+        parts.append(y)
+        i += n
+    return torch.cat(parts), s
+
+
 def test_generator_streaming_state_is_exact():
     torch.manual_seed(0)
     g = Generator(GeneratorConfig(channels=32, dilations=(1, 2, 4, 8))).eval()
@@ -138,13 +150,8 @@ def test_the_phone_bottleneck_streams_exactly_and_starts_as_the_network_without_
         g.phone_in.weight.normal_(0, 1.0)
         ref, ref_state = g(x, z, g.initial_state())
         assert (ref - a).abs().max() > 1e-3
-        sg = StreamingGenerator(g).eval()
-        s, parts, i = sg.initial_state(), [], 0
-        for n in (1, 2, 7, 0, 40, 40):
-            y, s = sg(x[0, i:i + n], z[0, i:i + n], s)
-            parts.append(y)
-            i += n
-    assert torch.allclose(torch.cat(parts), ref[0], atol=1e-5)
+        y, s = _stream_in_chunks(g, x, z, (1, 2, 7, 0, 40, 40))
+    assert torch.allclose(y, ref[0], atol=1e-5)
     assert torch.allclose(torch.cat([t.t() for t in s], 1), ref_state[0], atol=1e-5)
     # still causal
     x2 = x.clone()
@@ -235,13 +242,8 @@ def test_a_phone_mixture_is_the_head_where_the_phone_is_sure_and_linear_between(
     mix, _ = _mixture_pair()
     with torch.no_grad():
         ref, ref_state = mix(x, z, mix.initial_state())
-        sg = StreamingGenerator(mix).eval()
-        s, parts, i = sg.initial_state(), [], 0
-        for n in (1, 2, 7, 0, 30, 40):
-            y, s = sg(x[0, i:i + n], z[0, i:i + n], s)
-            parts.append(y)
-            i += n
-    assert torch.allclose(torch.cat(parts), ref[0], atol=1e-5)
+        y, s = _stream_in_chunks(mix, x, z, (1, 2, 7, 0, 30, 40))
+    assert torch.allclose(y, ref[0], atol=1e-5)
     assert torch.allclose(torch.cat([t.t() for t in s], 1), ref_state[0], atol=1e-5)
     assert ((ref >= 0) & (ref <= 1)).all()
 
