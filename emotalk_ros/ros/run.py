@@ -53,6 +53,8 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
     process exits with 1 (the traceback is logged at debug level:
     ``--ros-args --log-level debug``). A node that stops spinning with a non-zero
     ``exit_code`` attribute (e.g. a worker that gave up) exits with that code; otherwise 0.
+    An error out of ``spin`` once the context has been shut down (Ctrl-C racing the
+    executor) is a clean stop; before that it propagates.
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -75,7 +77,16 @@ def run_node(node_factory, name: str, args=None, spin=None, **init_kwargs) -> in
             logger.debug("".join(traceback.format_exception(type(exc), exc,
                                                             exc.__traceback__)))
             return 1
-        (spin or rclpy.spin)(node)
+        try:
+            (spin or rclpy.spin)(node)
+        except Exception:
+            # Ctrl-C shuts the context down from the signal handler; an executor between
+            # its check and its next wait set then raises RCLError ("the given context is
+            # not valid") instead of ExternalShutdownException (seen on Jazzy). After a
+            # shutdown that is a clean stop; while the context is live it is a real error.
+            if rclpy.ok():
+                raise
+            logger.debug("spin stopped by the shutdown: " + traceback.format_exc())
         code = int(getattr(node, "exit_code", 0) or 0)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
