@@ -66,6 +66,10 @@ def add_arguments(p) -> None:
                    help="the face is the posterior-weighted mean of the head's face for each "
                         "phone (linear in unsure posteriors; needs --phone-replace with the "
                         "bottleneck after the last block)")
+    p.add_argument("--bilabial-via-posteriors", action="store_true",
+                   help="with --phone-mixture: the bilabial loss reaches the phone posteriors "
+                        "only, not the per-phone faces (closing a vowel's face to close an "
+                        "unsure /p b m/ would shut the vowels)")
     p.add_argument("--freeze-trunk", action="store_true",
                    help="train only what follows the phone bottleneck (its phone head and "
                         "the blocks before it stay as the init has them)")
@@ -93,6 +97,7 @@ def run(args) -> int:
                       w_accel=args.w_accel, phone_after=args.phone_after,
                       w_phone=args.w_phone, phone_replace=args.phone_replace,
                       phone_mixture=args.phone_mixture,
+                      bilabial_via_posteriors=args.bilabial_via_posteriors,
                       freeze_trunk=args.freeze_trunk,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,

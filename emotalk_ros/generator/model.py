@@ -195,6 +195,30 @@ class Generator(nn.Module):
     def forward_with_phones(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
         """:meth:`forward` plus the phone logits (B, T, PHONES) of the bottleneck (None
         without one), for training."""
+        x, new_state, logits = self._trunk(feats, z, state)
+        if self.cfg.phone_mixture:  # the posteriors weigh per-phone faces; no projection
+            logits = self.phone_out(x.transpose(1, 2))                         # (B, T, P)
+            y = self.phone_mixture_face(torch.softmax(logits, dim=-1), z)      # (B, T, 52)
+        else:
+            if self.cfg.phone_after == len(self.blocks):
+                x, logits = self._phones(x)
+            h = torch.cat([x.transpose(1, 2), z], dim=2)                       # (B, T, C+D)
+            y = torch.sigmoid(self.head(h))                                    # (B, T, 52)
+        return y, new_state, logits
+
+    def mixture_parts(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
+        """With ``phone_mixture``: the parts of :meth:`forward_with_phones`' face, for
+        training: (posteriors (B, T, P), per-phone faces (B, T, P, 52), new state, logits).
+        The face is ``posteriors @ faces``; a loss may reach the two parts separately."""
+        if not self.cfg.phone_mixture:
+            raise ValueError("mixture_parts needs phone_mixture")
+        x, new_state, _ = self._trunk(feats, z, state)
+        logits = self.phone_out(x.transpose(1, 2))                             # (B, T, P)
+        return torch.softmax(logits, dim=-1), self.phone_faces(z), new_state, logits
+
+    def _trunk(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
+        """The blocks: feats, z, state -> (x (B, C, T) after the last block, new state
+        (B, C, S), the logits of a bottleneck inside the trunk or None)."""
         x = (feats - self.feat_mean) / self.feat_std                           # (B, T, F)
         x = self.inp(x).transpose(1, 2)                                        # (B, C, T)
         film = self.film(z).transpose(1, 2).chunk(2 * len(self.blocks), dim=1)  # 2*nb x (B, C, T)
@@ -208,15 +232,7 @@ class Generator(nn.Module):
             x, ns = blk(x, film[2 * i], film[2 * i + 1], s)
             new_states.append(ns)
             off += blk.ctx
-        if self.cfg.phone_mixture:  # the posteriors weigh per-phone faces; no projection
-            logits = self.phone_out(x.transpose(1, 2))                         # (B, T, P)
-            y = self.phone_mixture_face(torch.softmax(logits, dim=-1), z)      # (B, T, 52)
-        else:
-            if self.cfg.phone_after == len(self.blocks):
-                x, logits = self._phones(x)
-            h = torch.cat([x.transpose(1, 2), z], dim=2)                       # (B, T, C+D)
-            y = torch.sigmoid(self.head(h))                                    # (B, T, 52)
-        return y, torch.cat(new_states, dim=2), logits                         # (B, C, S)
+        return x, torch.cat(new_states, dim=2), logits
 
     def phone_faces(self, z: torch.Tensor) -> torch.Tensor:
         """z (..., D) -> the head's face for each phone alone (..., PHONES, 52): what a strict

@@ -265,6 +265,8 @@ class TrainConfig:
     w_phone: float = 0.0            # cross-entropy of the bottleneck's phone logits
     phone_replace: bool = False     # the bottleneck replaces the residual stream (strict)
     phone_mixture: bool = False     # face = posterior-weighted mean of per-phone faces
+    bilabial_via_posteriors: bool = False  # with the mixture: the bilabial loss reaches the
+                                    # posteriors only (the per-phone faces are held)
     freeze_trunk: bool = False      # train only what follows the phone bottleneck
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
@@ -291,6 +293,15 @@ def consistency_loss(m: "torch.Tensor", z: "torch.Tensor", ph: "torch.Tensor",
     speech = ((ph != PHONE_INDEX["sil"]).float() * valid).reshape(-1, window).mean(1) >= 0.5
     per = ((m - z) ** 2).mean(-1)                                               # (N,)
     return (per * speech.float()).sum() / speech.float().sum().clamp(min=1.0)
+
+
+def mixture_face(post: "torch.Tensor", faces: "torch.Tensor",
+                 hold_faces: bool = False) -> "torch.Tensor":
+    """The phone mixture's face from its parts: posteriors (B, T, P) @ per-phone faces
+    (B, T, P, 52) -> (B, T, 52). ``hold_faces``: a loss on the result reaches the posteriors
+    only (the bilabial loss, ``bilabial_via_posteriors``: it may raise an unsure /p b m/'s
+    posterior, but not close the other phones' faces, which would shut the vowels)."""
+    return (post.unsqueeze(-2) @ (faces.detach() if hold_faces else faces)).squeeze(-2)
 
 
 def symmetry_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
@@ -721,6 +732,8 @@ def train(
         gen.feat_mean.copy_(torch.from_numpy(m.mean(axis=0)))
         gen.feat_std.copy_(torch.from_numpy(m.std(axis=0) + 1e-3))
         del m
+    if cfg.bilabial_via_posteriors and not gcfg.phone_mixture:
+        raise EmotalkError("--bilabial-via-posteriors needs the phone mixture (--phone-mixture)")
     gen = gen.to(device)
     if cfg.freeze_trunk:
         if gcfg.phone_after < 0:
@@ -776,7 +789,14 @@ def train(
             torch.from_numpy(a).to(device) for a in _batch(data, train_clips, cfg, L, rng)
         )
         z = zn + alpha @ dirs                                                    # (B, W, D)
-        y, _, logits = gen.forward_with_phones(mel, z, state0)                   # (B, W, 52)
+        if gcfg.phone_mixture:
+            post, faces, _, logits = gen.mixture_parts(mel, z, state0)  # (B,W,P), (B,W,P,52)
+            y = mixture_face(post, faces)                                        # (B, W, 52)
+            y_bil = (mixture_face(post, faces, hold_faces=True)
+                     if cfg.bilabial_via_posteriors else y)
+        else:
+            y, _, logits = gen.forward_with_phones(mel, z, state0)               # (B, W, 52)
+            y_bil = y
         d_t = torch.zeros_like(tgt[..., 0])
         d_t[:, 1:-1] = (tgt[:, 2:, :][..., mouth] - tgt[:, :-2, :][..., mouth]).abs().sum(-1)
         w = valid * (1.0 + 2.0 * d_t / (d_t[valid > 0].mean() + 1e-6))          # phonetic context
@@ -788,10 +808,11 @@ def train(
         is_bil = torch.isin(ph, bil).float() * valid
         ap = aperture_torch(y, INDEX)
         ap_t = aperture_torch(tgt, INDEX)
+        ap_bil = ap if y_bil is y else aperture_torch(y_bil, INDEX)
         bil_loss = (
             (
-                (ap - ap_t).clamp(min=0)
-                + (y[..., INDEX["mouthClose"]] - tgt[..., INDEX["mouthClose"]]).abs()
+                (ap_bil - ap_t).clamp(min=0)
+                + (y_bil[..., INDEX["mouthClose"]] - tgt[..., INDEX["mouthClose"]]).abs()
             )
             * is_bil
         ).sum() / (is_bil.sum() + 1.0)

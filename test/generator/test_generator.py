@@ -248,6 +248,33 @@ def test_a_phone_mixture_is_the_head_where_the_phone_is_sure_and_linear_between(
     assert ((ref >= 0) & (ref <= 1)).all()
 
 
+def test_a_phone_mixture_s_parts_make_its_face_and_a_loss_can_reach_the_posteriors_alone():
+    """``mixture_parts`` gives posteriors and per-phone faces whose product is the face (a
+    plain generator refuses); ``mixture_face(hold_faces=True)`` passes a loss's gradient to
+    the posteriors (the phone classifier) and none to the faces (the head)."""
+    from emotalk_ros.training.train import mixture_face
+
+    mix, plain = _mixture_pair()
+    x, z = torch.randn(2, 40, 40) - 3.0, torch.randn(2, 40, 16)
+    state = mix.initial_state().expand(2, -1, -1).contiguous()
+    post, faces, new_state, logits = mix.mixture_parts(x, z, state)
+    y, ref_state, ref_logits = mix.forward_with_phones(x, z, state)
+    assert torch.allclose(mixture_face(post, faces), y, atol=1e-6)
+    assert torch.allclose(new_state, ref_state) and torch.allclose(logits, ref_logits)
+    assert torch.allclose(post.sum(-1), torch.ones(2, 40), atol=1e-5)
+    with pytest.raises(ValueError, match="needs phone_mixture"):
+        plain.mixture_parts(x, z, state)
+    for hold in (False, True):
+        mix.zero_grad()
+        post, faces, _, _ = mix.mixture_parts(x, z, state)
+        mixture_face(post, faces, hold_faces=hold)[..., :10].sum().backward()
+        head = sum(0.0 if p.grad is None else float(p.grad.abs().sum())
+                   for p in mix.head.parameters())
+        classifier = float(mix.phone_out.weight.grad.abs().sum())
+        assert classifier > 0.0
+        assert (head == 0.0) == hold, (hold, head)
+
+
 @pytest.mark.parametrize("change", [{"phone_replace": False}, {"phone_after": 3}])
 def test_a_phone_mixture_without_a_strict_bottleneck_at_the_end_is_refused(change):
     d = {**_mixture_pair()[0].cfg.to_dict(), **change}

@@ -191,11 +191,22 @@ def test_train_export_and_finetune(tmp_path):
     assert set(ck6["generator"]) == set(g5)
     assert any(not bool((ck6["generator"][k] == g5[k]).all()) for k in g5)
     emotalk("export", ftm, "-o", str(tmp_path / "ftm.onnx"))
+    # the bilabial loss through the posteriors alone trains; without the mixture: refused
+    ftb = str(tmp_path / "ftb.pt")
+    emotalk("train", "--data", a, "--out", ftb, "--steps", "2", "--batch", "4", "--threads", "1",
+            "--init", ftm, "--bilabial-via-posteriors", "--no-progress")
+    assert checkpoint.load(ftb)["train"]["config"]["bilabial_via_posteriors"] is True
     r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
                         str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", ftp,
                         "--phone-mixture", "--no-progress"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "needs a strict phone bottleneck" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
+                        str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", fts,
+                        "--bilabial-via-posteriors", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "needs the phone mixture" in r.stderr
     assert "Traceback" not in r.stderr
     with pytest.raises(AssertionError):
         emotalk(
