@@ -66,6 +66,9 @@ def add_arguments(p) -> None:
                    help="the face is the posterior-weighted mean of the head's face for each "
                         "phone (linear in unsure posteriors; needs --phone-replace with the "
                         "bottleneck after the last block)")
+    p.add_argument("--phone-dominance", action="store_true",
+                   help="with --phone-mixture: each phone weighs each blendshape of the mean "
+                        "by a learnt dominance (an unsure /p b m/ can still close the lips)")
     p.add_argument("--bilabial-via-posteriors", action="store_true",
                    help="with --phone-mixture: the bilabial loss reaches the phone posteriors "
                         "only, not the per-phone faces (closing a vowel's face to close an "
@@ -97,6 +100,7 @@ def run(args) -> int:
                       w_accel=args.w_accel, phone_after=args.phone_after,
                       w_phone=args.w_phone, phone_replace=args.phone_replace,
                       phone_mixture=args.phone_mixture,
+                      phone_dominance=args.phone_dominance,
                       bilabial_via_posteriors=args.bilabial_via_posteriors,
                       freeze_trunk=args.freeze_trunk,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))

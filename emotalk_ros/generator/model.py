@@ -18,6 +18,13 @@ and the mapping network used for the emotional consistency loss.
   becomes the expected face of the phones it may be, not whatever the head's non-linearity
   makes of a point it never saw in training. No new weights; one (P, H) x (H, 52) product
   more per frame.
+* **Phone dominance** (optional, ``phone_dominance``; with the mixture): each phone weighs
+  each blendshape with a learnt dominance ``d[k, j] > 0``, the mean becoming
+  ``sum_k p_k d_kj face_kj / sum_k p_k d_kj``, as in Cohen and Massaro's coarticulation
+  model: a /p b m/ the posteriors are unsure of can still close the lips where it dominates
+  them, without closing the faces of the vowels. Starts at ``d = 1`` (the plain mixture);
+  still a mean of the per-phone faces, so one-hot posteriors still give the head's face.
+  P x 52 weights.
 * **Emotion channel**: the per-frame embedding ``z`` (D,) from the boundary-aware emotion
   space (:mod:`emotalk_ros.emotion.space`) drives FiLM (scale, shift) in every block and
   is concatenated into the output head (the dual-channel decoder).
@@ -59,6 +66,7 @@ class GeneratorConfig:
     phone_after: int = -1              # blocks before the phone bottleneck; -1: none
     phone_replace: bool = False        # the bottleneck replaces the residual stream (strict)
     phone_mixture: bool = False        # face = posterior-weighted mean of per-phone faces
+    phone_dominance: bool = False      # ... weighted per phone and blendshape (learnt)
 
     @property
     def state_len(self) -> int:
@@ -94,6 +102,8 @@ class GeneratorConfig:
             raise ValueError("phone_mixture needs a strict phone bottleneck after the last block "
                              f"(phone_after {len(self.dilations)}, phone_replace); got "
                              f"phone_after {self.phone_after}, phone_replace {self.phone_replace}")
+        if self.phone_dominance and not self.phone_mixture:
+            raise ValueError("phone_dominance needs phone_mixture (--phone-mixture)")
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,17 @@ class CausalBlock(nn.Module):
         return x + y, new_state
 
 
+DOM_MAX = 20.0   # |log-dominance| is clamped here: exp() stays finite in float32
+
+
+def mixture_of(w: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """The phone mixture's face: weights (..., P) (the posteriors) or (..., P, 52) (with
+    dominance) and per-phone faces (..., P, 52) -> (..., 52)."""
+    if w.dim() == faces.dim():
+        return (w * faces).sum(-2)
+    return torch.matmul(w.unsqueeze(-2), faces).squeeze(-2)
+
+
 class Generator(nn.Module):
     """feats (B, T, n_mels) + z (B, T, D) + state (B, C, S) -> blendshapes (B, T, 52) in [0, 1],
     new state."""
@@ -181,6 +202,8 @@ class Generator(nn.Module):
             # zero: a network given a bottleneck starts as the same function it was without
             self.phone_in = nn.Linear(NUM_PHONES, cfg.channels, bias=False)
             nn.init.zeros_(self.phone_in.weight)
+        if cfg.phone_dominance:  # log-dominance per phone and blendshape; 0: the plain mixture
+            self.phone_dom = nn.Parameter(torch.zeros(NUM_PHONES, NUM_BLENDSHAPES))
 
     def initial_state(self, batch: int = 1) -> torch.Tensor:
         """Zero streaming state (batch, C, state_len)."""
@@ -208,13 +231,23 @@ class Generator(nn.Module):
 
     def mixture_parts(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
         """With ``phone_mixture``: the parts of :meth:`forward_with_phones`' face, for
-        training: (posteriors (B, T, P), per-phone faces (B, T, P, 52), new state, logits).
-        The face is ``posteriors @ faces``; a loss may reach the two parts separately."""
+        training: (weights, per-phone faces (B, T, P, 52), new state, logits). The weights
+        are the posteriors (B, T, P), or with ``phone_dominance`` :meth:`mixture_weights`
+        (B, T, P, 52); the face is :func:`mixture_of` them. A loss may reach the two parts
+        separately."""
         if not self.cfg.phone_mixture:
             raise ValueError("mixture_parts needs phone_mixture")
         x, new_state, _ = self._trunk(feats, z, state)
         logits = self.phone_out(x.transpose(1, 2))                             # (B, T, P)
-        return torch.softmax(logits, dim=-1), self.phone_faces(z), new_state, logits
+        post = torch.softmax(logits, dim=-1)
+        w = self.mixture_weights(post) if self.cfg.phone_dominance else post
+        return w, self.phone_faces(z), new_state, logits
+
+    def mixture_weights(self, post: torch.Tensor) -> torch.Tensor:
+        """posteriors (..., P) -> each phone's weight in each blendshape (..., P, 52): the
+        posteriors times the dominance, normalised over the phones (``phone_dominance``)."""
+        w = post.unsqueeze(-1) * torch.exp(self.phone_dom.clamp(-DOM_MAX, DOM_MAX))
+        return w / w.sum(-2, keepdim=True).clamp(min=1e-30)
 
     def _trunk(self, feats: torch.Tensor, z: torch.Tensor, state: torch.Tensor):
         """The blocks: feats, z, state -> (x (B, C, T) after the last block, new state
@@ -248,7 +281,9 @@ class Generator(nn.Module):
         """posteriors (B, T, P), z (B, T, D) -> the posterior-weighted mean of
         :meth:`phone_faces` (B, T, 52)."""
         faces = self.phone_faces(z)                                            # (B, T, P, 52)
-        return torch.matmul(post.unsqueeze(-2), faces).squeeze(-2)             # (B, T, 52)
+        if self.cfg.phone_dominance:
+            return mixture_of(self.mixture_weights(post), faces)
+        return mixture_of(post, faces)                                         # (B, T, 52)
 
     def _phones(self, x: torch.Tensor):
         """x (B, C, T) -> (x + the posteriors' projection, phone logits (B, T, PHONES))."""
@@ -328,6 +363,9 @@ class StreamingGenerator(nn.Module):
                 self.register_buffer("w_pin", gen.phone_in.weight.detach().t().contiguous())
             if cfg.phone_mixture:  # each phone's point in the head's hidden layer (P, H)
                 self.register_buffer("corners", self.w_pin @ self.w_hx)
+            if cfg.phone_dominance:
+                self.register_buffer(
+                    "dom", torch.exp(gen.phone_dom.detach().clamp(-DOM_MAX, DOM_MAX)))  # (P, 52)
         self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
         self._taps: dict = {}
         self._device = torch.device("cpu")
@@ -382,6 +420,10 @@ class StreamingGenerator(nn.Module):
             p = torch.softmax(torch.addmm(self.b_pout, x, self.w_pout), dim=-1)     # (T, P)
             h = F.gelu(zz[:, None, self._zh] + self.corners)                        # (T, P, H)
             faces = torch.sigmoid(torch.matmul(h, self.w_out).add_(self.b_out))     # (T, P, 52)
+            if self.cfg.phone_dominance:
+                w = p[:, :, None] * self.dom                                        # (T, P, 52)
+                w = w / w.sum(1, keepdim=True).clamp(min=1e-30)
+                return (w * faces).sum(1), tuple(new_state)
             return torch.bmm(p[:, None, :], faces)[:, 0], tuple(new_state)
         if self.cfg.phone_after == len(self.blocks):
             x = self._phones(x)

@@ -265,6 +265,7 @@ class TrainConfig:
     w_phone: float = 0.0            # cross-entropy of the bottleneck's phone logits
     phone_replace: bool = False     # the bottleneck replaces the residual stream (strict)
     phone_mixture: bool = False     # face = posterior-weighted mean of per-phone faces
+    phone_dominance: bool = False   # ... weighted by a learnt dominance per phone and shape
     bilabial_via_posteriors: bool = False  # with the mixture: the bilabial loss reaches the
                                     # posteriors only (the per-phone faces are held)
     freeze_trunk: bool = False      # train only what follows the phone bottleneck
@@ -295,13 +296,19 @@ def consistency_loss(m: "torch.Tensor", z: "torch.Tensor", ph: "torch.Tensor",
     return (per * speech.float()).sum() / speech.float().sum().clamp(min=1.0)
 
 
-def mixture_face(post: "torch.Tensor", faces: "torch.Tensor",
+DOM_LR_SCALE = 20.0   # the phone dominance's learning rate over the rest's
+
+
+def mixture_face(w: "torch.Tensor", faces: "torch.Tensor",
                  hold_faces: bool = False) -> "torch.Tensor":
-    """The phone mixture's face from its parts: posteriors (B, T, P) @ per-phone faces
-    (B, T, P, 52) -> (B, T, 52). ``hold_faces``: a loss on the result reaches the posteriors
-    only (the bilabial loss, ``bilabial_via_posteriors``: it may raise an unsure /p b m/'s
-    posterior, but not close the other phones' faces, which would shut the vowels)."""
-    return (post.unsqueeze(-2) @ (faces.detach() if hold_faces else faces)).squeeze(-2)
+    """The phone mixture's face from :meth:`Generator.mixture_parts`: weights (B, T, P) (the
+    posteriors) or (B, T, P, 52) (with dominance) and per-phone faces (B, T, P, 52) ->
+    (B, T, 52). ``hold_faces``: a loss on the result reaches the weights only (the bilabial
+    loss, ``bilabial_via_posteriors``: it may raise an unsure /p b m/'s posterior or
+    dominance, but not close the other phones' faces, which would shut the vowels)."""
+    from emotalk_ros.generator.model import mixture_of
+
+    return mixture_of(w, faces.detach() if hold_faces else faces)
 
 
 def symmetry_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor",
@@ -610,11 +617,11 @@ def _pretrain_mapping(mapper, mcfg, data, train_clips, val_clips, cfg, rng, devi
 def _check_generator_config(gcfg) -> None:
     """A generator config the options asked for but the generator cannot build -> one
     EmotalkError line (``--phone-mixture`` without a strict bottleneck after the last
-    block)."""
+    block, ``--phone-dominance`` without the mixture)."""
     try:
         gcfg.check()
     except ValueError as exc:
-        raise EmotalkError(f"--phone-mixture: {exc}") from None
+        raise EmotalkError(f"generator options: {exc}") from None
 
 
 def train(
@@ -691,7 +698,8 @@ def train(
     L = int(round((80.0 if lookahead_ms is None else lookahead_ms) / 10.0))
     gcfg = GeneratorConfig(lookahead_frames=L, emotion_dim=mcfg.emotion_dim,
                            phone_after=cfg.phone_after, phone_replace=cfg.phone_replace,
-                           phone_mixture=cfg.phone_mixture and init_ck is None)
+                           phone_mixture=cfg.phone_mixture and init_ck is None,
+                           phone_dominance=cfg.phone_dominance and init_ck is None)
     if init_ck is None:
         _check_generator_config(gcfg)
     gen = Generator(gcfg)
@@ -722,6 +730,11 @@ def train(
             log.info("fine-tune makes the face the posterior-weighted mean of per-phone faces")
             gcfg = replace(gcfg, phone_mixture=True)
             _check_generator_config(gcfg)
+        if cfg.phone_dominance and not gcfg.phone_dominance:
+            log.info("fine-tune weighs the mixture by a learnt dominance per phone and shape")
+            gcfg = replace(gcfg, phone_dominance=True)
+            _check_generator_config(gcfg)
+            added = True
         gen = Generator(gcfg)
         missing, unexpected = gen.load_state_dict(init_ck["generator"], strict=not added)
         if added and (unexpected or any(not k.startswith("phone_") for k in missing)):
@@ -747,8 +760,16 @@ def train(
         keep[:n_fixed] = 0.0
         gen.film.weight.register_hook(lambda g: g * keep)
         gen.film.bias.register_hook(lambda g: g * keep[:, 0])
-    opt = torch.optim.AdamW([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr,
-                            weight_decay=1e-4)
+    if gcfg.phone_dominance:  # the log-dominance moves DOM_LR_SCALE x faster: a fine-tune's
+        # cosine schedule moves a weight by about steps * lr / 2 at most (0.4 in 750 steps at
+        # 1e-3), and a dominance that matters is a factor of tens (log 3-5)
+        dom = [gen.phone_dom]
+        rest = [p for n, p in gen.named_parameters() if p.requires_grad and n != "phone_dom"]
+        opt = torch.optim.AdamW([{"params": rest}, {"params": dom, "lr": cfg.lr * DOM_LR_SCALE}],
+                                lr=cfg.lr, weight_decay=1e-4)
+    else:
+        opt = torch.optim.AdamW([p for p in gen.parameters() if p.requires_grad], lr=cfg.lr,
+                                weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         lambda s: (

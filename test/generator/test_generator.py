@@ -14,9 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from emotalk_ros.core.audio import FeatureConfig
-from emotalk_ros.core.blendshapes import NAMES
+from emotalk_ros.core.blendshapes import INDEX, NAMES
 from emotalk_ros.core.emotions import EXPRESSIVE
-from emotalk_ros.core.phones import PHONES
+from emotalk_ros.core.phones import PHONE_INDEX, PHONES
 from emotalk_ros.emotion.space import EmotionSpace, fit_emotion_space
 from emotalk_ros.errors import EmotalkError, ModelMismatchError
 from emotalk_ros.generator import checkpoint
@@ -273,6 +273,51 @@ def test_a_phone_mixture_s_parts_make_its_face_and_a_loss_can_reach_the_posterio
         classifier = float(mix.phone_out.weight.grad.abs().sum())
         assert classifier > 0.0
         assert (head == 0.0) == hold, (hold, head)
+
+
+def test_phone_dominance_starts_as_the_mixture_keeps_sure_phones_and_lets_one_dominate():
+    """With dominance the face is still a mean of the per-phone faces: at zero log-dominance
+    it is the plain mixture, at a one-hot phone the head's face; a phone given a high
+    dominance on one blendshape takes that shape over at a posterior well under one half,
+    and the other shapes stay the plain mixture's. The per-frame form equals the trained
+    form chunk by chunk."""
+    mix, _ = _mixture_pair()
+    dom = Generator(GeneratorConfig.from_dict({**mix.cfg.to_dict(), "phone_dominance": True}))
+    missing, unexpected = dom.load_state_dict(mix.state_dict(), strict=False)
+    assert missing == ["phone_dom"] and unexpected == []
+    dom.eval()
+    P = len(PHONES)
+    x, z = torch.randn(1, 80, 40) - 3.0, torch.randn(1, 80, 16)
+    post = torch.softmax(torch.randn(1, 80, P) * 3, dim=-1)
+    with torch.no_grad():
+        s0 = mix.initial_state()
+        assert torch.allclose(dom(x, z, s0)[0], mix(x, z, s0)[0], atol=1e-6)
+        dom.phone_dom.normal_(0, 2.0)
+        hot = torch.zeros(1, 80, P)
+        j, b = INDEX["jawOpen"], PHONE_INDEX["b"]
+        hot[..., b] = 1.0
+        assert torch.allclose(dom.phone_mixture_face(hot, z), mix.phone_faces(z)[:, :, b],
+                              atol=1e-6)
+        dom.phone_dom.zero_()
+        dom.phone_dom[b, j] = 8.0
+        low = 0.05 + 0.25 * torch.rand(1, 80)          # /b/ at 0.05-0.3 of the mass
+        p = post * (1 - low)[..., None]
+        p[..., b] += low
+        faces = mix.phone_faces(z)
+        y = dom.phone_mixture_face(p, z)
+        assert (y[..., j] - faces[..., b, j]).abs().max() < 0.05
+        assert (mix.phone_mixture_face(p, z)[..., j] - faces[..., b, j]).abs().max() > 0.05
+        others = [k for k in range(52) if k != j]
+        assert torch.allclose(y[..., others], mix.phone_mixture_face(p, z)[..., others],
+                              atol=1e-6)
+        dom.phone_dom.normal_(0, 2.0)
+        ref, ref_state = dom(x, z, s0)
+        yy, st = _stream_in_chunks(dom, x, z, (1, 2, 7, 0, 30, 40))
+    assert torch.allclose(yy, ref[0], atol=1e-5)
+    assert torch.allclose(torch.cat([t.t() for t in st], 1), ref_state[0], atol=1e-5)
+    with pytest.raises(ValueError, match="phone_dominance needs phone_mixture"):
+        GeneratorConfig.from_dict({**mix.cfg.to_dict(), "phone_mixture": False,
+                                   "phone_dominance": True})
 
 
 @pytest.mark.parametrize("change", [{"phone_replace": False}, {"phone_after": 3}])

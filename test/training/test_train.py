@@ -196,6 +196,15 @@ def test_train_export_and_finetune(tmp_path):
     emotalk("train", "--data", a, "--out", ftb, "--steps", "2", "--batch", "4", "--threads", "1",
             "--init", ftm, "--bilabial-via-posteriors", "--no-progress")
     assert checkpoint.load(ftb)["train"]["config"]["bilabial_via_posteriors"] is True
+    # a learnt dominance added to the mixture: one new weight, which trains, and it exports
+    ftd = str(tmp_path / "ftd.pt")
+    emotalk("train", "--data", a, "--out", ftd, "--steps", "3", "--batch", "4", "--threads", "1",
+            "--init", ftm, "--phone-dominance", "--lr", "1e-2", "--no-progress")
+    ck7 = checkpoint.load(ftd)
+    assert ck7["generator_config"]["phone_dominance"] is True
+    assert set(ck7["generator"]) == set(g5) | {"phone_dom"}
+    assert float(ck7["generator"]["phone_dom"].abs().max()) > 0.0
+    emotalk("export", ftd, "-o", str(tmp_path / "ftd.onnx"))
     r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
                         str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", ftp,
                         "--phone-mixture", "--no-progress"],
@@ -207,6 +216,12 @@ def test_train_export_and_finetune(tmp_path):
                         "--bilabial-via-posteriors", "--no-progress"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "needs the phone mixture" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "emotalk_ros", "train", "--data", a, "--out",
+                        str(tmp_path / "bad.pt"), "--steps", "1", "--batch", "4", "--init", fts,
+                        "--phone-dominance", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "phone_dominance needs phone_mixture" in r.stderr
     assert "Traceback" not in r.stderr
     with pytest.raises(AssertionError):
         emotalk(
