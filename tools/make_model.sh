@@ -12,7 +12,8 @@
 #   2c. emotalk-default-5: default-4's fine-tune continued, then with the acceleration term
 #      (--w-accel), which lets the run-time output smoothing drop from 0.55 to 0.2;
 #   3. calibrate (output smoothing 0.2), export to models/, evaluate on the held-out Flite
-#      voices (report in RUNS) and run the silence checks;
+#      voices (report in RUNS) and run the silence checks (emotalk-default-5; REAL=1 goes on
+#      to the shipped emotalk-default-6, step f., which replaces it in models/);
 #   4. emotalk-lowlatency-2, the 30 ms option: default-4's fine-tune re-targeted to a 30 ms
 #      look-ahead with the same recipe (three stages of LL_STEPS, each from the last, the
 #      third with the acceleration term, as the shipped file was made), calibrated at 0.2
@@ -33,6 +34,9 @@
 #      strict phone bottleneck and the face made the posterior-weighted mean of per-phone faces
 #      -> RUNS/emotalk_phonemix.{pt,onnx}, evaluated the same way (MIX_BILABIAL, MIX_APERTURE:
 #      its loss weights, default 0.5 and 1).
+#   f. emotalk-default-6 (shipped): e.'s fine-tune continued DOM_STEPS with a learnt phone
+#      dominance (--phone-dominance, seed 82), calibrated at smoothing 0.2 ->
+#      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default6.*), evaluated the same way.
 # Bit-reproducible on one machine from the code at hand: every step is seeded, shards are
 # synthesised in fresh processes, training runs with fixed thread counts and deterministic
 # algorithms, and no file stores a time or an absolute path (two reduced runs, SMALL=1, give
@@ -44,9 +48,10 @@
 # fillets-ng-data{,-cs,-nl}, asterisk-core-sounds-{es,fr,it,ru}{,-g722}); default /.
 # DATA, RUNS, MODELS: output folders (default data, runs, models). SMALL=1: a reduced run
 # (minutes of speech, a few training steps) for the reproducibility check. PHONES_ONLY=1: only
-# what steps d. and e. need (REAL=1's data and the Flite set, then d. and e. from the shipped
-# models/emotalk_default.pt), skipping steps 2-4 and c. (about 3 h of training). PH_CHAIN=0
-# skips d.'s four stages (e. does not need them).
+# what steps d.-f. need (REAL=1's data and the Flite set, then d.-f. from the shipped
+# emotalk-default-5, taken from git as RUNS/emotalk_default5.pt since models/ now holds
+# default-6), skipping steps 2-4 and c. (about 3 h of training). PH_CHAIN=0 skips d.'s four
+# stages (e. and f. do not need them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -62,14 +67,14 @@ REAL=${REAL:-0}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 if [ "$SMALL" = 1 ]; then
     H=0.01; STEPS=4; FT_STEPS=4; SIL_STEPS=4; LL_STEPS=2; ACC_STEPS=2; RT_STEPS=4; MAP_STEPS=3
-    PH_STEPS=2
+    PH_STEPS=2; DOM_STEPS=2
     PN_CLIPS=40
     PN_STEPS=5
     REAL_OPTS="--max-train 6 --max-dev 4"; EVAL_CLIPS=3
 else
     H=1; STEPS=${STEPS:-5000}; FT_STEPS=${FT_STEPS:-2500}; SIL_STEPS=${SIL_STEPS:-2500}
     LL_STEPS=${LL_STEPS:-1500}; ACC_STEPS=${ACC_STEPS:-1500}
-    RT_STEPS=${RT_STEPS:-600}; PH_STEPS=${PH_STEPS:-1500}
+    RT_STEPS=${RT_STEPS:-600}; PH_STEPS=${PH_STEPS:-1500}; DOM_STEPS=${DOM_STEPS:-750}
     MAP_STEPS=800; PN_CLIPS=2500; PN_STEPS=700; REAL_OPTS="--max-train 300 --max-dev 50"
     EVAL_CLIPS=50
 fi
@@ -218,6 +223,11 @@ if [ "$REAL" = 1 ]; then
     #    at lr 1e-3 (r6Bc, 51); bilabial weight 0.5 and aperture 1 (r6Bb05, 62); calibrated
     #    at smoothing 0.3 -> RUNS/emotalk_phones.{pt,onnx}, evaluated like the shipped model
     PH_MIX="$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/intl3h,$DATA/real_train"
+    if [ "$PHONES_ONLY" = 1 ] && [ -z "${PH_INIT:-}" ]; then
+        # models/ holds default-6, made from default-5: take the shipped default-5 from git
+        PH_INIT="$RUNS/emotalk_default5.pt"
+        [ -f "$PH_INIT" ] || git show efc60e8:models/emotalk_default.pt > "$PH_INIT"
+    fi
     ph_init="${PH_INIT:-$MODELS/emotalk_default.pt}"
     [ "${PH_CHAIN:-1}" = 1 ] || ph_stages=()
     for stage in "${ph_stages[@]}"; do
@@ -265,6 +275,25 @@ if [ "$REAL" = 1 ]; then
     SUMS+=("$RUNS/emotalk_phonemix.pt" "$RUNS/emotalk_phonemix.onnx")
     if [ "$SMALL" != 1 ]; then evaluate_candidate phonemix; fi
     stamp "phone-mixture candidate"
+    # f. emotalk-default-6 (docs/EVALUATION.md, "emotalk-default-6"): e.'s fine-tune continued
+    #    DOM_STEPS with its recipe and a learnt dominance per phone and blendshape (the
+    #    log-dominance at 20x the learning rate), seed 82; calibrated at 0.2 -> models/
+    $PY -m emotalk_ros train --data "$PH_MIX" --data-weights 0.4,0.1,0.15,0.2,0.15 \
+        --out "$RUNS/emotalk_default6_ft.pt" --steps "$DOM_STEPS" --batch 24 --threads 1 \
+        --init "$RUNS/emotalk_phones_mix_ft.pt" --lookahead-ms 70 --seed 82 \
+        --phone-after 6 --phone-replace --phone-mixture --phone-dominance --w-phone 1 \
+        --lr 1e-3 --w-bilabial "${MIX_BILABIAL:-0.5}" --w-aperture "${MIX_APERTURE:-1.0}" \
+        --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 --cons-speech-only --w-symmetry 4 \
+        --w-expression 2 --w-accel 4 --smoothing 0.65 \
+        --model-version emotalk-default-6 --no-progress
+    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default6_ft.pt" -o "$RUNS/emotalk_default6.pt" \
+        --smoothing 0.2 --model-version emotalk-default-6
+    $PY -m emotalk_ros export "$RUNS/emotalk_default6.pt" -o "$RUNS/emotalk_default6.onnx"
+    cp "$RUNS/emotalk_default6.pt" "$MODELS/emotalk_default.pt"
+    cp "$RUNS/emotalk_default6.onnx" "$MODELS/emotalk_default.onnx"
+    SUMS+=("$RUNS/emotalk_default6.pt" "$RUNS/emotalk_default6.onnx")
+    if [ "$SMALL" != 1 ]; then evaluate_candidate default6; fi
+    stamp "emotalk-default-6"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
