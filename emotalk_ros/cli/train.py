@@ -53,6 +53,10 @@ def add_arguments(p) -> None:
                    help="weight of an L1 on the output's second differences against the "
                         "target's: smooth through the look-ahead, so less causal output "
                         "smoothing (and lag) is needed (0 = off)")
+    p.add_argument("--w-aperture-corr", type=float, default=TrainConfig.w_aperture_corr,
+                   help="weight of 1 - the correlation of each crop's lip aperture with the "
+                        "target's: the shape of the opening over time, blind to its scale "
+                        "(0 = off)")
     p.add_argument("--phone-after", type=int, default=TrainConfig.phone_after,
                    help="give the generator a phone bottleneck after this many blocks (a "
                         "fine-tune adds one to an init without; -1 = none / keep the init's)")
@@ -97,7 +101,8 @@ def run(args) -> int:
                       target_lead=args.target_lead, output_smoothing=args.smoothing,
                       w_consistency=args.w_consistency, cons_speech_only=args.cons_speech_only,
                       w_symmetry=args.w_symmetry, w_expression=args.w_expression,
-                      w_accel=args.w_accel, phone_after=args.phone_after,
+                      w_accel=args.w_accel, w_aperture_corr=args.w_aperture_corr,
+                      phone_after=args.phone_after,
                       w_phone=args.w_phone, phone_replace=args.phone_replace,
                       phone_mixture=args.phone_mixture,
                       phone_dominance=args.phone_dominance,

@@ -248,6 +248,8 @@ class TrainConfig:
     w_bilabial: float = 2.0
     w_consistency: float = 0.5
     w_aperture: float = 0.0         # L1 on the lip aperture, opening as well as closing
+    w_aperture_corr: float = 0.0    # 1 - correlation of each crop's aperture with the
+                                    # target's (its shape over time, not its scale)
     output_smoothing: float = 0.3  # run-time causal one-pole smoothing stored with the model
     freq_warp: float = 0.0  # speaker augmentation: mel axis scaled by a factor in [1/(1+x), 1+x]
     tilt: float = 0.0               # spectral tilt augmentation: +-x log10 units across the band
@@ -335,6 +337,35 @@ def accel_loss(y: "torch.Tensor", tgt: "torch.Tensor", valid: "torch.Tensor") ->
     diff = d2(y) - d2(tgt)
     m = valid[:, 2:] * valid[:, 1:-1] * valid[:, :-2]
     return (diff.abs().mean(-1) * m).sum() / m.sum().clamp(min=1.0)
+
+
+CORR_MIN_STD = 0.02   # crops whose target aperture varies less than this carry no shape
+
+
+def aperture_corr_loss(ap: "torch.Tensor", ap_t: "torch.Tensor", valid: "torch.Tensor"
+                       ) -> "torch.Tensor":
+    """Mean over the crops of 1 - the Pearson correlation of the aperture ``ap`` (B, W) with
+    the target's ``ap_t`` over the ``valid`` (B, W) frames.
+
+    The L1 on the aperture is met by a mouth that opens to the right size on average; under
+    unsure phones that is a mouth half open everywhere, whose correlation with the phones is
+    low (docs/EVALUATION.md, the aperture by phone class). This term costs the shape of the
+    movement alone: it is blind to scale and offset, which the L1 terms hold. A crop whose
+    target barely moves (silence, a held vowel: standard deviation under CORR_MIN_STD) is left
+    out; 0 when every crop is.
+    """
+    n = valid.sum(-1)                                                      # (B,)
+    keep_n = n.clamp(min=1.0)
+    mu = (ap * valid).sum(-1) / keep_n
+    mu_t = (ap_t * valid).sum(-1) / keep_n
+    d = (ap - mu[:, None]) * valid
+    d_t = (ap_t - mu_t[:, None]) * valid
+    var = (d * d).sum(-1) / keep_n
+    var_t = (d_t * d_t).sum(-1) / keep_n
+    cov = (d * d_t).sum(-1) / keep_n
+    r = cov / (var.clamp(min=1e-8) * var_t.clamp(min=1e-8)).sqrt()
+    keep = ((n >= 3) & (var_t.sqrt() >= CORR_MIN_STD)).float()
+    return ((1.0 - r) * keep).sum() / keep.sum().clamp(min=1.0)
 
 
 def phone_loss(logits: "torch.Tensor", ph: "torch.Tensor", valid: "torch.Tensor"
@@ -855,6 +886,8 @@ def train(
             loss = loss + cfg.w_expression * expression_loss(y, tgt, valid, expr)
         if cfg.w_accel > 0.0:
             loss = loss + cfg.w_accel * accel_loss(y, tgt, valid)
+        if cfg.w_aperture_corr > 0.0:
+            loss = loss + cfg.w_aperture_corr * aperture_corr_loss(ap, ap_t, valid)
         if cfg.w_phone > 0.0 and logits is not None:
             loss = loss + cfg.w_phone * phone_loss(logits, ph, valid)
         opt.zero_grad()

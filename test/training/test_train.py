@@ -112,9 +112,12 @@ def test_train_export_and_finetune(tmp_path):
     # fine-tuning keeps the emotion space (the generator is conditioned on it)
     ft = str(tmp_path / "ft.pt")
     emotalk("train", "--data", a, "--out", ft, "--steps", "3", "--batch", "4", "--threads", "1",
-            "--init", out, "--w-aperture", "1.0", "--w-accel", "2.0", "--no-progress")
+            "--init", out, "--w-aperture", "1.0", "--w-accel", "2.0", "--w-aperture-corr", "0.5",
+            "--no-progress")
     ck2 = checkpoint.load(ft)
     assert ck2["train"]["config"]["w_accel"] == 2.0 and ck["train"]["config"]["w_accel"] == 0.0
+    assert ck2["train"]["config"]["w_aperture_corr"] == 0.5
+    assert np.isfinite(ck2["train"]["val_l1"])
     assert ck2["emotion_space"]["normals"] == ck["emotion_space"]["normals"]
     assert ck2["train"]["init"] == out
     assert (
@@ -307,6 +310,45 @@ def test_the_acceleration_loss_costs_jitter_the_target_does_not_have():
     y.requires_grad_(True)
     accel_loss(y, tgt, valid).backward()
     assert set(torch.nonzero(y.grad[0, :, 0]).flatten().tolist()) == {3, 4, 5, 6, 7}
+
+
+def test_the_aperture_correlation_loss_costs_the_shape_not_the_scale():
+    import torch
+
+    from emotalk_ros.training.train import aperture_corr_loss
+
+    t = torch.arange(40, dtype=torch.float32)
+    ap_t = (0.3 + 0.25 * torch.sin(0.4 * t))[None]                # the target opens and closes
+    valid = torch.ones(1, 40)
+    assert aperture_corr_loss(ap_t, ap_t, valid).item() == pytest.approx(0.0, abs=1e-5)
+    # a mouth that moves the same way at half the size and raised costs nothing: the L1
+    # terms hold the scale, this one the shape
+    assert aperture_corr_loss(0.1 + 0.5 * ap_t, ap_t, valid).item() == pytest.approx(
+        0.0, abs=1e-5)
+    # moving against the phones costs 2, a mouth half open throughout close to 1
+    assert aperture_corr_loss(1.0 - ap_t, ap_t, valid).item() == pytest.approx(2.0, abs=1e-4)
+    flat = 0.3 + 0.001 * torch.sin(1.3 * t)[None]
+    assert aperture_corr_loss(flat, ap_t, valid).item() == pytest.approx(1.0, abs=0.2)
+    # a late mouth costs: one lagging 3 frames behind loses part of its correlation
+    late = torch.cat([ap_t[:, :1].repeat(1, 3), ap_t[:, :-3]], 1)
+    assert 0.1 < aperture_corr_loss(late, ap_t, valid).item() < 1.0
+    # masked frames are left out: disagreeing there costs nothing
+    y = ap_t.clone()
+    y[0, 30:] = 1.0 - y[0, 30:]
+    m = valid.clone()
+    m[0, 30:] = 0.0
+    assert aperture_corr_loss(y, ap_t, m).item() == pytest.approx(0.0, abs=1e-5)
+    assert aperture_corr_loss(y, ap_t, valid).item() > 0.05
+    # a crop whose target barely moves (silence) is left out; every crop left out gives 0
+    still = torch.full((1, 40), 0.01)
+    two = aperture_corr_loss(torch.cat([1.0 - ap_t, 0.5 + ap_t]), torch.cat([ap_t, still]),
+                             torch.ones(2, 40))
+    assert two.item() == pytest.approx(2.0, abs=1e-4)
+    assert aperture_corr_loss(ap_t, still, valid).item() == 0.0
+    # the gradient reaches the aperture and is finite on a flat output
+    f = flat.clone().requires_grad_(True)
+    aperture_corr_loss(f, ap_t, valid).backward()
+    assert torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0
 
 
 def test_the_phone_loss_is_the_cross_entropy_over_valid_frames():
