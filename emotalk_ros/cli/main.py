@@ -23,6 +23,7 @@ COMMANDS = {
     "train": ("train", "train the generator"),
     "calibrate": ("calibrate",
                   "per-emotion intensity calibration + output smoothing of a checkpoint"),
+    "average": ("average", "weighted mean of fine-tunes of one checkpoint (model soup)"),
     "export": ("export", "export a trained model to ONNX with metadata"),
     "evaluate": ("evaluate", "lip-sync and emotion metrics on held-out voices"),
     "render": ("render", "render a blendshape CSV on the face mesh to mp4/gif"),
