@@ -270,7 +270,11 @@ class RetargetNode(Node):
 
     # ---------------------------------------------------------------- control loop
     def _tick(self) -> None:
+        # one reading of both clocks: the step's dt and the stamp of what it publishes come
+        # from the same instant, so the motor_states stamps show the rate limit that was
+        # applied even when the process is preempted during the step
         now = time.monotonic()
+        stamp_ns = self.get_clock().now().nanoseconds
         dt = now - self._last_tick
         self._last_tick = now
         self.gaps.tick(now)
@@ -280,9 +284,9 @@ class RetargetNode(Node):
             self.get_logger().info(
                 f"shutting down: easing to neutral over {self.rt.exit_ease_s:g} s"
             )
-        target = self.sched.targets(self.get_clock().now().nanoseconds * 1e-9, self.rt.map)
+        target = self.sched.targets(stamp_ns * 1e-9, self.rt.map)
         cmd = self.rt.step(target, dt)  # (M,)
-        self._publish(cmd)
+        self._publish(cmd, stamp_ns)
         if self.rt.exiting and not self.finished.done():
             if self.rt.at_neutral:
                 if self._neutral_since is None:
@@ -293,8 +297,7 @@ class RetargetNode(Node):
                 self.get_logger().warning("exit timeout: neutral not reached; exiting anyway")
                 self.finished.set_result(False)
 
-    def _publish(self, cmd: np.ndarray) -> None:
-        stamp_ns = self.get_clock().now().nanoseconds
+    def _publish(self, cmd: np.ndarray, stamp_ns: int) -> None:
         values = [float(v) for v in cmd]
         self.pub_cmd.publish(Float64MultiArray(data=values))
         st = joint_state(self.names, cmd, stamp_ns)

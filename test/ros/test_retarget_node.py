@@ -190,8 +190,8 @@ def test_round_trip_and_watchdog(tmp_path, probe):
         # input stops: held for stale_timeout_s, then eased to neutral
         t_stop = time.monotonic()
         n0 = len(probe.cmds)
-        ok = probe.spin_until(lambda: np.allclose(probe.cmds[-1][1], NEUTRAL, atol=1e-3),
-                              timeout=10.0)
+        ok = probe.spin_until(  # (the same test as `reached` below: no relative tolerance)
+            lambda: np.allclose(probe.cmds[-1][1], NEUTRAL, rtol=0.0, atol=1e-3), timeout=10.0)
         assert ok, ("no ease to neutral after the input stopped", probe.cmds[-1][1])
         after = [(t - t_stop, c[JAW]) for t, c in probe.cmds[n0:]]
         held = [j for dt, j in after if dt < 0.25]
