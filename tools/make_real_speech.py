@@ -6,7 +6,7 @@ sets (``make model`` runs this; see docs/EVALUATION.md, Real speech).
         --train data/real_train --dev data/real_dev
 
 ``--root``: where the Debian packages are installed or unpacked (fillets-ng-data{,-cs,-nl},
-asterisk-core-sounds-{es,fr,it,ru}{,-g722}). Alignments are cached in
+asterisk-core-sounds-{es,fr,it,ru}{,-g722}, asterisk-prompt-{es-co,fr-armelle}). Alignments are cached in
 ``<dev>/../real_alignments.json``. Training clips are written ``--copies`` times, every copy
 after the first through the real-channel augmentation; development clips once, clean.
 """
@@ -48,9 +48,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    split = R.split_clips(a.root)
-    for name, limit in (("train", a.max_train), ("dev", a.max_dev)):
-        split[name] = R.spread(split[name], limit)
+    split = R.split_clips(a.root, a.max_dev)
+    split["train"] = R.spread(split["train"], a.max_train)
     pp = PhonePosteriors.load(a.aligner)
     names = [a.only] if a.only else ["dev", "train"]
     cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.dev)),

@@ -8,6 +8,11 @@ the packages installed):
   ffmpeg; transcripts in ``/usr/share/doc/asterisk-core-sounds-<lang>/core-sounds-<lang>.txt.gz``
   (``name: text`` lines). The English packages are reserved for independent evaluation and
   are refused here (:data:`RESERVED`).
+* **asterisk prompts by other speakers** (``asterisk-prompt-es-co``,
+  ``asterisk-prompt-fr-armelle``): the same telephone prompts recorded by a Colombian and a
+  French speaker, GSM 06.10 at 8 kHz (``/usr/share/asterisk/sounds/<lang>/``), without a
+  transcript list; a prompt's text is the core sounds' transcript of the same name
+  (:data:`PROMPT_PACKAGES`; the core-sounds package of the language must be installed).
 * **fillets-ng** game dialogue (``fillets-ng-data`` with ``-cs``/``-nl``): voiced lines in
   English, Czech and Dutch by several actors; ``sound/<level>/<lang>/<id>.ogg`` with the
   text in ``script/<level>/dialogs_<lang>.lua``. The line's font names its character
@@ -36,6 +41,9 @@ from emotalk_ros.errors import EmotalkError
 SAMPLE_RATE = 16000
 ASTERISK_SPEAKERS = {"es": "es_MX_f_Allison", "fr": "fr_CA_f_June", "it": "it_IT_m_Carlo",
                      "ru": "ru_RU_f_IvrvoiceRU"}
+# language -> (package, sound folder, speaker): other speakers of the core sounds' prompts
+PROMPT_PACKAGES = {"es": ("asterisk-prompt-es-co", "es", "es_CO_f_July"),
+                   "fr": ("asterisk-prompt-fr-armelle", "fr", "fr_FR_f_Armelle")}
 # espeak-ng voice used to phonemise and align each language
 ESPEAK_VOICE = {"en": "en-us", "es": "es-419", "fr": "fr", "it": "it", "ru": "ru", "cs": "cs",
                 "nl": "nl", "de": "de", "pl": "pl", "sv": "sv", "sl": "sl", "bg": "bg",
@@ -102,6 +110,25 @@ def asterisk_clips(root: str, lang: str) -> List[RealClip]:
         p = os.path.join(base, name + ".g722")
         if os.path.exists(p):
             out.append(RealClip("asterisk", lang, speaker, name, text, p, "g722"))
+    return out
+
+
+def prompt_clips(root: str, lang: str) -> List[RealClip]:
+    """The GSM prompts of ``lang``'s other speaker (:data:`PROMPT_PACKAGES`) whose name has a
+    core-sounds transcript, sorted by name. The package may say a prompt in other words than
+    the core sounds do; the aligner's cost rejects those (``build_real_corpus``)."""
+    if lang not in PROMPT_PACKAGES:
+        raise EmotalkError(f"no asterisk prompts by another speaker for {lang!r}; "
+                           f"use {sorted(PROMPT_PACKAGES)}")
+    package, folder, speaker = PROMPT_PACKAGES[lang]
+    base = os.path.join(root, "usr/share/asterisk/sounds", folder)
+    if not os.path.isdir(os.path.join(root, "usr/share/doc", package)):
+        raise EmotalkError(f"{package} is not installed under {root}")
+    out = []
+    for name, text in sorted(asterisk_transcripts(root, lang).items()):
+        p = os.path.join(base, name + ".gsm")
+        if os.path.exists(p):
+            out.append(RealClip("asterisk-prompt", lang, speaker, name, text, p, "gsm"))
     return out
 
 
@@ -230,13 +257,16 @@ def align_clips(clips: Sequence[RealClip], posteriors, cache_path: Optional[str]
 DEV_FILLETS_FONT = "font_big"     # the big fish: the held-out fillets-ng speaker (cs, nl)
 
 
-def split_clips(root: str) -> Dict[str, List[RealClip]]:
+def split_clips(root: str, dev_per_language: int = 0) -> Dict[str, List[RealClip]]:
     """{'train': [...], 'dev': [...]} over every source found under ``root``.
 
-    Training: the fillets-ng Czech and Dutch lines of every character except the big fish.
+    Training: the fillets-ng Czech and Dutch lines of every character except the big fish,
+    and the Spanish and French prompts of the other speakers (:func:`prompt_clips`) except
+    those whose text is a development clip's.
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
     lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
-    speaker each, whose language has no real speech in training). The voiced lines of the
+    speaker each; Italian and Russian have no real speech in training), at most
+    ``dev_per_language`` clips of each language (:func:`spread`; 0 = all). The voiced lines of the
     English fillets-ng data are not English speech (a parrot speaking German, an elk
     speaking Russian in Latin transliteration, clicks, hex digits, scat) and are left out;
     the English asterisk prompts are reserved. Sources that are not installed are skipped.
@@ -253,6 +283,13 @@ def split_clips(root: str) -> Dict[str, List[RealClip]]:
     for lang in ("es", "fr", "it", "ru"):
         try:
             dev += asterisk_clips(root, lang)
+        except EmotalkError:
+            continue
+    dev = spread(dev, dev_per_language)
+    held = {c.text for c in dev}
+    for lang in sorted(PROMPT_PACKAGES):
+        try:
+            train += [c for c in prompt_clips(root, lang) if c.text not in held]
         except EmotalkError:
             continue
     return {"train": train, "dev": dev}

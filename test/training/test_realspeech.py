@@ -54,6 +54,25 @@ def tree(tmp_path):
     return str(root)
 
 
+def add_prompts(root, lang="fr", speaker_folder="fr", core_speaker="fr_CA_f_June"):
+    """A core-sounds transcript and recordings of ``lang``, and the other speaker's GSM
+    prompts: 'a' (a development text), 'b' (a training text), 'c' (no transcript)."""
+    doc = os.path.join(root, f"usr/share/doc/asterisk-core-sounds-{lang}")
+    os.makedirs(doc)
+    with gzip.open(os.path.join(doc, f"core-sounds-{lang}.txt.gz"), "wt",
+                   encoding="utf-8") as fh:
+        fh.write("a: Bonjour.\nb: Au revoir.\nd: Merci.\n")
+    src = os.path.join(root, "usr/share/asterisk/sounds/it_IT_m_Carlo/attivato.g722")
+    core = os.path.join(root, "usr/share/asterisk/sounds", core_speaker)
+    os.makedirs(core)
+    shutil.copy(src, os.path.join(core, "a.g722"))   # the only development clip
+    other = os.path.join(root, "usr/share/asterisk/sounds", speaker_folder)
+    os.makedirs(other)
+    for name in ("a", "b", "c"):
+        shutil.copy(src, os.path.join(other, f"{name}.gsm"))
+    os.makedirs(os.path.join(root, "usr/share/doc/asterisk-prompt-fr-armelle"))
+
+
 def test_fillets_lines_have_speaker_text_and_audio(tree):
     clips = realspeech.fillets_clips(tree, "cs")
     assert [(c.clip_id, c.speaker, c.text) for c in clips] == [
@@ -77,6 +96,52 @@ def test_split_holds_out_the_big_fish_and_the_asterisk_speakers(tree):
     assert {c.speaker for c in sp["dev"]} == {"fillets-cs-font_big", "it_IT_m_Carlo"}
     assert not {c.speaker for c in sp["train"]} & {c.speaker for c in sp["dev"]}
     assert realspeech.dev_texts(tree) >= {"To je vrak dopravniho letadla.", "uno"}
+
+
+def test_other_speakers_prompts_train_unless_their_text_is_in_development(tree):
+    with pytest.raises(EmotalkError, match="not installed"):
+        realspeech.prompt_clips(tree, "fr")
+    add_prompts(tree)
+    clips = realspeech.prompt_clips(tree, "fr")
+    assert [(c.clip_id, c.text, c.fmt, c.speaker) for c in clips] == [
+        ("a", "Bonjour.", "gsm", "fr_FR_f_Armelle"), ("b", "Au revoir.", "gsm",
+                                                      "fr_FR_f_Armelle")]
+    with pytest.raises(EmotalkError, match="another speaker"):
+        realspeech.prompt_clips(tree, "ru")
+    sp = realspeech.split_clips(tree)
+    train = {(c.speaker, c.text) for c in sp["train"]}
+    assert ("fr_FR_f_Armelle", "Au revoir.") in train
+    assert ("fr_FR_f_Armelle", "Bonjour.") not in train      # June says it in development
+    assert {c.speaker for c in sp["dev"]} >= {"fr_CA_f_June"}
+    assert not {c.speaker for c in sp["train"]} & {c.speaker for c in sp["dev"]}
+    assert not {c.text for c in sp["train"]} & {c.text for c in sp["dev"]}
+
+
+def test_the_development_spread_decides_which_prompt_texts_train(tree):
+    add_prompts(tree)
+    core = os.path.join(tree, "usr/share/asterisk/sounds/fr_CA_f_June")
+    shutil.copy(os.path.join(core, "a.g722"), os.path.join(core, "b.g722"))
+    shutil.copy(os.path.join(core, "a.g722"), os.path.join(core, "d.g722"))
+    full = realspeech.split_clips(tree)
+    assert not [c for c in full["train"] if c.speaker == "fr_FR_f_Armelle"]  # a, b both dev
+    one = realspeech.split_clips(tree, dev_per_language=2)    # French dev: a and d
+    assert [c.text for c in one["dev"] if c.lang == "fr"] == ["Bonjour.", "Merci."]
+    assert [c.text for c in one["train"] if c.speaker == "fr_FR_f_Armelle"] == ["Au revoir."]
+
+
+def test_a_gsm_prompt_decodes_at_16_khz(tmp_path):
+    import subprocess
+
+    t = np.arange(8000) / 8000
+    x = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    wav = tmp_path / "x.wav"
+    write_wav(str(wav), x, 8000)
+    gsm = tmp_path / "x.gsm"
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(wav), "-ar", "8000",
+                    "-ac", "1", "-f", "gsm", str(gsm)], check=True)
+    y = realspeech.decode(str(gsm), "gsm")
+    assert abs(y.size - 16000) <= 320                # 1 s at 16 kHz (GSM frames of 20 ms)
+    assert 0.1 < np.sqrt(np.mean(y[1600:-1600] ** 2)) < 0.35   # the tone survives the codec
 
 
 def test_clean_text():
