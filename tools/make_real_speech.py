@@ -6,9 +6,10 @@ sets (``make model`` runs this; see docs/EVALUATION.md, Real speech).
         --train data/real_train --dev data/real_dev
 
 ``--root``: where the Debian packages are installed or unpacked (fillets-ng-data{,-cs,-nl},
-asterisk-core-sounds-{es,fr,it,ru}{,-g722}, asterisk-prompt-{es-co,fr-armelle}). Alignments are cached in
-``<dev>/../real_alignments.json``. Training clips are written ``--copies`` times, every copy
-after the first through the real-channel augmentation; development clips once, clean.
+asterisk-core-sounds-{es,fr,it,ru}{,-g722}, asterisk-prompt-{es-co,fr-armelle}). Alignments
+are cached in ``<dev>/../real_alignments.json``. Training clips are written ``--copies``
+times, every copy after the first through the real-channel augmentation; development clips
+once, clean.
 """
 
 import argparse
