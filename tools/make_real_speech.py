@@ -40,6 +40,9 @@ def main(argv=None) -> int:
                         "its clips (0 = all)")
     p.add_argument("--max-dev", type=int, default=0,
                    help="at most this many development clips per language (0 = all)")
+    p.add_argument("--prompts", action="store_true",
+                   help="also train on the Spanish and French prompts of asterisk-prompt-es-co "
+                        "and -fr-armelle (other speakers; texts not in development)")
     p.add_argument("--only", choices=("train", "dev"), default=None,
                    help="build one split only (two processes can share the work)")
     p.add_argument("--cache", default=None, help="alignment cache (JSON); default "
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    split = R.split_clips(a.root, a.max_dev)
+    split = R.split_clips(a.root, a.max_dev, prompts=a.prompts)
     split["train"] = R.spread(split["train"], a.max_train)
     pp = PhonePosteriors.load(a.aligner)
     names = [a.only] if a.only else ["dev", "train"]

@@ -257,12 +257,13 @@ def align_clips(clips: Sequence[RealClip], posteriors, cache_path: Optional[str]
 DEV_FILLETS_FONT = "font_big"     # the big fish: the held-out fillets-ng speaker (cs, nl)
 
 
-def split_clips(root: str, dev_per_language: int = 0) -> Dict[str, List[RealClip]]:
+def split_clips(root: str, dev_per_language: int = 0,
+                prompts: bool = False) -> Dict[str, List[RealClip]]:
     """{'train': [...], 'dev': [...]} over every source found under ``root``.
 
-    Training: the fillets-ng Czech and Dutch lines of every character except the big fish,
-    and the Spanish and French prompts of the other speakers (:func:`prompt_clips`) except
-    those whose text is a development clip's.
+    Training: the fillets-ng Czech and Dutch lines of every character except the big fish;
+    with ``prompts``, also the Spanish and French prompts of the other speakers
+    (:func:`prompt_clips`) except those whose text is a development clip's.
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
     lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
     speaker each; Italian and Russian have no real speech in training), at most
@@ -287,7 +288,7 @@ def split_clips(root: str, dev_per_language: int = 0) -> Dict[str, List[RealClip
             continue
     dev = spread(dev, dev_per_language)
     held = {c.text for c in dev}
-    for lang in sorted(PROMPT_PACKAGES):
+    for lang in sorted(PROMPT_PACKAGES) if prompts else ():
         try:
             train += [c for c in prompt_clips(root, lang) if c.text not in held]
         except EmotalkError:

@@ -108,7 +108,8 @@ def test_other_speakers_prompts_train_unless_their_text_is_in_development(tree):
                                                       "fr_FR_f_Armelle")]
     with pytest.raises(EmotalkError, match="another speaker"):
         realspeech.prompt_clips(tree, "ru")
-    sp = realspeech.split_clips(tree)
+    assert not [c for c in realspeech.split_clips(tree)["train"] if c.lang == "fr"]  # opt-in
+    sp = realspeech.split_clips(tree, prompts=True)
     train = {(c.speaker, c.text) for c in sp["train"]}
     assert ("fr_FR_f_Armelle", "Au revoir.") in train
     assert ("fr_FR_f_Armelle", "Bonjour.") not in train      # June says it in development
@@ -122,9 +123,9 @@ def test_the_development_spread_decides_which_prompt_texts_train(tree):
     core = os.path.join(tree, "usr/share/asterisk/sounds/fr_CA_f_June")
     shutil.copy(os.path.join(core, "a.g722"), os.path.join(core, "b.g722"))
     shutil.copy(os.path.join(core, "a.g722"), os.path.join(core, "d.g722"))
-    full = realspeech.split_clips(tree)
+    full = realspeech.split_clips(tree, prompts=True)
     assert not [c for c in full["train"] if c.speaker == "fr_FR_f_Armelle"]  # a, b both dev
-    one = realspeech.split_clips(tree, dev_per_language=2)    # French dev: a and d
+    one = realspeech.split_clips(tree, dev_per_language=2, prompts=True)    # French dev: a and d
     assert [c.text for c in one["dev"] if c.lang == "fr"] == ["Bonjour.", "Merci."]
     assert [c.text for c in one["train"] if c.speaker == "fr_FR_f_Armelle"] == ["Au revoir."]
 
