@@ -54,6 +54,14 @@ def main(argv=None) -> int:
     t0 = time.time()
     split = R.split_clips(a.root, a.max_dev, prompts=a.prompts)
     split["train"] = R.spread(split["train"], a.max_train)
+    if a.prompts:
+        missing = [R.PROMPT_PACKAGES[lang][0] for lang in sorted(R.PROMPT_PACKAGES)
+                   if not any(c.source == "asterisk-prompt" and c.lang == lang
+                              for c in split["train"])]
+        if missing:
+            print(f"make_real_speech: --prompts: no prompts of {', '.join(missing)} under "
+                  f"{a.root} (install or unpack them there)", file=sys.stderr)
+            return 2
     pp = PhonePosteriors.load(a.aligner)
     names = [a.only] if a.only else ["dev", "train"]
     cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.dev)),

@@ -169,3 +169,19 @@ def test_corpus_writer_round_trip_and_rejects_bad_alignments(tree, tmp_path):
     utts = evaluate.load_real_utterances(corpus, None)
     assert len(utts) == len(clips) - 1 and all(u.engine.startswith("real:") for u in utts)
     assert os.path.exists(out / "meta.json")
+
+
+def test_make_real_speech_refuses_prompts_that_are_not_there(tree, tmp_path, capsys):
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "../../tools/make_real_speech.py")
+    spec = importlib.util.spec_from_file_location("make_real_speech", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    add_prompts(tree)                                         # French only
+    args = ["--root", tree, "--aligner", str(tmp_path / "none.pt"), "--prompts",
+            "--train", str(tmp_path / "t"), "--dev", str(tmp_path / "d")]
+    assert tool.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "asterisk-prompt-es-co" in err and "fr-armelle" not in err and "\n" not in err
+    assert not os.path.exists(tmp_path / "t")
