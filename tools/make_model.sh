@@ -13,12 +13,12 @@
 #      (--w-accel), which lets the run-time output smoothing drop from 0.55 to 0.2;
 #   3. calibrate (output smoothing 0.2), export to models/, evaluate on the held-out Flite
 #      voices (report in RUNS) and run the silence checks (emotalk-default-5; REAL=1 goes on
-#      to the shipped emotalk-default-7, step g., which replaces it in models/);
+#      to the shipped emotalk-default-8, step h., which replaces it in models/);
 #   4. emotalk-lowlatency-2, the 30 ms option: default-4's fine-tune re-targeted to a 30 ms
 #      look-ahead with the same recipe (three stages of LL_STEPS, each from the last, the
 #      third with the acceleration term, as the shipped file was made), calibrated at 0.2
 #      and exported to models/emotalk_lowlatency.{pt,onnx}.
-# REAL=1 adds the real-speech recipe: candidates a.-e. (docs/EVALUATION.md), then f. and g.,
+# REAL=1 adds the real-speech recipe: candidates a.-e. (docs/EVALUATION.md), then f.-h.,
 # which make the shipped default:
 #   a. espeak-ng in 13 languages with pauses, breaths and real channels (3 h);
 #   b. the language-independent phone classifier, the alignment of the real recordings
@@ -37,10 +37,14 @@
 #   f. emotalk-default-6: e.'s fine-tune continued DOM_STEPS with a learnt phone
 #      dominance (--phone-dominance, seed 82), calibrated at smoothing 0.2 ->
 #      RUNS/emotalk_default6.{pt,onnx}, evaluated the same way.
-#   g. emotalk-default-7 (shipped): f.'s fine-tune continued DOM_STEPS at half the learning
-#      rate with aperture weight 1.5 (seed 84), averaged 0.5/0.5 with f.'s (`emotalk
-#      average`), calibrated at 0.2 -> MODELS/emotalk_default.{pt,onnx} (and
-#      RUNS/emotalk_default7.*), evaluated the same way.
+#   g. emotalk-default-7: f.'s fine-tune continued DOM_STEPS at half the learning rate with
+#      aperture weight 1.5 (seed 84), averaged 0.5/0.5 with f.'s (`emotalk average`),
+#      calibrated at 0.2 -> RUNS/emotalk_default7.{pt,onnx}, evaluated the same way.
+#   h. emotalk-default-8 (shipped): the real training set with the Spanish and French prompts
+#      of asterisk-prompt-es-co and -fr-armelle (make_real_speech.py --prompts), two
+#      continuations of g.'s mean on it (g.'s recipe, seed 87; with the correlation term
+#      and bilabial weight 2, seed 88), averaged 0.5/0.5, calibrated at 0.2 ->
+#      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default8.*), evaluated the same way.
 # Bit-reproducible on one machine from the code at hand: every step is seeded, shards are
 # synthesised in fresh processes, training runs with fixed thread counts and deterministic
 # algorithms, and no file stores a time or an absolute path (two reduced runs, SMALL=1, give
@@ -49,13 +53,14 @@
 # result differs from it; models/README.md gives the measured run-to-run spread.
 #
 # ROOT: where the Debian packages with the recordings are installed or unpacked (REAL=1;
-# fillets-ng-data{,-cs,-nl}, asterisk-core-sounds-{es,fr,it,ru}{,-g722}); default /.
+# fillets-ng-data{,-cs,-nl}, asterisk-core-sounds-{es,fr,it,ru}{,-g722}, and for step h.
+# asterisk-prompt-es-co and asterisk-prompt-fr-armelle); default /.
 # DATA, RUNS, MODELS: output folders (default data, runs, models). SMALL=1: a reduced run
 # (minutes of speech, a few training steps) for the reproducibility check. PHONES_ONLY=1: only
-# what steps d.-g. need (REAL=1's data and the Flite set, then d.-g. from the shipped
+# what steps d.-h. need (REAL=1's data and the Flite set, then d.-h. from the shipped
 # emotalk-default-5, taken from git as RUNS/emotalk_default5.pt since models/ now holds
-# default-7), skipping steps 2-4 and c. (about 3 h of training). PH_CHAIN=0 skips d.'s four
-# stages (e.-g. do not need them).
+# default-8), skipping steps 2-4 and c. (about 3 h of training). PH_CHAIN=0 skips d.'s four
+# stages (e.-h. do not need them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -228,7 +233,7 @@ if [ "$REAL" = 1 ]; then
     #    at smoothing 0.3 -> RUNS/emotalk_phones.{pt,onnx}, evaluated like the shipped model
     PH_MIX="$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/intl3h,$DATA/real_train"
     if [ "$PHONES_ONLY" = 1 ] && [ -z "${PH_INIT:-}" ]; then
-        # models/ holds default-7, made from default-5: take the shipped default-5 from git
+        # models/ holds default-8, made from default-5: take the shipped default-5 from git
         PH_INIT="$RUNS/emotalk_default5.pt"
         [ -f "$PH_INIT" ] || git show efc60e8:models/emotalk_default.pt > "$PH_INIT"
     fi
@@ -300,7 +305,7 @@ if [ "$REAL" = 1 ]; then
     #    DOM_STEPS at half the learning rate with the aperture weight 1.5 (seed 84), then the
     #    mean of the weights of f. and of that run (`emotalk average`, 0.5/0.5: f. closes the
     #    lips better, the continuation follows the phones better, their mean does both);
-    #    calibrated at 0.2 -> MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default7.*)
+    #    calibrated at 0.2 -> RUNS/emotalk_default7.{pt,onnx}
     $PY -m emotalk_ros train --data "$PH_MIX" --data-weights 0.4,0.1,0.15,0.2,0.15 \
         --out "$RUNS/emotalk_default7_cont_ft.pt" --steps "$DOM_STEPS" --batch 24 --threads 1 \
         --init "$RUNS/emotalk_default6_ft.pt" --lookahead-ms 70 --seed 84 \
@@ -314,11 +319,45 @@ if [ "$REAL" = 1 ]; then
     $PY -m emotalk_ros calibrate "$RUNS/emotalk_default7_ft.pt" -o "$RUNS/emotalk_default7.pt" \
         --smoothing 0.2 --model-version emotalk-default-7
     $PY -m emotalk_ros export "$RUNS/emotalk_default7.pt" -o "$RUNS/emotalk_default7.onnx"
-    cp "$RUNS/emotalk_default7.pt" "$MODELS/emotalk_default.pt"
-    cp "$RUNS/emotalk_default7.onnx" "$MODELS/emotalk_default.onnx"
     SUMS+=("$RUNS/emotalk_default7.pt" "$RUNS/emotalk_default7.onnx")
     if [ "$SMALL" != 1 ]; then evaluate_candidate default7; fi
     stamp "emotalk-default-7"
+    # h. emotalk-default-8 (docs/EVALUATION.md, "emotalk-default-8"): real_train with the
+    #    Spanish and French prompts of two more speakers (asterisk-prompt-es-co, -fr-armelle;
+    #    make_real_speech.py --prompts), then two continuations of g.'s mean, DOM_STEPS each on
+    #    it with the real speech at 0.2 (espeak-ng 0.35): g.'s recipe (seed 87), and g.'s
+    #    recipe with the correlation term 0.5 and the bilabial weight 2 (seed 88); the mean of
+    #    the two (0.5/0.5), calibrated at 0.2 -> MODELS/emotalk_default.{pt,onnx} (and
+    #    RUNS/emotalk_default8.*)
+    $PY tools/make_real_speech.py --root "$ROOT" --aligner "$RUNS/phonenet.pt" --prompts \
+        --only train --train "$DATA/real_train_prompts" --dev "$DATA/real_dev" \
+        --cache "$DATA/real_alignments_prompts.json" --copies 3 --seed 0 $REAL_OPTS
+    stamp "alignment of the prompts"
+    PR_MIX="$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/intl3h,$DATA/real_train_prompts"
+    for run in plain corr; do
+        case $run in
+            plain) opts=(--seed 87 --w-bilabial "${MIX_BILABIAL:-0.5}") ;;
+            corr) opts=(--seed 88 --w-bilabial 2 --w-aperture-corr 0.5) ;;
+        esac
+        $PY -m emotalk_ros train --data "$PR_MIX" --data-weights 0.35,0.1,0.15,0.2,0.2 \
+            --out "$RUNS/emotalk_default8_${run}_ft.pt" --steps "$DOM_STEPS" --batch 24 \
+            --threads 1 --init "$RUNS/emotalk_default7_ft.pt" --lookahead-ms 70 "${opts[@]}" \
+            --phone-after 6 --phone-replace --phone-mixture --phone-dominance --w-phone 1 \
+            --lr 5e-4 --w-aperture 1.5 --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 \
+            --cons-speech-only --w-symmetry 4 --w-expression 2 --w-accel 4 --smoothing 0.65 \
+            --model-version emotalk-default-8 --no-progress
+    done
+    $PY -m emotalk_ros average "$RUNS/emotalk_default8_plain_ft.pt" \
+        "$RUNS/emotalk_default8_corr_ft.pt" --weights 0.5,0.5 -o "$RUNS/emotalk_default8_ft.pt" \
+        --model-version emotalk-default-8
+    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default8_ft.pt" -o "$RUNS/emotalk_default8.pt" \
+        --smoothing 0.2 --model-version emotalk-default-8
+    $PY -m emotalk_ros export "$RUNS/emotalk_default8.pt" -o "$RUNS/emotalk_default8.onnx"
+    cp "$RUNS/emotalk_default8.pt" "$MODELS/emotalk_default.pt"
+    cp "$RUNS/emotalk_default8.onnx" "$MODELS/emotalk_default.onnx"
+    SUMS+=("$RUNS/emotalk_default8.pt" "$RUNS/emotalk_default8.onnx")
+    if [ "$SMALL" != 1 ]; then evaluate_candidate default8; fi
+    stamp "emotalk-default-8"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
