@@ -104,12 +104,19 @@ def asterisk_clips(root: str, lang: str) -> List[RealClip]:
     if speaker is None:
         raise EmotalkError(f"no asterisk core sounds for {lang!r}; "
                            f"use {sorted(ASTERISK_SPEAKERS)}")
-    base = os.path.join(root, "usr/share/asterisk/sounds", speaker)
+    return _transcribed(root, lang, speaker, "asterisk", speaker, "g722")
+
+
+def _transcribed(root: str, lang: str, folder: str, source: str, speaker: str,
+                 fmt: str) -> List[RealClip]:
+    """The ``<name>.<fmt>`` files under the asterisk sound folder ``folder`` whose name has a
+    core-sounds transcript in ``lang``, sorted by name."""
+    base = os.path.join(root, "usr/share/asterisk/sounds", folder)
     out = []
     for name, text in sorted(asterisk_transcripts(root, lang).items()):
-        p = os.path.join(base, name + ".g722")
+        p = os.path.join(base, f"{name}.{fmt}")
         if os.path.exists(p):
-            out.append(RealClip("asterisk", lang, speaker, name, text, p, "g722"))
+            out.append(RealClip(source, lang, speaker, name, text, p, fmt))
     return out
 
 
@@ -121,15 +128,9 @@ def prompt_clips(root: str, lang: str) -> List[RealClip]:
         raise EmotalkError(f"no asterisk prompts by another speaker for {lang!r}; "
                            f"use {sorted(PROMPT_PACKAGES)}")
     package, folder, speaker = PROMPT_PACKAGES[lang]
-    base = os.path.join(root, "usr/share/asterisk/sounds", folder)
     if not os.path.isdir(os.path.join(root, "usr/share/doc", package)):
         raise EmotalkError(f"{package} is not installed under {root}")
-    out = []
-    for name, text in sorted(asterisk_transcripts(root, lang).items()):
-        p = os.path.join(base, name + ".gsm")
-        if os.path.exists(p):
-            out.append(RealClip("asterisk-prompt", lang, speaker, name, text, p, "gsm"))
-    return out
+    return _transcribed(root, lang, folder, "asterisk-prompt", speaker, "gsm")
 
 
 _DIALOG = re.compile(r'dialogId\(\s*"([^"]*)"\s*,\s*"([^"]*)"\s*,\s*"((?:[^"\\]|\\.)*)"\s*\)'
