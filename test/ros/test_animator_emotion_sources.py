@@ -121,10 +121,15 @@ def test_emotion_track_topic_drives_the_state(bl_reset):
     t0 = time.monotonic()
     track_pub.publish(String(data='[{"t": 0.0, "sad": 0.6, "transition_s": 0.1}, '
                                   '{"t": 1.0, "surprised": 0.8, "transition_s": 0.2}]'))
-    pb.spin(2.0)
+    pb.spin(2.8)
     seq = states_since(pb, t0)
-    sad_win = [s for t, s in seq if t0 + 0.4 < t < t0 + 0.8]
-    sur_win = [s for t, s in seq if t0 + 1.6 < t < t0 + 2.0]
+    # the windows start where the track took effect (the first state it changed), so a late
+    # delivery under load shifts them instead of putting pre-track states inside; how soon
+    # it is delivered is a latency, bounded loosely here (benchmarks measure it)
+    t_sad = next(t for t, s in seq if s["weights"]["sad"] > 0.3)
+    assert t_sad - t0 < 0.8, t_sad - t0
+    sad_win = [s for t, s in seq if t_sad + 0.3 < t < t_sad + 0.7]
+    sur_win = [s for t, s in seq if t_sad + 1.5 < t < t_sad + 1.9]
     assert sad_win and sur_win
     assert all(s["weights"]["sad"] == pytest.approx(0.6, abs=1e-3) for s in sad_win)
     assert all(s["weights"]["surprised"] == 0.0 for s in sad_win)
@@ -132,7 +137,6 @@ def test_emotion_track_topic_drives_the_state(bl_reset):
     assert all(s["weights"]["sad"] == 0.0 for s in sur_win)
     assert sur_win[-1]["command"].startswith("emotion_track")
     # when did surprise arrive? about 1 s after sad (keys are relative to the live edge)
-    t_sad = next(t for t, s in seq if s["weights"]["sad"] > 0.3)
     t_sur = next(t for t, s in seq if s["weights"]["surprised"] > 0.4)
     assert 0.8 < t_sur - t_sad < 1.3, t_sur - t_sad
 
