@@ -109,7 +109,10 @@ if a is not None:
         w[NAMES.index("jawOpen")] = 0.5 + 0.4 * math.sin(n_sent / 6.0)
         send(NAMES, w)
         n_sent += 1
-        t_next += 1.0 / 60.0
+        # a 60 Hz stream: after a stall of this driver the schedule restarts rather than
+        # catching up with a burst (a burst is above the node's rate limit, which rightly
+        # keeps only the latest of it)
+        t_next = max(t_next + 1.0 / 60.0, time.time())
         while time.time() < t_next:
             rclpy.spin_once(node, timeout_sec=max(0.0, t_next - time.time()))
     end = time.time() + 0.5
