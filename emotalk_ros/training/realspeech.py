@@ -288,12 +288,13 @@ def split_clips(root: str, dev_per_language: int = 0,
         except EmotalkError:
             continue
     dev = spread(dev, dev_per_language)
-    held = {c.text for c in dev}
-    for lang in sorted(PROMPT_PACKAGES) if prompts else ():
-        try:
-            train += [c for c in prompt_clips(root, lang) if c.text not in held]
-        except EmotalkError:
-            continue
+    if prompts:
+        held = {c.text for c in dev}
+        for lang in sorted(PROMPT_PACKAGES):
+            try:
+                train += [c for c in prompt_clips(root, lang) if c.text not in held]
+            except EmotalkError:
+                continue
     return {"train": train, "dev": dev}
 
 
