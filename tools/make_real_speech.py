@@ -6,7 +6,8 @@ sets (``make model`` runs this; see docs/EVALUATION.md, Real speech).
         --train data/real_train --dev data/real_dev
 
 ``--root``: where the Debian packages are installed or unpacked (fillets-ng-data{,-cs,-nl},
-asterisk-core-sounds-{es,fr,it,ru}{,-g722}, asterisk-prompt-{es-co,fr-armelle}). Alignments
+asterisk-core-sounds-{es,fr,it,ru}{,-g722}, asterisk-prompt-{es-co,fr-armelle}, and for
+``--klettres`` klettres-data). Alignments
 are cached in ``<dev>/../real_alignments.json``. Training clips are written ``--copies``
 times, every copy after the first through the real-channel augmentation; development clips
 once, clean.
@@ -43,6 +44,12 @@ def main(argv=None) -> int:
     p.add_argument("--prompts", action="store_true",
                    help="also train on the Spanish and French prompts of asterisk-prompt-es-co "
                         "and -fr-armelle (other speakers; texts not in development)")
+    p.add_argument("--klettres", action="store_true",
+                   help="also train on the letters and syllables of klettres-data (one speaker "
+                        "per language, 15 languages; texts not in development)")
+    p.add_argument("--train-sources", default=None,
+                   help="comma-separated sources to keep in training (fillets, "
+                        "asterisk-prompt, klettres; default all that are selected)")
     p.add_argument("--only", choices=("train", "dev"), default=None,
                    help="build one split only (two processes can share the work)")
     p.add_argument("--cache", default=None, help="alignment cache (JSON); default "
@@ -52,8 +59,20 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    split = R.split_clips(a.root, a.max_dev, prompts=a.prompts)
-    split["train"] = R.spread(split["train"], a.max_train)
+    split = R.split_clips(a.root, a.max_dev, prompts=a.prompts, klettres=a.klettres)
+    if a.train_sources:
+        keep = {x.strip() for x in a.train_sources.split(",") if x.strip()}
+        unknown = keep - {"fillets", "asterisk-prompt", "klettres"}
+        if unknown:
+            print(f"make_real_speech: --train-sources: unknown {', '.join(sorted(unknown))} "
+                  f"(use fillets, asterisk-prompt, klettres)", file=sys.stderr)
+            return 2
+        split["train"] = [c for c in split["train"] if c.source in keep]
+    # --max-train spreads each source's clips of a language on their own, so adding a source
+    # never thins out another's
+    kept = {id(c) for src in {c.source for c in split["train"]} for c in
+            R.spread([c for c in split["train"] if c.source == src], a.max_train)}
+    split["train"] = [c for c in split["train"] if id(c) in kept]
     if a.prompts:
         missing = [R.PROMPT_PACKAGES[lang][0] for lang in sorted(R.PROMPT_PACKAGES)
                    if not any(c.source == "asterisk-prompt" and c.lang == lang
@@ -62,6 +81,10 @@ def main(argv=None) -> int:
             print(f"make_real_speech: --prompts: no prompts of {', '.join(missing)} under "
                   f"{a.root} (install or unpack them there)", file=sys.stderr)
             return 2
+    if a.klettres and not any(c.source == "klettres" for c in split["train"]):
+        print(f"make_real_speech: --klettres: no KLettres sounds under {a.root} "
+              f"(install or unpack klettres-data there)", file=sys.stderr)
+        return 2
     pp = PhonePosteriors.load(a.aligner)
     names = [a.only] if a.only else ["dev", "train"]
     cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.dev)),

@@ -18,6 +18,11 @@ the packages installed):
   text in ``script/<level>/dialogs_<lang>.lua``. The line's font names its character
   (``font_small`` the small fish, ``font_big`` the big fish, ...), which is used as the
   speaker for hold-out splits.
+* **KLettres** letters and syllables (``klettres-data``): one recording per letter name and
+  per syllable ('BA', 'ME', 'CAR') in many languages, by a native speaker each
+  (``/usr/share/klettres/<lang>/sounds.xml`` names every file; :data:`KLETTRES_LANGS`). Short
+  isolated words with pauses around them: lips closing and opening on real voices of other
+  speakers, and rest in silence.
 
 :func:`decode` turns any of these files into mono float32 16 kHz samples (ffmpeg).
 :func:`fillets_texts` also serves as a multilingual text pool for espeak-ng synthesis.
@@ -47,7 +52,13 @@ PROMPT_PACKAGES = {"es": ("asterisk-prompt-es-co", "es", "es_CO_f_July"),
 # espeak-ng voice used to phonemise and align each language
 ESPEAK_VOICE = {"en": "en-us", "es": "es-419", "fr": "fr", "it": "it", "ru": "ru", "cs": "cs",
                 "nl": "nl", "de": "de", "pl": "pl", "sv": "sv", "sl": "sl", "bg": "bg",
-                "eo": "eo", "pt": "pt"}
+                "eo": "eo", "pt": "pt", "da": "da", "hu": "hu", "lt": "lt", "nb": "nb",
+                "uk": "uk", "en-gb": "en-gb", "pt-br": "pt-br"}
+# KLettres folder -> language code (an ESPEAK_VOICE key): the languages whose letters and
+# syllables espeak-ng can say
+KLETTRES_LANGS = {"cs": "cs", "da": "da", "de": "de", "en": "en", "en_GB": "en-gb", "es": "es",
+                  "fr": "fr", "hu": "hu", "it": "it", "lt": "lt", "nb": "nb", "nl": "nl",
+                  "pt_BR": "pt-br", "ru": "ru", "uk": "uk"}
 FILLETS_LANGS = ("en", "cs", "nl")                         # languages with voiced dialogue
 FILLETS_TEXT_LANGS = ("bg", "cs", "de", "en", "eo", "es", "fr", "it", "nl", "pl", "ru", "sl",
                       "sv")
@@ -186,6 +197,41 @@ def fillets_texts(root: str, lang: str, exclude: Iterable[str] = ()) -> List[str
     return out
 
 
+def klettres_clips(root: str, folder: str) -> List[RealClip]:
+    """The letters and syllables of KLettres' ``folder`` ('es', 'en_GB', ...;
+    :data:`KLETTRES_LANGS`) in ``sounds.xml`` order. A letter's text is the capital letter
+    (espeak-ng says its name in the language), a syllable's its lower-case spelling; the
+    aligner's cost rejects the recordings that say something else."""
+    import xml.etree.ElementTree as ET
+
+    if folder not in KLETTRES_LANGS:
+        raise EmotalkError(f"no KLettres language {folder!r}; use {sorted(KLETTRES_LANGS)}")
+    base = os.path.join(root, "usr/share/klettres")
+    path = os.path.join(base, folder, "sounds.xml")
+    if not os.path.exists(path):
+        raise EmotalkError(f"{path}: not found (install klettres-data)")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        src = f.read()
+    try:
+        tree = ET.fromstring(src[src.index("<klettres"):])
+    except (ValueError, ET.ParseError) as exc:
+        raise EmotalkError(f"{path}: not a KLettres sound list ({exc})") from None
+    lang = KLETTRES_LANGS[folder]
+    out, seen = [], set()
+    for kind in ("alphabet", "syllables"):
+        for group in tree.iter(kind):
+            for snd in group.iter("sound"):
+                name, rel = (snd.get("name") or "").strip(), snd.get("file") or ""
+                text = clean_text(name if kind == "alphabet" else name.lower())
+                p = os.path.join(base, rel)
+                if not text or not rel or p in seen or not os.path.exists(p):
+                    continue
+                seen.add(p)
+                out.append(RealClip("klettres", lang, f"klettres-{folder}",
+                                    os.path.splitext(rel)[0], text, p, None))
+    return out
+
+
 def decode(path: str, fmt: Optional[str] = None) -> np.ndarray:
     """Any audio file ffmpeg reads -> (N,) float32 mono at 16 kHz. G.722 needs ``fmt='g722'``."""
     cmd = ["ffmpeg", "-v", "error", "-nostdin"] + (["-f", fmt] if fmt else []) + \
@@ -258,13 +304,15 @@ def align_clips(clips: Sequence[RealClip], posteriors, cache_path: Optional[str]
 DEV_FILLETS_FONT = "font_big"     # the big fish: the held-out fillets-ng speaker (cs, nl)
 
 
-def split_clips(root: str, dev_per_language: int = 0,
-                prompts: bool = False) -> Dict[str, List[RealClip]]:
+def split_clips(root: str, dev_per_language: int = 0, prompts: bool = False,
+                klettres: bool = False) -> Dict[str, List[RealClip]]:
     """{'train': [...], 'dev': [...]} over every source found under ``root``.
 
     Training: the fillets-ng Czech and Dutch lines of every character except the big fish;
     with ``prompts``, also the Spanish and French prompts of the other speakers
-    (:func:`prompt_clips`) except those whose text is a development clip's.
+    (:func:`prompt_clips`) except those whose text is a development clip's; with ``klettres``,
+    also the KLettres letters and syllables (:func:`klettres_clips`) except those whose text
+    is a development clip's in any letter case (the core sounds have letter prompts).
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
     lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
     speaker each; Italian and Russian have no real speech in training), at most
@@ -293,6 +341,14 @@ def split_clips(root: str, dev_per_language: int = 0,
         for lang in sorted(PROMPT_PACKAGES):
             try:
                 train += [c for c in prompt_clips(root, lang) if c.text not in held]
+            except EmotalkError:
+                continue
+    if klettres:
+        held_lower = {c.text.lower() for c in dev}
+        for folder in sorted(KLETTRES_LANGS):
+            try:
+                train += [c for c in klettres_clips(root, folder)
+                          if c.text.lower() not in held_lower]
             except EmotalkError:
                 continue
     return {"train": train, "dev": dev}

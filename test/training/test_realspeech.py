@@ -185,3 +185,121 @@ def test_make_real_speech_refuses_prompts_that_are_not_there(tree, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert "asterisk-prompt-es-co" in err and "fr-armelle" not in err and "\n" not in err
     assert not os.path.exists(tmp_path / "t")
+
+
+KLETTRES_XML = """<!-- KDE EDU KLettres -->
+<klettres>
+  <language code="it">
+    <menuitem><label>&amp;Italian</label></menuitem>
+    <alphabet>
+      <sound name="A" file="it/alpha/a.ogg" />
+      <sound name="B" file="it/alpha/b.ogg" />
+    </alphabet>
+    <syllables>
+      <sound name="BA" file="it/syllab/ba.ogg" />
+      <sound name="UNO" file="it/syllab/uno.ogg" />
+      <sound name="ME" file="it/syllab/missing.ogg" />
+    </syllables>
+  </language>
+</klettres>
+"""
+
+
+def add_klettres(root, folder="it"):
+    """KLettres' list of ``folder``: letters A and B, syllables BA and UNO (a development text
+    in upper case), and ME whose file is missing."""
+    base = os.path.join(root, "usr/share/klettres", folder)
+    os.makedirs(os.path.join(base, "alpha"))
+    os.makedirs(os.path.join(base, "syllab"))
+    with open(os.path.join(base, "sounds.xml"), "w", encoding="utf-8") as f:
+        f.write(KLETTRES_XML.replace('file="it/', f'file="{folder}/'))
+    src = os.path.join(root, "usr/share/asterisk/sounds/it_IT_m_Carlo/attivato.g722")
+    for rel in ("alpha/a.ogg", "alpha/b.ogg", "syllab/ba.ogg", "syllab/uno.ogg"):
+        shutil.copy(src, os.path.join(base, rel))
+
+
+def test_klettres_letters_and_syllables_with_their_speaker_and_text(tree):
+    with pytest.raises(EmotalkError, match="klettres-data"):
+        realspeech.klettres_clips(tree, "it")
+    with pytest.raises(EmotalkError, match="no KLettres language"):
+        realspeech.klettres_clips(tree, "xx")
+    add_klettres(tree)
+    clips = realspeech.klettres_clips(tree, "it")
+    assert [(c.clip_id, c.text, c.lang, c.speaker, c.source) for c in clips] == [
+        ("it/alpha/a", "A", "it", "klettres-it", "klettres"),
+        ("it/alpha/b", "B", "it", "klettres-it", "klettres"),
+        ("it/syllab/ba", "ba", "it", "klettres-it", "klettres"),
+        ("it/syllab/uno", "uno", "it", "klettres-it", "klettres")]
+    assert all(c.lang in realspeech.ESPEAK_VOICE for c in clips)
+    assert all(lang in realspeech.ESPEAK_VOICE for lang in realspeech.KLETTRES_LANGS.values())
+    with open(os.path.join(tree, "usr/share/klettres/it/sounds.xml"), "w") as f:
+        f.write("<klettres><alphabet>")
+    with pytest.raises(EmotalkError, match="not a KLettres sound list"):
+        realspeech.klettres_clips(tree, "it")
+
+
+def test_klettres_trains_unless_its_text_is_in_development_in_any_case(tree):
+    add_klettres(tree)
+    assert not [c for c in realspeech.split_clips(tree)["train"] if c.source == "klettres"]
+    sp = realspeech.split_clips(tree, klettres=True)
+    assert "uno" in {c.text for c in sp["dev"]}                   # Carlo's digits/1
+    assert [c.text for c in sp["train"] if c.source == "klettres"] == ["A", "B", "ba"]
+    assert not {c.speaker for c in sp["train"]} & {c.speaker for c in sp["dev"]}
+
+
+def load_tool():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "../../tools/make_real_speech.py")
+    spec = importlib.util.spec_from_file_location("make_real_speech", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_make_real_speech_refuses_klettres_or_sources_that_are_not_there(tree, tmp_path,
+                                                                         capsys):
+    tool = load_tool()
+    base = ["--root", tree, "--aligner", str(tmp_path / "none.pt"),
+            "--train", str(tmp_path / "t"), "--dev", str(tmp_path / "d")]
+    assert tool.main(base + ["--klettres"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "klettres-data" in err and "\n" not in err
+    add_klettres(tree)
+    assert tool.main(base + ["--klettres", "--train-sources", "klettres,fish"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown fish" in err and "\n" not in err
+    assert not os.path.exists(tmp_path / "t")
+
+
+def test_max_train_spreads_each_source_on_its_own(tree, tmp_path, monkeypatch):
+    """--max-train keeps up to N clips per language of every source: KLettres' Czech clips
+    do not thin out the Czech fillets-ng lines, and --train-sources keeps one source alone."""
+    tool = load_tool()
+    add_klettres(tree, "cs")
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_load(path):
+        raise Stop
+
+    monkeypatch.setattr(tool.PhonePosteriors, "load", staticmethod(fake_load))
+    real_split = realspeech.split_clips
+
+    def spy(*a, **k):
+        out = real_split(*a, **k)
+        seen["split"] = out
+        return out
+
+    monkeypatch.setattr(tool.R, "split_clips", spy)
+    base = ["--root", tree, "--aligner", "x", "--train", str(tmp_path / "t"),
+            "--dev", str(tmp_path / "d"), "--klettres", "--max-train", "1"]
+    with pytest.raises(Stop):
+        tool.main(base)
+    train = seen["split"]["train"]
+    assert sorted((c.source, c.lang) for c in train) == [("fillets", "cs"), ("klettres", "cs")]
+    with pytest.raises(Stop):
+        tool.main(base + ["--train-sources", "klettres"])
+    assert {c.source for c in seen["split"]["train"]} == {"klettres"}
