@@ -53,7 +53,7 @@ PROMPT_PACKAGES = {"es": ("asterisk-prompt-es-co", "es", "es_CO_f_July"),
 ESPEAK_VOICE = {"en": "en-us", "es": "es-419", "fr": "fr", "it": "it", "ru": "ru", "cs": "cs",
                 "nl": "nl", "de": "de", "pl": "pl", "sv": "sv", "sl": "sl", "bg": "bg",
                 "eo": "eo", "pt": "pt", "da": "da", "hu": "hu", "lt": "lt", "nb": "nb",
-                "uk": "uk", "en-gb": "en-gb", "pt-br": "pt-br"}
+                "uk": "uk", "en-gb": "en", "pt-br": "pt-br"}
 # KLettres folder -> language code (an ESPEAK_VOICE key): the languages whose letters and
 # syllables espeak-ng can say
 KLETTRES_LANGS = {"cs": "cs", "da": "da", "de": "de", "en": "en", "en_GB": "en-gb", "es": "es",

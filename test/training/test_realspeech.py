@@ -238,6 +238,15 @@ def test_klettres_letters_and_syllables_with_their_speaker_and_text(tree):
         realspeech.klettres_clips(tree, "it")
 
 
+def test_every_klettres_language_has_an_espeak_voice_that_speaks():
+    from emotalk_ros.speech import espeak
+
+    for folder, lang in sorted(realspeech.KLETTRES_LANGS.items()):
+        syn = espeak.synthesize("ba", realspeech.ESPEAK_VOICE[lang])
+        assert syn.audio.size > 1600, folder                 # at least 0.1 s of speech
+        assert [p for p in syn.phones if p[2] != "sil"], folder
+
+
 def test_klettres_trains_unless_its_text_is_in_development_in_any_case(tree):
     add_klettres(tree)
     assert not [c for c in realspeech.split_clips(tree)["train"] if c.source == "klettres"]
