@@ -21,19 +21,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 DOMAIN_POOL = tuple(range(1, 102))
 DOMAIN_LOCK_DIR = os.path.join(tempfile.gettempdir(), "emotalk_ros_domains")
 _held_domains = {}          # domain id -> open file descriptor holding its exclusive lock
+_used_domains = set()       # every domain id this run has held (released ones too)
 
 
 def allocate_domain():
-    """A ROS domain id (int) no other test run on this machine holds, locked until we exit.
+    """A ROS domain id (int) no other test run on this machine holds, locked for this run
+    until the test that took it ends (``release_domains_since``) or the run exits.
 
     The lock is an exclusive ``flock`` on ``DOMAIN_LOCK_DIR/<id>.lock``: two concurrent
     ``make test`` runs never get the same id. The kernel drops it when this process and
-    every child that inherited the descriptor (``lock_fds()``) have exited, so node
-    processes a crashed run left behind keep their domain blocked.
+    every child that inherited the descriptor (``lock_fds()``) have closed it, so node
+    processes a crashed run (or a test) left behind keep their domain blocked. Ids this run
+    has never used come first, so one run reuses an id only when the pool is otherwise
+    taken.
     """
     os.makedirs(DOMAIN_LOCK_DIR, exist_ok=True)
     ids = [d for d in DOMAIN_POOL if d not in _held_domains]
     random.SystemRandom().shuffle(ids)
+    ids.sort(key=lambda d: d in _used_domains)            # stable: fresh ids first
     for d in ids:
         fd = os.open(os.path.join(DOMAIN_LOCK_DIR, f"{d}.lock"), os.O_CREAT | os.O_RDWR, 0o666)
         try:
@@ -44,6 +49,7 @@ def allocate_domain():
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         _held_domains[d] = fd
+        _used_domains.add(d)
         return d
     raise RuntimeError(f"every ROS domain in {DOMAIN_POOL[0]}..{DOMAIN_POOL[-1]} is locked by "
                        f"other test runs ({DOMAIN_LOCK_DIR})")
@@ -54,10 +60,23 @@ def lock_fds():
     return tuple(_held_domains.values())
 
 
+def release_domains_since(before):
+    """Close this run's locks of every domain allocated since ``before`` (a set of ids)
+    except the run's own ``SESSION_DOMAIN``; returns the released ids. A node process that
+    inherited a lock keeps its domain locked until it exits, so a domain is free again
+    only when nothing of the test that used it is left."""
+    out = []
+    for d in [d for d in _held_domains if d not in before and d != SESSION_DOMAIN]:
+        os.close(_held_domains.pop(d))
+        out.append(d)
+    return out
+
+
 # Every test run gets its own ROS domain and localhost-only discovery, so parallel runs
 # (and other sessions on the machine) never cross-talk. A ROS_DOMAIN_ID from outside is
 # replaced: only a locked id is known to be free.
-os.environ["ROS_DOMAIN_ID"] = str(allocate_domain())
+SESSION_DOMAIN = allocate_domain()
+os.environ["ROS_DOMAIN_ID"] = str(SESSION_DOMAIN)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("MPLBACKEND", "Agg")
 # A unique ROS namespace for this run's node processes and probes (test/ros_harness.py).
@@ -86,6 +105,16 @@ def ros_env(domain_id=None):
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture(autouse=True)
+def _release_test_domains():
+    """Every domain a test (or its function-scoped fixtures) allocated is given back when the
+    test ends: a run holds only the domains of its running test, so concurrent runs cannot
+    exhaust the pool between them (each used to keep every domain until it exited)."""
+    before = set(_held_domains)
+    yield
+    release_domains_since(before)
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from conftest import DOMAIN_LOCK_DIR, ROOT, RUN_NAMESPACE, lock_fds  # noqa: E402
+import conftest  # noqa: E402
+from conftest import (DOMAIN_LOCK_DIR, ROOT, RUN_NAMESPACE, SESSION_DOMAIN,  # noqa: E402
+                      lock_fds, release_domains_since)
 from ros_harness import Probe, RosProc, new_domain, run_ns  # noqa: E402
 
 OTHER_RUN = """
@@ -56,3 +58,58 @@ def test_nodes_live_in_the_run_namespace_and_hold_the_domain_lock(tmp_path):
     finally:
         node.close()
         probe.close()
+
+
+TRY_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("FREE")
+except OSError:
+    print("HELD")
+"""
+
+
+def lock_state(domain):
+    """'FREE' or 'HELD': whether another process could lock ``domain`` now."""
+    r = subprocess.run([sys.executable, "-c", TRY_LOCK,
+                        os.path.join(DOMAIN_LOCK_DIR, f"{domain}.lock")],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def test_released_domains_stay_locked_while_a_node_that_inherited_them_lives():
+    before = set(conftest._held_domains)
+    a, b = new_domain(), new_domain()
+    assert lock_state(a) == lock_state(b) == "HELD"
+    node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            pass_fds=lock_fds())
+    try:
+        assert sorted(release_domains_since(before)) == sorted([a, b])
+        assert a not in conftest._held_domains and b not in conftest._held_domains
+        assert lock_state(a) == lock_state(b) == "HELD"       # the node still holds them
+        assert SESSION_DOMAIN in conftest._held_domains
+    finally:
+        node.kill()
+        node.wait()
+    assert lock_state(a) == lock_state(b) == "FREE"
+    assert lock_state(SESSION_DOMAIN) == "HELD"              # never released by a test
+    assert new_domain() not in (a, b)                        # ids never used come first
+
+
+_TAKEN = []
+
+
+def test_a_test_takes_a_domain():
+    _TAKEN.append(new_domain())
+    assert lock_state(_TAKEN[0]) == "HELD"
+
+
+def test_the_domain_of_a_finished_test_is_free_again():
+    """Runs after test_a_test_takes_a_domain (file order): the autouse fixture gave its
+    domain back when it ended."""
+    if not _TAKEN:
+        pytest.skip("runs after test_a_test_takes_a_domain")
+    assert _TAKEN[0] not in conftest._held_domains
+    assert lock_state(_TAKEN[0]) == "FREE"
