@@ -11,8 +11,14 @@ import pytest
 pytest.importorskip("rclpy")
 
 import conftest  # noqa: E402
-from conftest import (DOMAIN_LOCK_DIR, ROOT, RUN_NAMESPACE, SESSION_DOMAIN,  # noqa: E402
-                      lock_fds, release_domains_since)
+from conftest import (  # noqa: E402
+    DOMAIN_LOCK_DIR,
+    ROOT,
+    RUN_NAMESPACE,
+    SESSION_DOMAIN,
+    lock_fds,
+    release_domains_since,
+)
 from ros_harness import Probe, RosProc, new_domain, run_ns  # noqa: E402
 
 OTHER_RUN = """
