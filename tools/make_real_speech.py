@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from emotalk_ros.errors import EmotalkError  # noqa: E402
 from emotalk_ros.speech.phonenet import PhonePosteriors  # noqa: E402
 from emotalk_ros.training import realspeech as R  # noqa: E402
 from emotalk_ros.training.synth import corpus as C  # noqa: E402
@@ -47,14 +48,21 @@ def main(argv=None) -> int:
     p.add_argument("--klettres", action="store_true",
                    help="also train on the letters and syllables of klettres-data (one speaker "
                         "per language, 15 languages; texts not in development)")
+    p.add_argument("--english-dev", default=None, metavar="PATH",
+                   help="also write the English development set (KLettres' English letters "
+                        "and words, two speakers never trained on) to PATH")
     p.add_argument("--train-sources", default=None,
                    help="comma-separated sources to keep in training (fillets, "
                         "asterisk-prompt, klettres; default all that are selected)")
-    p.add_argument("--only", choices=("train", "dev"), default=None,
-                   help="build one split only (two processes can share the work)")
+    p.add_argument("--only", choices=("train", "dev", "english"), default=None,
+                   help="build one split only (two processes can share the work; 'english': "
+                        "only the --english-dev set)")
     p.add_argument("--cache", default=None, help="alignment cache (JSON); default "
                    "<dev>/../real_alignments[_<split>].json")
     a = p.parse_args(argv)
+    if a.only == "english" and not a.english_dev:
+        print("make_real_speech: --only english needs --english-dev PATH", file=sys.stderr)
+        return 2
     import torch
 
     torch.set_num_threads(a.threads)
@@ -85,11 +93,18 @@ def main(argv=None) -> int:
         print(f"make_real_speech: --klettres: no KLettres sounds under {a.root} "
               f"(install or unpack klettres-data there)", file=sys.stderr)
         return 2
+    english = []
+    if a.english_dev:
+        try:
+            english = R.english_dev_clips(a.root)
+        except EmotalkError as exc:
+            print(f"make_real_speech: --english-dev: {exc}", file=sys.stderr)
+            return 2
     pp = PhonePosteriors.load(a.aligner)
-    names = [a.only] if a.only else ["dev", "train"]
+    names = [] if a.only == "english" else [a.only] if a.only else ["dev", "train"]
     cache = a.cache or os.path.join(os.path.dirname(os.path.abspath(a.dev)),
                                     "real_alignments" + (f"_{a.only}" if a.only else "") + ".json")
-    al = R.align_clips([c for n in names for c in split[n]], pp, cache)
+    al = R.align_clips([c for n in names for c in split[n]] + english, pp, cache)
     t_align = time.time() - t0
     out = {"align_seconds": round(t_align, 1)}
     for name, clips, copies, aug in (("dev", split["dev"], 1, False),
@@ -102,6 +117,12 @@ def main(argv=None) -> int:
         out[name] = {"clips": meta["clips"], "hours": round(meta["hours"], 3),
                      "rejected": len(meta["rejected"]), "speakers": len(meta["speakers"]),
                      "per_speaker": meta["per_speaker"]}
+    if english:
+        meta = C.build_real_corpus(english, al, a.english_dev, copies=1, augment=False,
+                                   seed=a.seed, max_cost=a.max_cost)
+        out["english_dev"] = {"clips": meta["clips"], "hours": round(meta["hours"], 3),
+                              "rejected": len(meta["rejected"]),
+                              "per_speaker": meta["per_speaker"]}
     out["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(out, indent=1))
     return 0

@@ -59,6 +59,9 @@ ESPEAK_VOICE = {"en": "en-us", "es": "es-419", "fr": "fr", "it": "it", "ru": "ru
 KLETTRES_LANGS = {"cs": "cs", "da": "da", "de": "de", "en": "en", "en_GB": "en-gb", "es": "es",
                   "fr": "fr", "hu": "hu", "it": "it", "lt": "lt", "nb": "nb", "nl": "nl",
                   "pt_BR": "pt-br", "ru": "ru", "uk": "uk"}
+# KLettres' English speakers are the only English real speech found that is not reserved:
+# they are kept for evaluation (english_dev_clips) and never trained on
+KLETTRES_DEV = ("en", "en_GB")
 FILLETS_LANGS = ("en", "cs", "nl")                         # languages with voiced dialogue
 FILLETS_TEXT_LANGS = ("bg", "cs", "de", "en", "eo", "es", "fr", "it", "nl", "pl", "ru", "sl",
                       "sv")
@@ -312,7 +315,8 @@ def split_clips(root: str, dev_per_language: int = 0, prompts: bool = False,
     with ``prompts``, also the Spanish and French prompts of the other speakers
     (:func:`prompt_clips`) except those whose text is a development clip's; with ``klettres``,
     also the KLettres letters and syllables (:func:`klettres_clips`) except those whose text
-    is a development clip's in any letter case (the core sounds have letter prompts).
+    is a development clip's in any letter case (the core sounds have letter prompts), and
+    except the English speakers (:data:`KLETTRES_DEV`, :func:`english_dev_clips`).
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
     lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
     speaker each; Italian and Russian have no real speech in training), at most
@@ -345,13 +349,19 @@ def split_clips(root: str, dev_per_language: int = 0, prompts: bool = False,
                 continue
     if klettres:
         held_lower = {c.text.lower() for c in dev}
-        for folder in sorted(KLETTRES_LANGS):
+        for folder in sorted(set(KLETTRES_LANGS) - set(KLETTRES_DEV)):
             try:
                 train += [c for c in klettres_clips(root, folder)
                           if c.text.lower() not in held_lower]
             except EmotalkError:
                 continue
     return {"train": train, "dev": dev}
+
+
+def english_dev_clips(root: str) -> List[RealClip]:
+    """English real speech for evaluation: KLettres' letters and words of its two English
+    speakers (:data:`KLETTRES_DEV`: American 'en', British 'en_GB'), never trained on."""
+    return [c for folder in KLETTRES_DEV for c in klettres_clips(root, folder)]
 
 
 def dev_texts(root: str) -> Set[str]:

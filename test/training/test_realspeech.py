@@ -312,3 +312,28 @@ def test_max_train_spreads_each_source_on_its_own(tree, tmp_path, monkeypatch):
     with pytest.raises(Stop):
         tool.main(base + ["--train-sources", "klettres"])
     assert {c.source for c in seen["split"]["train"]} == {"klettres"}
+
+
+def test_english_klettres_speakers_are_development_only(tree):
+    add_klettres(tree, "it")
+    add_klettres(tree, "en")
+    add_klettres(tree, "en_GB")
+    train = realspeech.split_clips(tree, klettres=True)["train"]
+    assert {c.speaker for c in train if c.source == "klettres"} == {"klettres-it"}
+    eng = realspeech.english_dev_clips(tree)
+    assert {(c.speaker, c.lang) for c in eng} == {("klettres-en", "en"),
+                                                  ("klettres-en_GB", "en-gb")}
+    assert [c.text for c in eng if c.speaker == "klettres-en"] == ["A", "B", "ba", "uno"]
+
+
+def test_make_real_speech_english_dev_needs_its_path_and_its_package(tree, tmp_path, capsys):
+    tool = load_tool()
+    base = ["--root", tree, "--aligner", str(tmp_path / "none.pt"),
+            "--train", str(tmp_path / "t"), "--dev", str(tmp_path / "d")]
+    assert tool.main(base + ["--only", "english"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--english-dev" in err and "\n" not in err
+    assert tool.main(base + ["--only", "english", "--english-dev", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "klettres-data" in err and "\n" not in err
+    assert not os.path.exists(tmp_path / "e")
