@@ -54,7 +54,9 @@
 #
 # ROOT: where the Debian packages with the recordings are installed or unpacked (REAL=1;
 # fillets-ng-data{,-cs,-nl}, asterisk-core-sounds-{es,fr,it,ru}{,-g722}, and for step h.
-# asterisk-prompt-es-co and asterisk-prompt-fr-armelle); default /.
+# asterisk-prompt-es-co and asterisk-prompt-fr-armelle; with klettres-data also there, its
+# English letters and words become DATA/real_dev_en, an English evaluation set that every
+# candidate is also measured on); default /.
 # DATA, RUNS, MODELS: output folders (default data, runs, models). SMALL=1: a reduced run
 # (minutes of speech, a few training steps) for the reproducibility check. PHONES_ONLY=1: only
 # what steps d.-h. need (REAL=1's data and the Flite set, then d.-h. from the shipped
@@ -108,6 +110,10 @@ evaluate_candidate() {  # NAME: RUNS/emotalk_NAME.onnx on the real-speech develo
     $PY -m emotalk_ros evaluate --data "$DATA/heldout_flite" --model "$m" \
         --report "$RUNS/EVALUATION_$1_flite.md" --plots-dir '' --voice-model none
     $PY tools/silence_report.py "$m" --out "$RUNS/silence_$1.json"
+    if [ -d "$DATA/real_dev_en" ]; then       # English real voices (KLettres), when built
+        $PY -m emotalk_ros evaluate --data "$DATA/real_dev_en" --model "$m" \
+            --report "$RUNS/EVALUATION_$1_en.md" --plots-dir ''
+    fi
 }
 
 # 1. synthesis
@@ -200,6 +206,12 @@ if [ "$REAL" = 1 ]; then
         --steps "$PN_STEPS" --seed 0 --threads 2
     $PY tools/make_real_speech.py --root "$ROOT" --aligner "$RUNS/phonenet.pt" \
         --train "$DATA/real_train" --dev "$DATA/real_dev" --copies 3 --seed 0 $REAL_OPTS
+    if [ -d "$ROOT/usr/share/klettres/en" ]; then
+        # English real voices for evaluation only (klettres-data's English letters and words)
+        $PY tools/make_real_speech.py --root "$ROOT" --aligner "$RUNS/phonenet.pt" \
+            --only english --english-dev "$DATA/real_dev_en" --dev "$DATA/real_dev" \
+            --cache "$DATA/real_alignments_english.json" --seed 0 $REAL_OPTS
+    fi
     stamp alignment
     if [ "$PHONES_ONLY" != 1 ]; then
         # c. fine-tunes on synthetic + real speech, silence and room noise; 70 ms and 30 ms
