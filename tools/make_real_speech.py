@@ -70,10 +70,10 @@ def main(argv=None) -> int:
     split = R.split_clips(a.root, a.max_dev, prompts=a.prompts, klettres=a.klettres)
     if a.train_sources:
         keep = {x.strip() for x in a.train_sources.split(",") if x.strip()}
-        unknown = keep - {"fillets", "asterisk-prompt", "klettres"}
+        unknown = keep - set(R.TRAIN_SOURCES)
         if unknown:
             print(f"make_real_speech: --train-sources: unknown {', '.join(sorted(unknown))} "
-                  f"(use fillets, asterisk-prompt, klettres)", file=sys.stderr)
+                  f"(use {', '.join(R.TRAIN_SOURCES)})", file=sys.stderr)
             return 2
         split["train"] = [c for c in split["train"] if c.source in keep]
     # --max-train spreads each source's clips of a language on their own, so adding a source
@@ -107,22 +107,16 @@ def main(argv=None) -> int:
     al = R.align_clips([c for n in names for c in split[n]] + english, pp, cache)
     t_align = time.time() - t0
     out = {"align_seconds": round(t_align, 1)}
-    for name, clips, copies, aug in (("dev", split["dev"], 1, False),
-                                     ("train", split["train"], a.copies, True)):
-        if name not in names:
-            continue
-        path = a.dev if name == "dev" else a.train
+    jobs = [(n, split[n], a.dev if n == "dev" else a.train, 1 if n == "dev" else a.copies,
+             n == "train") for n in ("dev", "train") if n in names]
+    if english:
+        jobs.append(("english_dev", english, a.english_dev, 1, False))
+    for name, clips, path, copies, aug in jobs:
         meta = C.build_real_corpus(clips, al, path, copies=copies, augment=aug, seed=a.seed,
-                              max_cost=a.max_cost)
+                                   max_cost=a.max_cost)
         out[name] = {"clips": meta["clips"], "hours": round(meta["hours"], 3),
                      "rejected": len(meta["rejected"]), "speakers": len(meta["speakers"]),
                      "per_speaker": meta["per_speaker"]}
-    if english:
-        meta = C.build_real_corpus(english, al, a.english_dev, copies=1, augment=False,
-                                   seed=a.seed, max_cost=a.max_cost)
-        out["english_dev"] = {"clips": meta["clips"], "hours": round(meta["hours"], 3),
-                              "rejected": len(meta["rejected"]),
-                              "per_speaker": meta["per_speaker"]}
     out["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(out, indent=1))
     return 0

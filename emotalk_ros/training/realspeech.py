@@ -62,6 +62,7 @@ KLETTRES_LANGS = {"cs": "cs", "da": "da", "de": "de", "en": "en", "en_GB": "en-g
 # KLettres' English speakers are the only English real speech found that is not reserved:
 # they are kept for evaluation (english_dev_clips) and never trained on
 KLETTRES_DEV = ("en", "en_GB")
+TRAIN_SOURCES = ("fillets", "asterisk-prompt", "klettres")   # RealClip.source of training clips
 FILLETS_LANGS = ("en", "cs", "nl")                         # languages with voiced dialogue
 FILLETS_TEXT_LANGS = ("bg", "cs", "de", "en", "eo", "es", "fr", "it", "nl", "pl", "ru", "sl",
                       "sv")
