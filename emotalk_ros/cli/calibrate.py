@@ -17,13 +17,22 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="calibrated .pt (may equal the input)")
     p.add_argument("--smoothing", type=float, default=0.65,
                    help="run-time causal one-pole output smoothing stored with the model, [0, 1)")
+    p.add_argument("--aperture-readout", action="store_true",
+                   help="the jaw follows the expected phone openness under the phone "
+                        "posteriors (a phone-mixture generator; docs/EVALUATION.md)")
+    p.add_argument("--readout-bilabial", type=float, default=16.0,
+                   help="with --aperture-readout: the dominance of /p b m/ (>= 1)")
+    p.add_argument("--readout-temperature", type=float, default=1.0,
+                   help="with --aperture-readout: the posteriors' temperature (> 0)")
     p.add_argument("--model-version", default=None,
                    help="version name stored in the calibrated model (default: the checkpoint's)")
 
 
 def run(args) -> int:
     """Calibrate the checkpoint, write it, print the warp at intensity 0.5 as JSON; 0."""
-    ck = calibrate(checkpoint.load(args.checkpoint), args.smoothing)
+    readout = ((args.readout_bilabial, args.readout_temperature)
+               if args.aperture_readout else None)
+    ck = calibrate(checkpoint.load(args.checkpoint), args.smoothing, readout)
     if args.model_version:
         ck["model_version"] = str(args.model_version)
     checkpoint.save(args.output, ck)
@@ -33,6 +42,7 @@ def run(args) -> int:
             {
                 "output": args.output,
                 "smoothing": args.smoothing,
+                "aperture_readout": ck["generator_config"].get("aperture_readout", False),
                 "model_version": ck.get("model_version"),
                 "calibration_at_0.5": dict(
                     zip(EXPRESSIVE, np.round(cal[:, cal.shape[1] // 2], 3).tolist())

@@ -25,6 +25,17 @@ and the mapping network used for the emotional consistency loss.
   them, without closing the faces of the vowels. Starts at ``d = 1`` (the plain mixture);
   still a mean of the per-phone faces, so one-hot posteriors still give the head's face.
   P x 52 weights.
+* **Aperture readout** (optional, ``aperture_readout``; with the mixture; added after
+  training by ``emotalk calibrate --aperture-readout``): how far the mouth opens is read
+  straight from the posteriors as the expected phone openness
+  (``emotalk_ros.core.phones.openness``), ``R = sum_k q_k d_k o_k / sum_k q_k d_k``, where
+  ``q`` are the posteriors at a temperature, ``d_k`` a fixed dominance of /p b m/ (so an
+  unsure bilabial still shuts the mouth) and ``o_k`` the phone's openness. The jaw moves so
+  that the *neutral* mixture face would open ``scale * R``; the emotion's own offset to the
+  neutral face is kept, so an emotion holds its jaw as before, and every other shape is the
+  mixture's. On real voices this linear read-out follows the phones better than the
+  mixture's learnt, non-linear jaw (docs/EVALUATION.md). No new weights; a (P,) product
+  and a (P, 6) mean more per frame.
 * **Emotion channel**: the per-frame embedding ``z`` (D,) from the boundary-aware emotion
   space (:mod:`emotalk_ros.emotion.space`) drives FiLM (scale, shift) in every block and
   is concatenated into the output head (the dual-channel decoder).
@@ -45,9 +56,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from emotalk_ros.core.blendshapes import NUM_BLENDSHAPES
+from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES
 from emotalk_ros.core.emotions import NUM_EXPRESSIVE
-from emotalk_ros.core.phones import NUM_PHONES
+from emotalk_ros.core.phones import BILABIALS, NUM_PHONES, PHONES, openness
+
+# The shapes of the lip aperture (emotalk_ros.core.blendshapes.aperture), in this order.
+APERTURE_SHAPES = ("jawOpen", "mouthClose", "mouthUpperUpLeft", "mouthUpperUpRight",
+                   "mouthLowerDownLeft", "mouthLowerDownRight")
+APERTURE_INDEX = tuple(INDEX[n] for n in APERTURE_SHAPES)
+
+
+def aperture6(a: torch.Tensor) -> torch.Tensor:
+    """The lip aperture (``emotalk_ros.core.blendshapes.aperture``) of (..., 6) values of
+    :data:`APERTURE_SHAPES` -> (...,)."""
+    return (torch.clamp(a[..., 0] - a[..., 1], min=0.0) + 0.25 * (a[..., 2] + a[..., 3])
+            + 0.25 * (a[..., 4] + a[..., 5]))
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,10 @@ class GeneratorConfig:
     phone_replace: bool = False        # the bottleneck replaces the residual stream (strict)
     phone_mixture: bool = False        # face = posterior-weighted mean of per-phone faces
     phone_dominance: bool = False      # ... weighted per phone and blendshape (learnt)
+    aperture_readout: bool = False     # the jaw follows the expected phone openness
+    readout_bilabial: float = 1.0      # ... with this dominance of /p b m/ (>= 1)
+    readout_temperature: float = 1.0   # ... of posteriors at this temperature
+    readout_scale: float = 0.6         # ... times this aperture (the open vowels' opening)
 
     @property
     def state_len(self) -> int:
@@ -104,6 +131,13 @@ class GeneratorConfig:
                              f"phone_after {self.phone_after}, phone_replace {self.phone_replace}")
         if self.phone_dominance and not self.phone_mixture:
             raise ValueError("phone_dominance needs phone_mixture (--phone-mixture)")
+        if self.aperture_readout and not self.phone_mixture:
+            raise ValueError("aperture_readout needs phone_mixture (--phone-mixture)")
+        if not (self.readout_bilabial >= 1.0 and self.readout_temperature > 0.0
+                and self.readout_scale > 0.0):
+            raise ValueError("readout_bilabial must be >= 1 and readout_temperature and "
+                             f"readout_scale > 0; got {self.readout_bilabial}, "
+                             f"{self.readout_temperature}, {self.readout_scale}")
 
 
 @dataclass(frozen=True)
@@ -170,6 +204,36 @@ class CausalBlock(nn.Module):
 DOM_MAX = 20.0   # |log-dominance| is clamped here: exp() stays finite in float32
 
 
+def readout_openness() -> torch.Tensor:
+    """Each phone's openness (P,) (``emotalk_ros.core.phones.openness``), as the readout
+    stores it."""
+    return torch.tensor([openness(p) for p in PHONES], dtype=torch.float32)
+
+
+def readout_dominance(bilabial: float) -> torch.Tensor:
+    """(P,): ``bilabial`` for /p b m/, 1 for every other phone."""
+    return torch.tensor([bilabial if p in BILABIALS else 1.0 for p in PHONES],
+                        dtype=torch.float32)
+
+
+def readout_openness_of(logits: torch.Tensor, open_: torch.Tensor, dom: torch.Tensor,
+                        temperature: float) -> torch.Tensor:
+    """The aperture readout's R (...,): the expected openness ``open_`` (P,) under the
+    posteriors of ``logits`` (..., P) at ``temperature``, each phone weighted by ``dom``
+    (P,) (:func:`readout_dominance`)."""
+    w = torch.softmax(logits / temperature, dim=-1) * dom
+    return (w @ open_) / w.sum(-1).clamp(min=1e-30)
+
+
+def apply_readout(y: torch.Tensor, r: torch.Tensor, neutral_aperture: torch.Tensor,
+                  scale: float) -> torch.Tensor:
+    """y (..., 52) with ``jawOpen`` moved by ``scale * r - neutral_aperture`` (clamped to
+    [0, 1]); every other shape untouched."""
+    j = INDEX["jawOpen"]
+    jaw = torch.clamp(y[..., j] + scale * r - neutral_aperture, 0.0, 1.0)
+    return torch.cat([y[..., :j], jaw.unsqueeze(-1), y[..., j + 1:]], dim=-1)
+
+
 def mixture_of(w: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """The phone mixture's face: weights (..., P) (the posteriors) or (..., P, 52) (with
     dominance) and per-phone faces (..., P, 52) -> (..., 52)."""
@@ -204,6 +268,11 @@ class Generator(nn.Module):
             nn.init.zeros_(self.phone_in.weight)
         if cfg.phone_dominance:  # log-dominance per phone and blendshape; 0: the plain mixture
             self.phone_dom = nn.Parameter(torch.zeros(NUM_PHONES, NUM_BLENDSHAPES))
+        if cfg.aperture_readout:  # fixed: the neutral embedding, each phone's openness
+            self.register_buffer("readout_z", torch.zeros(cfg.emotion_dim))
+            self.register_buffer("readout_open", readout_openness())
+            self.register_buffer("readout_dom", readout_dominance(cfg.readout_bilabial),
+                                 persistent=False)
 
     def initial_state(self, batch: int = 1) -> torch.Tensor:
         """Zero streaming state (batch, C, state_len)."""
@@ -221,7 +290,10 @@ class Generator(nn.Module):
         x, new_state, logits = self._trunk(feats, z, state)
         if self.cfg.phone_mixture:  # the posteriors weigh per-phone faces; no projection
             logits = self.phone_out(x.transpose(1, 2))                         # (B, T, P)
-            y = self.phone_mixture_face(torch.softmax(logits, dim=-1), z)      # (B, T, 52)
+            post = torch.softmax(logits, dim=-1)
+            y = self.phone_mixture_face(post, z)                               # (B, T, 52)
+            if self.cfg.aperture_readout:
+                y = self.aperture_readout(logits, post, y)
         else:
             if self.cfg.phone_after == len(self.blocks):
                 x, logits = self._phones(x)
@@ -276,6 +348,22 @@ class Generator(nn.Module):
         hz = F.linear(z, w1[:, C:], self.head[0].bias)                         # (..., H)
         h = F.gelu(hz.unsqueeze(-2) + corners)                                 # (..., P, H)
         return torch.sigmoid(self.head[2](h))                                  # (..., P, 52)
+
+    def aperture_readout(self, logits: torch.Tensor, post: torch.Tensor,
+                         y: torch.Tensor) -> torch.Tensor:
+        """(``aperture_readout``) logits and posteriors (..., P), the mixture's face y (..., 52)
+        -> y with its jaw moved so that the neutral face would open ``scale * R`` (R: the
+        expected phone openness, module docstring)."""
+        cfg = self.cfg
+        faces = self.phone_faces(self.readout_z)[:, list(APERTURE_INDEX)]      # (P, 6)
+        if cfg.phone_dominance:
+            w = self.mixture_weights(post)[..., list(APERTURE_INDEX)]          # (..., P, 6)
+            neutral = (w * faces).sum(-2)                                      # (..., 6)
+        else:
+            neutral = post @ faces
+        r = readout_openness_of(logits, self.readout_open, self.readout_dom,
+                                cfg.readout_temperature)
+        return apply_readout(y, r, aperture6(neutral), cfg.readout_scale)
 
     def phone_mixture_face(self, post: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """posteriors (B, T, P), z (B, T, D) -> the posterior-weighted mean of
@@ -366,6 +454,11 @@ class StreamingGenerator(nn.Module):
             if cfg.phone_dominance:
                 self.register_buffer(
                     "dom", torch.exp(gen.phone_dom.detach().clamp(-DOM_MAX, DOM_MAX)))  # (P, 52)
+            if cfg.aperture_readout:  # the neutral per-phone faces' aperture shapes (P, 6)
+                self.register_buffer("ro_faces", gen.phone_faces(gen.readout_z.detach())[
+                    :, list(APERTURE_INDEX)].detach().clone())
+                self.register_buffer("ro_open", gen.readout_open.detach().clone())
+                self.register_buffer("ro_dom", gen.readout_dom.detach().clone())
         self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
         self._taps: dict = {}
         self._device = torch.device("cpu")
@@ -417,14 +510,25 @@ class StreamingGenerator(nn.Module):
             y = torch.addcmul(zz[:, b["b"]], torch.addmm(b["bc"], taps, b["wc"]), zz[:, b["g"]])
             x = torch.addmm(b["bp"], F.gelu(y), b["wp"]).add_(x)                    # residual
         if self.cfg.phone_mixture:
-            p = torch.softmax(torch.addmm(self.b_pout, x, self.w_pout), dim=-1)     # (T, P)
+            logits = torch.addmm(self.b_pout, x, self.w_pout)                       # (T, P)
+            p = torch.softmax(logits, dim=-1)
             h = F.gelu(zz[:, None, self._zh] + self.corners)                        # (T, P, H)
             faces = torch.sigmoid(torch.matmul(h, self.w_out).add_(self.b_out))     # (T, P, 52)
             if self.cfg.phone_dominance:
                 w = p[:, :, None] * self.dom                                        # (T, P, 52)
                 w = w / w.sum(1, keepdim=True).clamp(min=1e-30)
-                return (w * faces).sum(1), tuple(new_state)
-            return torch.bmm(p[:, None, :], faces)[:, 0], tuple(new_state)
+                y = (w * faces).sum(1)
+            else:
+                y = torch.bmm(p[:, None, :], faces)[:, 0]
+            if self.cfg.aperture_readout:
+                if self.cfg.phone_dominance:
+                    neutral = (w[:, :, list(APERTURE_INDEX)] * self.ro_faces).sum(1)  # (T, 6)
+                else:
+                    neutral = p @ self.ro_faces
+                r = readout_openness_of(logits, self.ro_open, self.ro_dom,
+                                        self.cfg.readout_temperature)
+                y = apply_readout(y, r, aperture6(neutral), self.cfg.readout_scale)
+            return y, tuple(new_state)
         if self.cfg.phone_after == len(self.blocks):
             x = self._phones(x)
         h = F.gelu(torch.addmm(zz[:, self._zh], x, self.w_hx))                      # (T, H)

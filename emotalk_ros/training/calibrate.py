@@ -1,4 +1,5 @@
-"""``emotalk calibrate``: per-emotion intensity calibration and the run-time output smoothing.
+"""``emotalk calibrate``: per-emotion intensity calibration and the run-time output smoothing,
+and (``--aperture-readout``) the jaw read from the phone posteriors.
 
 EditEmoTalk calibrates each edit direction so that alpha = 1 reaches the emotion's full
 expression (``s_k``). This extends it to the whole range: for each emotion we sweep the
@@ -11,12 +12,16 @@ stays linear in the warped intensities, and 0 stays exactly neutral.
 
 from __future__ import annotations
 
-from typing import Dict
+from dataclasses import replace
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from emotalk_ros.core.emotions import EXPRESSIVE, NUM_EXPRESSIVE, group_index
 from emotalk_ros.emotion.space import EmotionSpace
+from emotalk_ros.errors import EmotalkError
+
+READOUT_KEYS = ("readout_z", "readout_open")     # the readout's entries in the state dict
 
 GRID = 11
 
@@ -90,9 +95,77 @@ def intensity_calibration(ckpt: Dict, seconds: float = 4.0, grid: int = GRID,
     return cal
 
 
-def calibrate(ckpt: Dict, smoothing: float) -> Dict:
+def without_readout(ckpt: Dict) -> Dict:
+    """A checkpoint as it was before :func:`add_aperture_readout` (the generator's config
+    and weights; the rest shared)."""
+    from emotalk_ros.generator.model import GeneratorConfig
+
+    cfg = GeneratorConfig.from_dict(ckpt["generator_config"])
+    if not cfg.aperture_readout:
+        return ckpt
+    out = dict(ckpt)
+    default = GeneratorConfig()
+    out["generator_config"] = replace(
+        cfg, aperture_readout=False, readout_bilabial=default.readout_bilabial,
+        readout_temperature=default.readout_temperature,
+        readout_scale=default.readout_scale).to_dict()
+    out["generator"] = {k: v for k, v in ckpt["generator"].items() if k not in READOUT_KEYS}
+    return out
+
+
+def add_aperture_readout(ckpt: Dict, bilabial: float, temperature: float = 1.0) -> Dict:
+    """Checkpoint of a phone-mixture generator -> a copy whose jaw follows the expected phone
+    openness under its posteriors (``GeneratorConfig.aperture_readout``), /p b m/ weighted
+    by ``bilabial`` and the posteriors taken at ``temperature``. The scale is measured, not
+    chosen: the mean aperture of the neutral face of the open vowels (openness 1), so the
+    readout opens an open vowel as wide as the mixture's face for it does. Replaces any
+    readout the checkpoint had. Raises :class:`EmotalkError` for a generator without the
+    phone mixture or bad parameters."""
+    import torch
+
+    from emotalk_ros.core.blendshapes import aperture
+    from emotalk_ros.core.phones import PHONES, openness
+    from emotalk_ros.generator.model import Generator, GeneratorConfig
+
+    base = without_readout(ckpt)
+    cfg = GeneratorConfig.from_dict(base["generator_config"])
+    if not cfg.phone_mixture:
+        raise EmotalkError("--aperture-readout needs a phone-mixture generator "
+                           "(`emotalk train --phone-mixture`); this checkpoint has none")
+    gen = Generator(cfg)
+    gen.load_state_dict(base["generator"], strict=True)
+    z = torch.as_tensor(np.asarray(EmotionSpace.from_dict(ckpt["emotion_space"]).z_neutral,
+                                   np.float32))
+    with torch.no_grad():
+        faces = gen.phone_faces(z).numpy()                                        # (P, 52)
+    open_rows = [k for k, p in enumerate(PHONES) if openness(p) >= 1.0]
+    scale = float(aperture(faces[open_rows]).mean())
+    try:
+        new_cfg = replace(cfg, aperture_readout=True, readout_bilabial=float(bilabial),
+                          readout_temperature=float(temperature), readout_scale=scale)
+        new_cfg.check()
+    except ValueError as exc:
+        raise EmotalkError(f"--aperture-readout: {exc}") from None
+    gen2 = Generator(new_cfg)
+    missing, unexpected = gen2.load_state_dict(base["generator"], strict=False)
+    if unexpected or sorted(missing) != sorted(READOUT_KEYS):
+        raise EmotalkError(f"--aperture-readout: weights do not match the generator "
+                           f"(missing {missing}, unexpected {unexpected})")
+    gen2.readout_z.copy_(z)
+    out = dict(ckpt)
+    out["generator_config"] = new_cfg.to_dict()
+    out["generator"] = {k: v.detach().clone() for k, v in gen2.state_dict().items()}
+    return out
+
+
+def calibrate(ckpt: Dict, smoothing: float,
+              readout: Optional[Tuple[float, float]] = None) -> Dict:
     """Checkpoint -> a copy with the intensity calibration (7, GRID) measured and
-    ``output_smoothing`` set (one-pole coefficient in [0, 1))."""
+    ``output_smoothing`` set (one-pole coefficient in [0, 1)). ``readout`` (bilabial
+    dominance, temperature) first adds the aperture readout (:func:`add_aperture_readout`),
+    so that the calibration measures the face that ships."""
+    if readout is not None:
+        ckpt = add_aperture_readout(ckpt, *readout)
     out = dict(ckpt)
     space = EmotionSpace.from_dict(ckpt["emotion_space"])
     cal = intensity_calibration(ckpt)

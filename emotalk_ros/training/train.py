@@ -708,6 +708,12 @@ def train(
     mcfg = MappingConfig()
     mapper = MappingNetwork(mcfg).to(device)
     init_ck = checkpoint.load(init) if init else None
+    if init_ck is not None and init_ck.get("generator_config", {}).get("aperture_readout"):
+        from emotalk_ros.training.calibrate import without_readout
+
+        # like the intensity warp and the smoothing, calibrate adds the readout after training
+        log.info("fine-tune starts from the network without its aperture readout")
+        init_ck = without_readout(init_ck)
     if init_ck is not None:
         mcfg = MappingConfig.from_dict(init_ck["mapping_config"])
         mapper = MappingNetwork(mcfg).to(device)

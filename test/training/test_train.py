@@ -446,3 +446,33 @@ def test_a_fine_tune_from_the_calibrated_file_learns_what_it_learns_from_the_raw
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
     moved = checkpoint.load("raw.pt")["generator"]
     assert not all(torch.equal(moved[k], a["generator"][k]) for k in moved)  # it did train
+
+
+def test_a_fine_tune_from_a_file_with_the_aperture_readout_learns_what_it_learns_without(
+        tmp_path, monkeypatch):
+    """`emotalk calibrate --aperture-readout` adds the readout after training, and a
+    fine-tune drops it: from such a file it trains exactly as from the checkpoint it was
+    calibrated from, and what it writes has no readout."""
+    import torch
+
+    from emotalk_ros.generator import checkpoint
+    from emotalk_ros.training.calibrate import calibrate
+    from emotalk_ros.training.train import TrainConfig, train
+
+    monkeypatch.chdir(tmp_path)
+    fake_shard("a", 24, 0)
+    cfg = TrainConfig(steps=3, map_steps=3, batch=2, crop=200, warmup=16, threads=1, seed=3,
+                      phone_after=6, phone_replace=True, phone_mixture=True,
+                      phone_dominance=True, w_phone=1.0)
+    train("a", "raw.pt", cfg, lookahead_ms=30, progress=False, model_version="t")
+    cal = calibrate(checkpoint.load("raw.pt"), 0.3, readout=(16.0, 0.7))
+    assert cal["generator_config"]["aperture_readout"] is True
+    checkpoint.save("cal.pt", cal)
+    for name in ("raw", "cal"):
+        train("a", f"ft_{name}.pt", TrainConfig(**{**cfg.__dict__, "seed": 9}),
+              lookahead_ms=30, progress=False, model_version="t", init=f"{name}.pt")
+    a, b = checkpoint.load("ft_raw.pt"), checkpoint.load("ft_cal.pt")
+    assert b["generator_config"] == a["generator_config"]
+    assert not b["generator_config"]["aperture_readout"]
+    assert a["generator"].keys() == b["generator"].keys()
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
