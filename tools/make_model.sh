@@ -45,6 +45,10 @@
 #      continuations of g.'s mean on it (g.'s recipe, seed 87; with the correlation term
 #      and bilabial weight 2, seed 88), averaged 0.5/0.5, calibrated at 0.2 ->
 #      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default8.*), evaluated the same way.
+#   i. the aperture-readout candidate (not shipped): h.'s mean with the jaw read from its own
+#      phone posteriors (`emotalk calibrate --aperture-readout`), chosen on the real training
+#      speech by tools/readout_grid.py -> RUNS/emotalk_readout.{pt,onnx}, evaluated the same
+#      way.
 # Bit-reproducible on one machine from the code at hand: every step is seeded, shards are
 # synthesised in fresh processes, training runs with fixed thread counts and deterministic
 # algorithms, and no file stores a time or an absolute path (two reduced runs, SMALL=1, give
@@ -59,10 +63,10 @@
 # candidate is also measured on); default /.
 # DATA, RUNS, MODELS: output folders (default data, runs, models). SMALL=1: a reduced run
 # (minutes of speech, a few training steps) for the reproducibility check. PHONES_ONLY=1: only
-# what steps d.-h. need (REAL=1's data and the Flite set, then d.-h. from the shipped
+# what steps d.-i. need (REAL=1's data and the Flite set, then d.-i. from the shipped
 # emotalk-default-5, taken from git as RUNS/emotalk_default5.pt since models/ now holds
 # default-8), skipping steps 2-4 and c. (about 3 h of training). PH_CHAIN=0 skips d.'s four
-# stages (e.-h. do not need them).
+# stages (e.-i. do not need them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -370,6 +374,31 @@ if [ "$REAL" = 1 ]; then
     SUMS+=("$RUNS/emotalk_default8.pt" "$RUNS/emotalk_default8.onnx")
     if [ "$SMALL" != 1 ]; then evaluate_candidate default8; fi
     stamp "emotalk-default-8"
+    # i. the aperture-readout candidate (docs/EVALUATION.md, "The aperture readout"; not
+    #    shipped): h.'s mean with the jaw read from its own phone posteriors, the bilabial
+    #    dominance, temperature and output smoothing chosen on the real training speech by
+    #    tools/readout_grid.py (the highest training correlation that keeps h.'s training
+    #    closure and the lips leading; SMALL=1 takes 24,0.7,0.15) -> RUNS/emotalk_readout.*
+    if [ "$SMALL" = 1 ]; then
+        pick=24,0.7,0.15
+    else
+        pick=$($PY tools/readout_grid.py "$RUNS/emotalk_default8.pt" \
+            --train "$DATA/real_train_prompts" --dev "$DATA/real_dev" \
+            --out "$RUNS/readout_grid.json" | tail -n 1)
+    fi
+    if [ -n "$pick" ]; then
+        IFS=, read -r ro_d ro_t ro_s <<< "$pick"
+        $PY -m emotalk_ros calibrate "$RUNS/emotalk_default8_ft.pt" \
+            -o "$RUNS/emotalk_readout.pt" --smoothing "$ro_s" --aperture-readout \
+            --readout-bilabial "$ro_d" --readout-temperature "$ro_t" \
+            --model-version emotalk-readout-candidate
+        $PY -m emotalk_ros export "$RUNS/emotalk_readout.pt" -o "$RUNS/emotalk_readout.onnx"
+        SUMS+=("$RUNS/emotalk_readout.pt" "$RUNS/emotalk_readout.onnx")
+        if [ "$SMALL" != 1 ]; then evaluate_candidate readout; fi
+    else
+        echo "[make model] i.: no aperture readout keeps h.'s training closure" >&2
+    fi
+    stamp "aperture-readout candidate ($pick)"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
