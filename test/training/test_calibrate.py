@@ -134,7 +134,10 @@ def test_the_calibrate_command_keeps_or_restamps_the_model_version(tmp_path, mon
     from emotalk_ros.cli import calibrate as cli_calibrate
     from emotalk_ros.cli import main as cli
 
-    def fake(ck, smoothing):                       # the warp itself is tested above
+    seen = []
+
+    def fake(ck, smoothing, readout=None):         # the warp itself is tested above
+        seen.append(readout)
         return dict(ck, output_smoothing=float(smoothing))
 
     monkeypatch.setattr(cli_calibrate, "calibrate", fake)
@@ -147,3 +150,7 @@ def test_the_calibrate_command_keeps_or_restamps_the_model_version(tmp_path, mon
     assert checkpoint.load(str(kept))["model_version"] == version
     out = checkpoint.load(str(stamped))
     assert out["model_version"] == "emotalk-test-9" and out["output_smoothing"] == 0.5
+    assert seen == [None, None]                    # no readout unless asked for
+    assert cli.main(["calibrate", src, "-o", str(kept), "--aperture-readout",
+                     "--readout-bilabial", "20", "--readout-temperature", "0.6"]) == 0
+    assert seen[-1] == (20.0, 0.6)
