@@ -9,7 +9,8 @@ For each grid point (bilabial dominance D, temperature T, output smoothing S) th
 the readout and the smoothing, is exported to ONNX in a temporary folder and runs over the
 real *training* speech (the first copy of each clip, no augmentation), exactly as
 ``emotalk evaluate`` runs a model; the model without the readout at its own smoothing is the
-reference row. The pick is the point with the highest aperture correlation on the training
+reference row (so give the calibrated file: the reference runs at its stored smoothing, as
+it ships). The pick is the point with the highest aperture correlation on the training
 speech among those that keep the reference's bilabial closure there and keep the lips
 leading or meeting the sound (best lag <= 0 frames). The development set, when given, is
 measured and printed beside it but plays no part in the choice.
@@ -76,7 +77,7 @@ def pick(rows, reference):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", help="a phone-mixture .pt (calibrated or not)")
+    ap.add_argument("model", help="a calibrated phone-mixture .pt (the reference row)")
     ap.add_argument("--train", required=True, help="real training speech (make_real_speech)")
     ap.add_argument("--dev", default=None, help="development set, measured, not used")
     ap.add_argument("--max-clips", type=int, default=50, help="dev clips per language")

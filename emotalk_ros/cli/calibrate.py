@@ -20,9 +20,9 @@ def add_arguments(p) -> None:
     p.add_argument("--aperture-readout", action="store_true",
                    help="the jaw follows the expected phone openness under the phone "
                         "posteriors (a phone-mixture generator; docs/EVALUATION.md)")
-    p.add_argument("--readout-bilabial", type=float, default=16.0,
+    p.add_argument("--readout-bilabial", type=float, default=24.0,
                    help="with --aperture-readout: the dominance of /p b m/ (>= 1)")
-    p.add_argument("--readout-temperature", type=float, default=1.0,
+    p.add_argument("--readout-temperature", type=float, default=0.7,
                    help="with --aperture-readout: the posteriors' temperature (> 0)")
     p.add_argument("--model-version", default=None,
                    help="version name stored in the calibrated model (default: the checkpoint's)")
