@@ -459,6 +459,7 @@ class StreamingGenerator(nn.Module):
                     :, list(APERTURE_INDEX)].detach().clone())
                 self.register_buffer("ro_open", gen.readout_open.detach().clone())
                 self.register_buffer("ro_dom", gen.readout_dom.detach().clone())
+                self.register_buffer("ro_idx", torch.tensor(APERTURE_INDEX, dtype=torch.long))
         self._zh = slice(2 * C * nb, 2 * C * nb + cfg.head_hidden)
         self._taps: dict = {}
         self._device = torch.device("cpu")
@@ -522,7 +523,7 @@ class StreamingGenerator(nn.Module):
                 y = torch.bmm(p[:, None, :], faces)[:, 0]
             if self.cfg.aperture_readout:
                 if self.cfg.phone_dominance:
-                    neutral = (w[:, :, list(APERTURE_INDEX)] * self.ro_faces).sum(1)  # (T, 6)
+                    neutral = (w.index_select(2, self.ro_idx) * self.ro_faces).sum(1)  # (T, 6)
                 else:
                     neutral = p @ self.ro_faces
                 r = readout_openness_of(logits, self.ro_open, self.ro_dom,

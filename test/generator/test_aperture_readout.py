@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from emotalk_ros.core.audio import FeatureConfig  # noqa: E402
-from emotalk_ros.core.blendshapes import INDEX, NAMES, aperture  # noqa: E402
-from emotalk_ros.core.emotions import EXPRESSIVE  # noqa: E402
+from test_generator import ckpt_of, random_space  # noqa: E402
+
+from emotalk_ros.core.blendshapes import INDEX, aperture  # noqa: E402
 from emotalk_ros.core.phones import PHONE_INDEX, PHONES, openness  # noqa: E402
 from emotalk_ros.emotion.space import EmotionSpace  # noqa: E402
 from emotalk_ros.errors import EmotalkError  # noqa: E402
@@ -19,7 +19,6 @@ from emotalk_ros.generator import checkpoint  # noqa: E402
 from emotalk_ros.generator.model import (  # noqa: E402
     Generator,
     GeneratorConfig,
-    MappingConfig,
     StreamingGenerator,
     readout_openness_of,
 )
@@ -47,20 +46,7 @@ def _mixture_ckpt(dominance=True, seed=0):
         g.head[2].bias[INDEX["mouthClose"]] = -3.0      # lips apart, as in a trained face
         if dominance:
             g.phone_dom.normal_(0, 1.0)
-    rng = np.random.default_rng(seed)
-    n = rng.normal(size=(7, 16)).astype(np.float32)
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    space = EmotionSpace(rng.normal(size=16).astype(np.float32), n,
-                         rng.uniform(1, 3, 7).astype(np.float32))
-    return {
-        "format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION,
-        "model_version": "test", "generator_config": cfg.to_dict(),
-        "mapping_config": MappingConfig().to_dict(),
-        "feature_config": checkpoint.feature_config_to_dict(FeatureConfig()),
-        "blendshapes": list(NAMES), "emotions": list(EXPRESSIVE),
-        "emotion_space": space.to_dict(), "generator": g.state_dict(), "mapping": {},
-        "train": {},
-    }
+    return ckpt_of(cfg, g, random_space(seed=seed))
 
 
 def _gen(ck):

@@ -46,14 +46,20 @@ def make_ckpt(lookahead=4, seed=0, phone_after=-1):
         g.film.weight.normal_(0, 0.3)
         if phone_after >= 0:                    # and the phone bottleneck a say
             g.phone_in.weight.normal_(0, 1.0)
+    return ckpt_of(cfg, g, random_space())
+
+
+def ckpt_of(cfg, gen, space):
+    """A checkpoint dict of a generator config, its weights and an emotion space (no mapping
+    network, no training record)."""
     return {
         "format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION,
         "model_version": "test", "generator_config": cfg.to_dict(),
         "mapping_config": MappingConfig().to_dict(),
         "feature_config": checkpoint.feature_config_to_dict(FeatureConfig()),
         "blendshapes": list(NAMES), "emotions": list(EXPRESSIVE),
-        "emotion_space": random_space().to_dict(),
-        "generator": g.state_dict(), "mapping": {}, "train": {},
+        "emotion_space": space.to_dict(),
+        "generator": gen.state_dict(), "mapping": {}, "train": {},
     }
 
 
