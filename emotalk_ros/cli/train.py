@@ -80,6 +80,15 @@ def add_arguments(p) -> None:
     p.add_argument("--freeze-trunk", action="store_true",
                    help="train only what follows the phone bottleneck (its phone head and "
                         "the blocks before it stay as the init has them)")
+    p.add_argument("--aperture-readout", action="store_true",
+                   help="train through the aperture readout (`emotalk calibrate "
+                        "--aperture-readout`): the losses see the jaw read from the phone "
+                        "posteriors; needs --init of a phone-mixture generator, and the "
+                        "result keeps the readout")
+    p.add_argument("--readout-bilabial", type=float, default=24.0,
+                   help="with --aperture-readout: the dominance of /p b m/ (>= 1)")
+    p.add_argument("--readout-temperature", type=float, default=0.7,
+                   help="with --aperture-readout: the posteriors' temperature (> 0)")
     p.add_argument("--cons-speech-only", action="store_true",
                    help="emotional-consistency loss on windows that are mostly speech only "
                         "(the mapping network misreads a face held still)")
@@ -108,6 +117,8 @@ def run(args) -> int:
                       phone_dominance=args.phone_dominance,
                       bilabial_via_posteriors=args.bilabial_via_posteriors,
                       freeze_trunk=args.freeze_trunk,
+                      readout_bilabial=args.readout_bilabial if args.aperture_readout else 0.0,
+                      readout_temperature=args.readout_temperature,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))
     info = train(args.data, args.out, cfg, lookahead_ms=args.lookahead_ms,
                  progress=not args.no_progress, model_version=args.model_version, init=args.init)

@@ -271,6 +271,9 @@ class TrainConfig:
     bilabial_via_posteriors: bool = False  # with the mixture: the bilabial loss reaches the
                                     # posteriors only (the per-phone faces are held)
     freeze_trunk: bool = False      # train only what follows the phone bottleneck
+    readout_bilabial: float = 0.0   # > 0: train through the aperture readout with this
+                                    # /p b m/ dominance (needs a phone-mixture --init)
+    readout_temperature: float = 0.7  # ... and this posterior temperature
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
@@ -714,6 +717,18 @@ def train(
         # like the intensity warp and the smoothing, calibrate adds the readout after training
         log.info("fine-tune starts from the network without its aperture readout")
         init_ck = without_readout(init_ck)
+    if cfg.readout_bilabial > 0.0:
+        from emotalk_ros.training.calibrate import add_aperture_readout
+
+        if init_ck is None:
+            raise EmotalkError("--aperture-readout needs --init of a phone-mixture generator")
+        # the losses see the face that ships: the jaw read from the posteriors (its scale
+        # measured on the init's faces and then held, like the neutral embedding it uses)
+        with torch.random.fork_rng(devices=[]):     # the run's random stream as without it
+            init_ck = add_aperture_readout(init_ck, cfg.readout_bilabial,
+                                           cfg.readout_temperature)
+        log.info("fine-tune trains through the aperture readout (/p b m/ dominance %g, "
+                 "temperature %g)", cfg.readout_bilabial, cfg.readout_temperature)
     if init_ck is not None:
         mcfg = MappingConfig.from_dict(init_ck["mapping_config"])
         mapper = MappingNetwork(mcfg).to(device)
@@ -852,6 +867,12 @@ def train(
             y = mixture_face(post, faces)                                        # (B, W, 52)
             y_bil = (mixture_face(post, faces, hold_faces=True)
                      if cfg.bilabial_via_posteriors else y)
+            if gcfg.aperture_readout:                     # the jaw the shipped face has
+                probs = torch.softmax(logits, dim=-1)
+                y_bil = (gen.aperture_readout(logits, probs, y_bil)
+                         if cfg.bilabial_via_posteriors else None)
+                y = gen.aperture_readout(logits, probs, y)
+                y_bil = y if y_bil is None else y_bil
         else:
             y, _, logits = gen.forward_with_phones(mel, z, state0)               # (B, W, 52)
             y_bil = y

@@ -476,3 +476,47 @@ def test_a_fine_tune_from_a_file_with_the_aperture_readout_learns_what_it_learns
     assert not b["generator_config"]["aperture_readout"]
     assert a["generator"].keys() == b["generator"].keys()
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+
+
+def test_a_fine_tune_through_the_aperture_readout_keeps_it_and_trains_what_it_reads(
+        tmp_path, monkeypatch):
+    """`emotalk train --aperture-readout`: the losses see the jaw read from the posteriors, so
+    the phone head learns from it (its weights end elsewhere than the same run without the
+    readout), the result keeps the readout with the init's measured scale, and an init
+    without the phone mixture, or no init, gets one EmotalkError line."""
+    import torch
+
+    from emotalk_ros.errors import EmotalkError
+    from emotalk_ros.generator import checkpoint
+    from emotalk_ros.training.calibrate import add_aperture_readout
+    from emotalk_ros.training.train import TrainConfig, train
+
+    monkeypatch.chdir(tmp_path)
+    fake_shard("a", 24, 0)
+    cfg = TrainConfig(steps=3, map_steps=3, batch=2, crop=200, warmup=16, threads=1, seed=3,
+                      phone_after=6, phone_replace=True, phone_mixture=True,
+                      phone_dominance=True, w_phone=1.0)
+    train("a", "raw.pt", cfg, lookahead_ms=30, progress=False, model_version="t")
+    ft = TrainConfig(**{**cfg.__dict__, "seed": 9, "w_phone": 0.0, "w_aperture": 1.0})
+    train("a", "plain.pt", ft, lookahead_ms=30, progress=False, model_version="t", init="raw.pt")
+    train("a", "ro.pt", TrainConfig(**{**ft.__dict__, "readout_bilabial": 16.0,
+                                       "readout_temperature": 0.7}),
+          lookahead_ms=30, progress=False, model_version="t", init="raw.pt")
+    a, b = checkpoint.load("plain.pt"), checkpoint.load("ro.pt")
+    gc = b["generator_config"]
+    assert gc["aperture_readout"] is True and not a["generator_config"]["aperture_readout"]
+    assert (gc["readout_bilabial"], gc["readout_temperature"]) == (16.0, 0.7)
+    want = add_aperture_readout(checkpoint.load("raw.pt"), 16.0, 0.7)["generator_config"]
+    assert gc["readout_scale"] == want["readout_scale"]
+    # without the phone cross-entropy only the face's losses reach the phone head: through
+    # the readout they do so differently
+    assert not torch.equal(a["generator"]["phone_out.weight"], b["generator"]["phone_out.weight"])
+    with pytest.raises(EmotalkError, match="--aperture-readout needs --init"):
+        train("a", "x.pt", TrainConfig(**{**cfg.__dict__, "readout_bilabial": 16.0}),
+              lookahead_ms=30, progress=False, model_version="t")
+    train("a", "head.pt", TrainConfig(steps=2, map_steps=2, batch=2, crop=200, warmup=16,
+                                      threads=1, seed=3), lookahead_ms=30, progress=False,
+          model_version="t")
+    with pytest.raises(EmotalkError, match="phone-mixture"):
+        train("a", "y.pt", TrainConfig(**{**ft.__dict__, "readout_bilabial": 16.0}),
+              lookahead_ms=30, progress=False, model_version="t", init="head.pt")
