@@ -8,7 +8,17 @@ import numpy as np
 
 from emotalk_ros.core.emotions import EXPRESSIVE
 from emotalk_ros.generator import checkpoint
-from emotalk_ros.training.calibrate import calibrate
+from emotalk_ros.training.calibrate import READOUT_BILABIAL, READOUT_TEMPERATURE, calibrate
+
+
+def add_readout_arguments(p, what: str) -> None:
+    """Register ``--aperture-readout`` (help ``what``) and its two parameters on ``p`` (shared
+    by ``calibrate`` and ``train``)."""
+    p.add_argument("--aperture-readout", action="store_true", help=what)
+    p.add_argument("--readout-bilabial", type=float, default=READOUT_BILABIAL,
+                   help="with --aperture-readout: the dominance of /p b m/ (>= 1)")
+    p.add_argument("--readout-temperature", type=float, default=READOUT_TEMPERATURE,
+                   help="with --aperture-readout: the posteriors' temperature (> 0)")
 
 
 def add_arguments(p) -> None:
@@ -17,13 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", required=True, help="calibrated .pt (may equal the input)")
     p.add_argument("--smoothing", type=float, default=0.65,
                    help="run-time causal one-pole output smoothing stored with the model, [0, 1)")
-    p.add_argument("--aperture-readout", action="store_true",
-                   help="the jaw follows the expected phone openness under the phone "
-                        "posteriors (a phone-mixture generator; docs/EVALUATION.md)")
-    p.add_argument("--readout-bilabial", type=float, default=24.0,
-                   help="with --aperture-readout: the dominance of /p b m/ (>= 1)")
-    p.add_argument("--readout-temperature", type=float, default=0.7,
-                   help="with --aperture-readout: the posteriors' temperature (> 0)")
+    add_readout_arguments(p, "the jaw follows the expected phone openness under the phone "
+                             "posteriors (a phone-mixture generator; docs/EVALUATION.md)")
     p.add_argument("--model-version", default=None,
                    help="version name stored in the calibrated model (default: the checkpoint's)")
 

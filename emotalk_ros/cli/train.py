@@ -4,6 +4,7 @@
 import json
 import sys
 
+from emotalk_ros.cli.calibrate import add_readout_arguments
 from emotalk_ros.training.train import TrainConfig, train
 
 
@@ -80,15 +81,10 @@ def add_arguments(p) -> None:
     p.add_argument("--freeze-trunk", action="store_true",
                    help="train only what follows the phone bottleneck (its phone head and "
                         "the blocks before it stay as the init has them)")
-    p.add_argument("--aperture-readout", action="store_true",
-                   help="train through the aperture readout (`emotalk calibrate "
-                        "--aperture-readout`): the losses see the jaw read from the phone "
-                        "posteriors; needs --init of a phone-mixture generator, and the "
-                        "result keeps the readout")
-    p.add_argument("--readout-bilabial", type=float, default=24.0,
-                   help="with --aperture-readout: the dominance of /p b m/ (>= 1)")
-    p.add_argument("--readout-temperature", type=float, default=0.7,
-                   help="with --aperture-readout: the posteriors' temperature (> 0)")
+    add_readout_arguments(p, "train through the aperture readout (`emotalk calibrate "
+                             "--aperture-readout`): the losses see the jaw read from the phone "
+                             "posteriors; needs --init of a phone-mixture generator, and the "
+                             "result keeps the readout")
     p.add_argument("--cons-speech-only", action="store_true",
                    help="emotional-consistency loss on windows that are mostly speech only "
                         "(the mapping network misreads a face held still)")

@@ -22,6 +22,8 @@ from emotalk_ros.emotion.space import EmotionSpace
 from emotalk_ros.errors import EmotalkError
 
 READOUT_KEYS = ("readout_z", "readout_open")     # the readout's entries in the state dict
+READOUT_BILABIAL = 24.0        # the readout's defaults: /p b m/ dominance and posterior
+READOUT_TEMPERATURE = 0.7      # temperature (docs/EVALUATION.md, "The aperture readout")
 
 GRID = 11
 

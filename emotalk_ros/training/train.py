@@ -273,7 +273,8 @@ class TrainConfig:
     freeze_trunk: bool = False      # train only what follows the phone bottleneck
     readout_bilabial: float = 0.0   # > 0: train through the aperture readout with this
                                     # /p b m/ dominance (needs a phone-mixture --init)
-    readout_temperature: float = 0.7  # ... and this posterior temperature
+    readout_temperature: float = 0.7  # ... and this posterior temperature (the calibrate
+                                      # default, READOUT_TEMPERATURE)
     data_weights: Tuple[float, ...] = ()   # sampling weight of each --data directory
     val_fraction: float = 0.03
     seed: int = 0
@@ -869,10 +870,9 @@ def train(
                      if cfg.bilabial_via_posteriors else y)
             if gcfg.aperture_readout:                     # the jaw the shipped face has
                 probs = torch.softmax(logits, dim=-1)
-                y_bil = (gen.aperture_readout(logits, probs, y_bil)
-                         if cfg.bilabial_via_posteriors else None)
                 y = gen.aperture_readout(logits, probs, y)
-                y_bil = y if y_bil is None else y_bil
+                y_bil = (gen.aperture_readout(logits, probs, y_bil)
+                         if cfg.bilabial_via_posteriors else y)
         else:
             y, _, logits = gen.forward_with_phones(mel, z, state0)               # (B, W, 52)
             y_bil = y

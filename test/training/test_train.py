@@ -448,6 +448,20 @@ def test_a_fine_tune_from_the_calibrated_file_learns_what_it_learns_from_the_raw
     assert not all(torch.equal(moved[k], a["generator"][k]) for k in moved)  # it did train
 
 
+def _mixture_run(tmp_path, monkeypatch):
+    """In ``tmp_path``: a small shard "a" and a 3-step phone-mixture run on it, "raw.pt"
+    (with dominance); returns its TrainConfig."""
+    from emotalk_ros.training.train import TrainConfig, train
+
+    monkeypatch.chdir(tmp_path)
+    fake_shard("a", 24, 0)
+    cfg = TrainConfig(steps=3, map_steps=3, batch=2, crop=200, warmup=16, threads=1, seed=3,
+                      phone_after=6, phone_replace=True, phone_mixture=True,
+                      phone_dominance=True, w_phone=1.0)
+    train("a", "raw.pt", cfg, lookahead_ms=30, progress=False, model_version="t")
+    return cfg
+
+
 def test_a_fine_tune_from_a_file_with_the_aperture_readout_learns_what_it_learns_without(
         tmp_path, monkeypatch):
     """`emotalk calibrate --aperture-readout` adds the readout after training, and a
@@ -459,12 +473,7 @@ def test_a_fine_tune_from_a_file_with_the_aperture_readout_learns_what_it_learns
     from emotalk_ros.training.calibrate import calibrate
     from emotalk_ros.training.train import TrainConfig, train
 
-    monkeypatch.chdir(tmp_path)
-    fake_shard("a", 24, 0)
-    cfg = TrainConfig(steps=3, map_steps=3, batch=2, crop=200, warmup=16, threads=1, seed=3,
-                      phone_after=6, phone_replace=True, phone_mixture=True,
-                      phone_dominance=True, w_phone=1.0)
-    train("a", "raw.pt", cfg, lookahead_ms=30, progress=False, model_version="t")
+    cfg = _mixture_run(tmp_path, monkeypatch)
     cal = calibrate(checkpoint.load("raw.pt"), 0.3, readout=(16.0, 0.7))
     assert cal["generator_config"]["aperture_readout"] is True
     checkpoint.save("cal.pt", cal)
@@ -491,12 +500,7 @@ def test_a_fine_tune_through_the_aperture_readout_keeps_it_and_trains_what_it_re
     from emotalk_ros.training.calibrate import add_aperture_readout
     from emotalk_ros.training.train import TrainConfig, train
 
-    monkeypatch.chdir(tmp_path)
-    fake_shard("a", 24, 0)
-    cfg = TrainConfig(steps=3, map_steps=3, batch=2, crop=200, warmup=16, threads=1, seed=3,
-                      phone_after=6, phone_replace=True, phone_mixture=True,
-                      phone_dominance=True, w_phone=1.0)
-    train("a", "raw.pt", cfg, lookahead_ms=30, progress=False, model_version="t")
+    cfg = _mixture_run(tmp_path, monkeypatch)
     ft = TrainConfig(**{**cfg.__dict__, "seed": 9, "w_phone": 0.0, "w_aperture": 1.0})
     train("a", "plain.pt", ft, lookahead_ms=30, progress=False, model_version="t", init="raw.pt")
     train("a", "ro.pt", TrainConfig(**{**ft.__dict__, "readout_bilabial": 16.0,
