@@ -24,6 +24,8 @@ COMMANDS = {
     "calibrate": ("calibrate",
                   "per-emotion intensity calibration + output smoothing of a checkpoint"),
     "average": ("average", "weighted mean of fine-tunes of one checkpoint (model soup)"),
+    "train-phones": ("train_phones",
+                     "retrain the phone path of a phone-mixture checkpoint on labelled speech"),
     "export": ("export", "export a trained model to ONNX with metadata"),
     "evaluate": ("evaluate", "lip-sync and emotion metrics on held-out voices"),
     "render": ("render", "render a blendshape CSV on the face mesh to mp4/gif"),

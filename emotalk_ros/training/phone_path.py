@@ -1,0 +1,206 @@
+"""``emotalk train-phones``: retrain the phone path of a phone-mixture generator on speech
+with phone labels, everything else frozen.
+
+In a phone-mixture generator (``--phone-mixture``) the face depends on the audio only
+through the phone posteriors after the last block: the per-phone faces and their
+dominances depend on the emotion alone. The posteriors were trained mostly on synthetic
+voices, and on real voices they miss /p b m/ (docs/EVALUATION.md, "Where the last +0.03
+is"). This step retrains the last ``blocks`` blocks and the phone layer on the real
+training speech with the phone cross-entropy, plus ``kl`` times the KL divergence of the
+new posteriors from the init's (``KL(p_init || p_new)``), which keeps them near the
+function the faces were trained with; the earlier blocks, the emotion channel, the faces
+and the dominances are not touched.
+
+Each step draws ``clips_per_step`` whole clips (seeded); network frame ``i`` of a clip is
+labelled with the phone of frame ``i - lookahead`` (as in training), and the first
+``lookahead`` frames are not scored. The frozen blocks run once per clip before training
+(their outputs are cached), so a step costs the trained blocks only: 300 steps on the
+real training speech take under a minute on one thread. Dropout is off, so the result
+is a function of the init, the data and the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from emotalk_ros.errors import EmotalkError
+
+
+@dataclass(frozen=True)
+class PhonePathConfig:
+    """How the phone path is retrained (see the module docstring)."""
+    steps: int = 300
+    blocks: int = 1               # the last this many blocks (and the phone layer) train
+    kl: float = 0.5               # weight of KL(p_init || p_new)
+    lr: float = 3e-4
+    clips_per_step: int = 16
+    seed: int = 0
+
+    def check(self, n_blocks: int) -> None:
+        """EmotalkError for a setting that cannot run on a generator of ``n_blocks`` blocks."""
+        if not 1 <= self.blocks <= n_blocks:
+            raise EmotalkError(f"--blocks must be in [1, {n_blocks}], got {self.blocks}")
+        if self.steps < 1 or self.clips_per_step < 1:
+            raise EmotalkError(f"--steps and --clips-per-step must be >= 1, got {self.steps} "
+                               f"and {self.clips_per_step}")
+        if not (self.kl >= 0.0 and np.isfinite(self.kl)):
+            raise EmotalkError(f"--kl must be a finite number >= 0, got {self.kl}")
+        if not (self.lr > 0.0 and np.isfinite(self.lr)):
+            raise EmotalkError(f"--lr must be a finite number > 0, got {self.lr}")
+
+
+def trained_keys(state: Dict[str, Any], n_blocks: int, blocks: int) -> List[str]:
+    """The generator weights this step changes: those of the last ``blocks`` blocks and of
+    the phone layer."""
+    first = n_blocks - blocks
+    keep = tuple(f"blocks.{i}." for i in range(first, n_blocks)) + ("phone_out.",)
+    return [k for k in state if k.startswith(keep)]
+
+
+def prefix(net, feats, z, first: int):
+    """The frozen part of ``net`` (a :class:`Generator`): feats (1, T, F), z (1, T, D) ->
+    (x (1, C, T) before block ``first``, the FiLM (gamma, beta) of every block from
+    ``first`` on). Mirrors ``Generator._trunk`` (tested: prefix then the rest gives the
+    generator's own phone logits)."""
+    nb = len(net.blocks)
+    x = net.inp((feats - net.feat_mean) / net.feat_std).transpose(1, 2)
+    film = net.film(z).transpose(1, 2).chunk(2 * nb, dim=1)
+    state = net.initial_state(feats.shape[0])
+    off = 0
+    for i, blk in enumerate(net.blocks[:first]):
+        x, _ = blk(x, film[2 * i], film[2 * i + 1], state[:, :, off:off + blk.ctx])
+        off += blk.ctx
+    return x, list(film[2 * first:])
+
+
+def rest_logits(blocks, phone_out, x, film):
+    """The trained part: x before the first trained block, their FiLM -> phone logits
+    (T, P)."""
+    import torch
+
+    for i, blk in enumerate(blocks):
+        x, _ = blk(x, film[2 * i], film[2 * i + 1],
+                   torch.zeros(x.shape[0], x.shape[1], blk.ctx))
+    return phone_out(x.transpose(1, 2))[0]
+
+
+def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
+                       data_name: str = "", progress: bool = True
+                       ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``ckpt`` (a loaded phone-mixture checkpoint), ``data`` (a
+    :class:`emotalk_ros.training.train.TrainData` with phone labels) -> (the new checkpoint,
+    its record). The new checkpoint is ``ckpt`` with the phone path's weights replaced and
+    ``train["phone_path"]`` set to the record (config, data, clips, per-50-step losses; no
+    time, so that a rerun writes the same bytes)."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from emotalk_ros.emotion.space import EmotionSpace
+    from emotalk_ros.generator.model import Generator, GeneratorConfig
+
+    gcfg = GeneratorConfig.from_dict(ckpt["generator_config"])
+    if not gcfg.phone_mixture:
+        raise EmotalkError("train-phones needs a phone-mixture checkpoint (--phone-mixture): "
+                           "only there does the face follow the audio through the phones alone")
+    nb = len(gcfg.dilations)
+    cfg.check(nb)
+    n_clips = len(data.offsets) - 1
+    if n_clips < 1:
+        raise EmotalkError("train-phones: the data holds no clips")
+    torch.manual_seed(cfg.seed)
+    net = Generator(gcfg)
+    net.load_state_dict(ckpt["generator"], strict=True)
+    net.eval()
+    space = EmotionSpace.from_dict(ckpt["emotion_space"])
+    dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32))
+    zn = torch.from_numpy(np.asarray(space.z_neutral, np.float32))
+    L, first = gcfg.lookahead_frames, nb - cfg.blocks
+
+    cache = []
+    with torch.no_grad():
+        for c in tqdm(range(n_clips), desc="frozen blocks", disable=not progress):
+            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+            if s1 - s0 <= L:
+                continue
+            feats = torch.from_numpy(np.asarray(data.mel[s0:s1], np.float32))[None]
+            z = zn + torch.from_numpy(np.asarray(data.alpha[s0:s1], np.float32))[None] @ dirs
+            x, film = prefix(net, feats, z, first)
+            lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
+            init = F.log_softmax(rest_logits(net.blocks[first:], net.phone_out, x, film)[L:], -1)
+            cache.append((x, film, lab, init))
+    if not cache:
+        raise EmotalkError(f"train-phones: every clip is shorter than the look-ahead ({L} frames)")
+
+    blocks = copy.deepcopy(net.blocks[first:])
+    phone_out = copy.deepcopy(net.phone_out)
+    params = list(blocks.parameters()) + list(phone_out.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    rng = np.random.default_rng(cfg.seed)
+    history: List[Dict[str, float]] = []
+    for step in tqdm(range(cfg.steps), desc="train-phones", disable=not progress):
+        opt.zero_grad()
+        ce_sum = kl_sum = 0.0
+        for c in rng.integers(0, len(cache), cfg.clips_per_step):
+            x, film, lab, init = cache[int(c)]
+            logp = F.log_softmax(rest_logits(blocks, phone_out, x, film)[L:], -1)
+            ce = F.nll_loss(logp, lab)
+            kl = F.kl_div(logp, init, log_target=True, reduction="batchmean")
+            ((ce + cfg.kl * kl) / cfg.clips_per_step).backward()
+            ce_sum += float(ce.detach()) / cfg.clips_per_step
+            kl_sum += float(kl.detach()) / cfg.clips_per_step
+        if not all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
+            raise EmotalkError(f"train-phones: a non-finite gradient at step {step}; "
+                               "nothing was written")
+        opt.step()
+        if step % 50 == 0 or step == cfg.steps - 1:
+            history.append({"step": step, "ce": round(ce_sum, 5), "kl": round(kl_sum, 5)})
+
+    state = dict(ckpt["generator"])
+    new = {**{f"blocks.{first + int(k.split('.', 1)[0])}.{k.split('.', 1)[1]}": v
+              for k, v in blocks.state_dict().items()},
+           **{f"phone_out.{k}": v for k, v in phone_out.state_dict().items()}}
+    if sorted(new) != sorted(trained_keys(state, nb, cfg.blocks)):
+        raise EmotalkError("train-phones: the trained weights do not match the checkpoint's")
+    state.update({k: v.detach().clone().contiguous() for k, v in new.items()})
+    record = {"config": asdict(cfg), "data": data_name, "clips": len(cache), "history": history}
+    out = dict(ckpt)
+    out["generator"] = state
+    out["train"] = {**dict(ckpt.get("train") or {}), "phone_path": record}
+    return out, record
+
+
+def frames_ce(ckpt: Dict[str, Any], data, clips: Sequence[int]) -> float:
+    """The mean phone cross-entropy of ``ckpt``'s posteriors on ``clips`` of ``data`` (frames
+    labelled as in :func:`retrain_phone_path`); for tests and reports."""
+    import torch
+    import torch.nn.functional as F
+
+    from emotalk_ros.emotion.space import EmotionSpace
+    from emotalk_ros.generator.model import Generator, GeneratorConfig
+
+    gcfg = GeneratorConfig.from_dict(ckpt["generator_config"])
+    net = Generator(gcfg)
+    net.load_state_dict(ckpt["generator"], strict=True)
+    net.eval()
+    space = EmotionSpace.from_dict(ckpt["emotion_space"])
+    dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32))
+    zn = torch.from_numpy(np.asarray(space.z_neutral, np.float32))
+    L = gcfg.lookahead_frames
+    tot, n = 0.0, 0
+    with torch.no_grad():
+        for c in clips:
+            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+            if s1 - s0 <= L:
+                continue
+            feats = torch.from_numpy(np.asarray(data.mel[s0:s1], np.float32))[None]
+            z = zn + torch.from_numpy(np.asarray(data.alpha[s0:s1], np.float32))[None] @ dirs
+            _, _, logits = net.forward_with_phones(feats, z, net.initial_state(1))
+            lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
+            tot += float(F.cross_entropy(logits[0, L:], lab, reduction="sum"))
+            n += int(lab.shape[0])
+    return tot / max(n, 1)

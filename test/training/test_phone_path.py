@@ -1,0 +1,164 @@
+"""`emotalk train-phones` (emotalk_ros.training.phone_path): the phone path of a phone-mixture
+generator retrained on labelled speech, everything else frozen."""
+
+import os
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "generator"))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from test_generator import ckpt_of, random_space  # noqa: E402
+from test_train import emotalk, fake_shard  # noqa: E402
+
+from emotalk_ros.core.phones import PHONES  # noqa: E402
+from emotalk_ros.errors import EmotalkError  # noqa: E402
+from emotalk_ros.generator import checkpoint  # noqa: E402
+from emotalk_ros.generator.model import Generator, GeneratorConfig  # noqa: E402
+from emotalk_ros.training.phone_path import (  # noqa: E402
+    PhonePathConfig,
+    frames_ce,
+    prefix,
+    rest_logits,
+    retrain_phone_path,
+    trained_keys,
+)
+
+NB = 3
+
+
+def mixture_ckpt(seed=0):
+    torch.manual_seed(seed)
+    cfg = GeneratorConfig(channels=32, dilations=(1, 2, 4), lookahead_frames=4, phone_after=NB,
+                          phone_replace=True, phone_mixture=True, phone_dominance=True)
+    g = Generator(cfg)
+    with torch.no_grad():
+        g.film.weight.normal_(0, 0.3)
+    return ckpt_of(cfg, g, random_space())
+
+
+def labelled_data(n_clips=12, seed=3):
+    """Clips whose log-mel carries the phone (a per-phone spectral pattern plus noise), so a
+    phone path can learn it; phone labels at every 10 ms frame."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.normal(0, 1.5, (len(PHONES), 40))
+    mel, alpha, phone, off = [], [], [], [0]
+    for c in range(n_clips):
+        n = int(rng.integers(120, 200))
+        ph = np.repeat(rng.integers(0, len(PHONES), n // 8 + 1), 8)[:n]
+        mel.append((-3 + pattern[ph] + rng.normal(0, 0.5, (n, 40))).astype(np.float32))
+        a = np.zeros((n, 7), np.float32)
+        a[:, c % 7] = 0.0 if c % 3 == 0 else 0.7
+        alpha.append(a)
+        phone.append(ph)
+        off.append(off[-1] + n)
+    return SimpleNamespace(mel=np.concatenate(mel), alpha=np.concatenate(alpha),
+                           phone=np.concatenate(phone), offsets=np.array(off))
+
+
+def test_the_frozen_prefix_and_the_trained_rest_are_the_generators_own_phone_logits():
+    ck = mixture_ckpt()
+    net = Generator(GeneratorConfig.from_dict(ck["generator_config"]))
+    net.load_state_dict(ck["generator"])
+    net.eval()
+    rng = np.random.default_rng(0)
+    feats = torch.from_numpy(rng.normal(-3, 1, (1, 90, 40)).astype(np.float32))
+    z = torch.from_numpy(rng.normal(0, 1, (1, 90, 16)).astype(np.float32))
+    with torch.no_grad():
+        _, _, want = net.forward_with_phones(feats, z, net.initial_state(1))
+        for first in range(NB):
+            x, film = prefix(net, feats, z, first)
+            got = rest_logits(net.blocks[first:], net.phone_out, x, film)
+            assert torch.allclose(got, want[0], atol=1e-5), first
+
+
+def test_it_learns_the_phones_and_changes_nothing_but_the_phone_path():
+    ck, data = mixture_ckpt(), labelled_data()
+    before = frames_ce(ck, data, range(12))
+    out, rec = retrain_phone_path(ck, data, PhonePathConfig(steps=60, lr=3e-3, clips_per_step=4),
+                                  data_name="toy", progress=False)
+    after = frames_ce(out, data, range(12))
+    assert after < 0.8 * before, (before, after)
+    assert rec["history"][-1]["ce"] < rec["history"][0]["ce"]
+    keys = set(trained_keys(ck["generator"], NB, 1))
+    assert keys and all(k.startswith(("blocks.2.", "phone_out.")) for k in keys)
+    changed = {k for k, v in ck["generator"].items() if not torch.equal(v, out["generator"][k])}
+    assert changed and changed <= keys
+    for k in ("generator_config", "emotion_space", "mapping"):
+        assert out[k] == ck[k] if k != "mapping" else out[k] is ck[k]
+    assert out["train"]["phone_path"]["config"]["steps"] == 60 and rec["data"] == "toy"
+    assert ck["train"] == {}                                    # the input is not modified
+
+
+def test_more_blocks_train_more_weights():
+    ck, data = mixture_ckpt(), labelled_data(n_clips=4)
+    out, _ = retrain_phone_path(ck, data, PhonePathConfig(steps=3, blocks=2, clips_per_step=2),
+                                progress=False)
+    changed = {k.split(".")[1] for k, v in ck["generator"].items()
+               if k.startswith("blocks.") and not torch.equal(v, out["generator"][k])}
+    assert changed == {"1", "2"}
+
+
+def test_the_kl_term_holds_the_posteriors_near_the_inits():
+    ck, data = mixture_ckpt(), labelled_data()
+
+    def drift(kl):
+        out, _ = retrain_phone_path(ck, data, PhonePathConfig(steps=40, lr=3e-3, kl=kl,
+                                                              clips_per_step=4), progress=False)
+        return frames_ce(ck, data, range(12)) - frames_ce(out, data, range(12))
+
+    assert drift(50.0) < 0.5 * drift(0.0)
+
+
+def test_the_seed_decides_the_result():
+    ck, data = mixture_ckpt(), labelled_data(n_clips=6)
+    cfg = PhonePathConfig(steps=4, clips_per_step=2)
+    a, _ = retrain_phone_path(ck, data, cfg, progress=False)
+    b, _ = retrain_phone_path(ck, data, cfg, progress=False)
+    c, _ = retrain_phone_path(ck, data, PhonePathConfig(steps=4, clips_per_step=2, seed=5),
+                              progress=False)
+    w = "phone_out.weight"
+    assert torch.equal(a["generator"][w], b["generator"][w])
+    assert not torch.equal(a["generator"][w], c["generator"][w])
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    (PhonePathConfig(blocks=0), "--blocks"), (PhonePathConfig(blocks=4), "--blocks"),
+    (PhonePathConfig(steps=0), "--steps"), (PhonePathConfig(kl=-1.0), "--kl"),
+    (PhonePathConfig(kl=float("nan")), "--kl"), (PhonePathConfig(lr=0.0), "--lr"),
+])
+def test_settings_that_cannot_run_are_refused(cfg, msg):
+    with pytest.raises(EmotalkError, match=msg):
+        retrain_phone_path(mixture_ckpt(), labelled_data(n_clips=2), cfg, progress=False)
+
+
+def test_a_checkpoint_without_the_phone_mixture_is_refused():
+    from test_generator import make_ckpt
+    with pytest.raises(EmotalkError, match="phone-mixture"):
+        retrain_phone_path(make_ckpt(), labelled_data(n_clips=2), PhonePathConfig(),
+                           progress=False)
+
+
+def test_the_command_writes_a_checkpoint_that_loads_and_exports(tmp_path):
+    init = tmp_path / "init.pt"
+    checkpoint.save(str(init), mixture_ckpt())
+    fake_shard(str(tmp_path / "d"), 5, seed=4)
+    out = tmp_path / "a" / "out.pt"
+    emotalk("train-phones", "--data", str(tmp_path / "d"), "--init", str(init), "-o", str(out),
+            "--steps", "3", "--clips-per-step", "2", "--no-progress",
+            "--model-version", "emotalk-test-phones")
+    again = tmp_path / "b" / "out.pt"                      # torch.save names entries by file
+    emotalk("train-phones", "--data", str(tmp_path / "d"), "--init", str(init), "-o", str(again),
+            "--steps", "3", "--clips-per-step", "2", "--no-progress",
+            "--model-version", "emotalk-test-phones")
+    assert out.read_bytes() == again.read_bytes()          # no time in the file: same bytes
+    ck = checkpoint.load(str(out))
+    assert ck["model_version"] == "emotalk-test-phones"
+    assert ck["train"]["phone_path"]["init"] == str(init)
+    emotalk("export", str(out), "-o", str(tmp_path / "out.onnx"))
+    assert (tmp_path / "out.onnx").stat().st_size > 0
