@@ -13,13 +13,13 @@
 #      (--w-accel), which lets the run-time output smoothing drop from 0.55 to 0.2;
 #   3. calibrate (output smoothing 0.2), export to models/, evaluate on the held-out Flite
 #      voices (report in RUNS) and run the silence checks (emotalk-default-5; REAL=1 goes on
-#      to the shipped emotalk-default-8, step h., which replaces it in models/);
+#      to the shipped emotalk-default-9, step j., which replaces it in models/);
 #   4. emotalk-lowlatency-2, the 30 ms option: default-4's fine-tune re-targeted to a 30 ms
 #      look-ahead with the same recipe (three stages of LL_STEPS, each from the last, the
 #      third with the acceleration term, as the shipped file was made), calibrated at 0.2
 #      and exported to models/emotalk_lowlatency.{pt,onnx}.
-# REAL=1 adds the real-speech recipe: candidates a.-e. (docs/EVALUATION.md), then f.-h.,
-# which make the shipped default:
+# REAL=1 adds the real-speech recipe: candidates a.-e. (docs/EVALUATION.md), then f.-h. and j.,
+# which make the shipped default (i. is a candidate):
 #   a. espeak-ng in 13 languages with pauses, breaths and real channels (3 h);
 #   b. the language-independent phone classifier, the alignment of the real recordings
 #      (fillets-ng cs/nl, asterisk es/fr/it/ru) and the speaker-held-out training and
@@ -40,15 +40,18 @@
 #   g. emotalk-default-7: f.'s fine-tune continued DOM_STEPS at half the learning rate with
 #      aperture weight 1.5 (seed 84), averaged 0.5/0.5 with f.'s (`emotalk average`),
 #      calibrated at 0.2 -> RUNS/emotalk_default7.{pt,onnx}, evaluated the same way.
-#   h. emotalk-default-8 (shipped): the real training set with the Spanish and French prompts
-#      of asterisk-prompt-es-co and -fr-armelle (make_real_speech.py --prompts), two
-#      continuations of g.'s mean on it (g.'s recipe, seed 87; with the correlation term
-#      and bilabial weight 2, seed 88), averaged 0.5/0.5, calibrated at 0.2 ->
+#   h. emotalk-default-8 (shipped before default-9): the real training set with the Spanish
+#      and French prompts of asterisk-prompt-es-co and -fr-armelle (make_real_speech.py
+#      --prompts), two continuations of g.'s mean on it (g.'s recipe, seed 87; with the
+#      correlation term and bilabial weight 2, seed 88), averaged 0.5/0.5, calibrated at 0.2 ->
 #      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default8.*), evaluated the same way.
 #   i. the aperture-readout candidate (not shipped): h.'s mean with the jaw read from its own
 #      phone posteriors (`emotalk calibrate --aperture-readout`), chosen on the real training
 #      speech by tools/readout_grid.py -> RUNS/emotalk_readout.{pt,onnx}, evaluated the same
 #      way.
+#   j. emotalk-default-9 (shipped): h.'s mean with its phone path retrained on the real
+#      training speech, the rest frozen (`emotalk train-phones`), calibrated at 0.2 ->
+#      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default9.*), evaluated the same way.
 # Bit-reproducible on one machine from the code at hand: every step is seeded, shards are
 # synthesised in fresh processes, training runs with fixed thread counts and deterministic
 # algorithms, and no file stores a time or an absolute path (two reduced runs, SMALL=1, give
@@ -82,14 +85,14 @@ REAL=${REAL:-0}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 if [ "$SMALL" = 1 ]; then
     H=0.01; STEPS=4; FT_STEPS=4; SIL_STEPS=4; LL_STEPS=2; ACC_STEPS=2; RT_STEPS=4; MAP_STEPS=3
-    PH_STEPS=2; DOM_STEPS=2
+    PH_STEPS=2; DOM_STEPS=2; PP_STEPS=2
     PN_CLIPS=40
     PN_STEPS=5
     REAL_OPTS="--max-train 6 --max-dev 4"; EVAL_CLIPS=3
 else
     H=1; STEPS=${STEPS:-5000}; FT_STEPS=${FT_STEPS:-2500}; SIL_STEPS=${SIL_STEPS:-2500}
     LL_STEPS=${LL_STEPS:-1500}; ACC_STEPS=${ACC_STEPS:-1500}
-    RT_STEPS=${RT_STEPS:-600}; PH_STEPS=${PH_STEPS:-1500}; DOM_STEPS=${DOM_STEPS:-750}
+    RT_STEPS=${RT_STEPS:-600}; PH_STEPS=${PH_STEPS:-1500}; DOM_STEPS=${DOM_STEPS:-750}; PP_STEPS=${PP_STEPS:-300}
     MAP_STEPS=800; PN_CLIPS=2500; PN_STEPS=700; REAL_OPTS="--max-train 300 --max-dev 50"
     EVAL_CLIPS=50
 fi
@@ -249,7 +252,7 @@ if [ "$REAL" = 1 ]; then
     #    at smoothing 0.3 -> RUNS/emotalk_phones.{pt,onnx}, evaluated like the shipped model
     PH_MIX="$DATA/train6h,$DATA/festival1h,$DATA/festival2h,$DATA/intl3h,$DATA/real_train"
     if [ "$PHONES_ONLY" = 1 ] && [ -z "${PH_INIT:-}" ]; then
-        # models/ holds default-8, made from default-5: take the shipped default-5 from git
+        # models/ holds default-9, made (via default-8) from default-5: take the shipped default-5 from git
         PH_INIT="$RUNS/emotalk_default5.pt"
         [ -f "$PH_INIT" ] || git show efc60e8:models/emotalk_default.pt > "$PH_INIT"
     fi
@@ -344,7 +347,7 @@ if [ "$REAL" = 1 ]; then
     #    it with the real speech at 0.2 (espeak-ng 0.35): g.'s recipe (seed 87), and g.'s
     #    recipe with the correlation term 0.5 and the bilabial weight 2 (seed 88); the mean of
     #    the two (0.5/0.5), calibrated at 0.2 -> MODELS/emotalk_default.{pt,onnx} (and
-    #    RUNS/emotalk_default8.*)
+    #    RUNS/emotalk_default8.*; step j. replaces it in MODELS)
     $PY tools/make_real_speech.py --root "$ROOT" --aligner "$RUNS/phonenet.pt" --prompts \
         --only train --train "$DATA/real_train_prompts" --dev "$DATA/real_dev" \
         --cache "$DATA/real_alignments_prompts.json" --copies 3 --seed 0 $REAL_OPTS
@@ -399,6 +402,22 @@ if [ "$REAL" = 1 ]; then
         echo "[make model] i.: no aperture readout keeps h.'s training closure" >&2
     fi
     stamp "aperture-readout candidate ($pick)"
+    # j. emotalk-default-9 (shipped; docs/EVALUATION.md, "emotalk-default-9"): h.'s mean with
+    #    its phone path (the last block and the phone layer) retrained on the real training
+    #    speech, the rest frozen (`emotalk train-phones`: 300 steps, 16 clips a step, phone
+    #    cross-entropy + 0.5 x the KL divergence from h.'s posteriors, seed 0), calibrated at
+    #    0.2 -> MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default9.*)
+    $PY -m emotalk_ros train-phones --data "$DATA/real_train_prompts" \
+        --init "$RUNS/emotalk_default8.pt" -o "$RUNS/emotalk_default9_ft.pt" \
+        --steps "$PP_STEPS" --seed 0 --threads 1 --no-progress
+    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default9_ft.pt" -o "$RUNS/emotalk_default9.pt" \
+        --smoothing 0.2 --model-version emotalk-default-9
+    $PY -m emotalk_ros export "$RUNS/emotalk_default9.pt" -o "$RUNS/emotalk_default9.onnx"
+    cp "$RUNS/emotalk_default9.pt" "$MODELS/emotalk_default.pt"
+    cp "$RUNS/emotalk_default9.onnx" "$MODELS/emotalk_default.onnx"
+    SUMS+=("$RUNS/emotalk_default9.pt" "$RUNS/emotalk_default9.onnx")
+    if [ "$SMALL" != 1 ]; then evaluate_candidate default9; fi
+    stamp "emotalk-default-9"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
