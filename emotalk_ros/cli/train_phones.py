@@ -26,6 +26,11 @@ def add_arguments(p) -> None:
     p.add_argument("--clips-per-step", type=int, default=d.clips_per_step,
                    help="whole clips per step")
     p.add_argument("--seed", type=int, default=d.seed, help="clip-sampling seed")
+    p.add_argument("--w-corr", type=float, default=d.w_corr,
+                   help="weight of 1 - the correlation of the face's aperture with the "
+                        "teacher's (0: phone labels and KL alone)")
+    p.add_argument("--w-bilabial", type=float, default=d.w_bilabial,
+                   help="weight of the face's aperture above the teacher's on /p b m/ frames")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--model-version", default=None,
                    help="version name stored in the result (default: the init's)")
@@ -42,7 +47,8 @@ def run(args) -> int:
 
     torch.set_num_threads(max(1, int(args.threads)))
     cfg = PhonePathConfig(steps=args.steps, blocks=args.blocks, kl=args.kl, lr=args.lr,
-                          clips_per_step=args.clips_per_step, seed=args.seed)
+                          clips_per_step=args.clips_per_step, seed=args.seed,
+                          w_corr=args.w_corr, w_bilabial=args.w_bilabial)
     t0 = time.monotonic()
     init = checkpoint.load(args.init)
     data = load_training_data(args.data, progress=not args.no_progress)

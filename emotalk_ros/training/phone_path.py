@@ -11,6 +11,15 @@ new posteriors from the init's (``KL(p_init || p_new)``), which keeps them near 
 function the faces were trained with; the earlier blocks, the emotion channel, the faces
 and the dominances are not touched.
 
+With ``w_corr`` > 0 the loss also holds ``w_corr`` times one minus the correlation, per clip,
+of the aperture of the face those posteriors give (the frozen per-phone faces and
+dominances, at the clip's emotion) with the aperture of the teacher's face (the data's
+targets), the term of ``emotalk train --w-aperture-corr``: the posteriors then learn what
+the face needs of them, not only the phone labels. With ``w_bilabial`` > 0 it holds
+``w_bilabial`` times the mean excess of that aperture over the teacher's on the frames
+labelled /p b m/ (the aperture part of ``emotalk train``'s bilabial term), so that the
+correlation is not bought with open bilabials.
+
 Each step draws ``clips_per_step`` whole clips (seeded); network frame ``i`` of a clip is
 labelled with the phone of frame ``i - lookahead`` (as in training), and the first
 ``lookahead`` frames are not scored. The frozen blocks run once per clip before training
@@ -39,6 +48,8 @@ class PhonePathConfig:
     lr: float = 3e-4
     clips_per_step: int = 16
     seed: int = 0
+    w_corr: float = 0.0           # weight of 1 - corr(face aperture, teacher aperture)
+    w_bilabial: float = 0.0       # weight of the face's excess aperture on /p b m/ frames
 
     def check(self, n_blocks: int) -> None:
         """EmotalkError for a setting that cannot run on a generator of ``n_blocks`` blocks."""
@@ -51,6 +62,16 @@ class PhonePathConfig:
             raise EmotalkError(f"--kl must be a finite number >= 0, got {self.kl}")
         if not (self.lr > 0.0 and np.isfinite(self.lr)):
             raise EmotalkError(f"--lr must be a finite number > 0, got {self.lr}")
+        if not (self.w_corr >= 0.0 and np.isfinite(self.w_corr)):
+            raise EmotalkError(f"--w-corr must be a finite number >= 0, got {self.w_corr}")
+        if not (self.w_bilabial >= 0.0 and np.isfinite(self.w_bilabial)):
+            raise EmotalkError(f"--w-bilabial must be a finite number >= 0, got "
+                               f"{self.w_bilabial}")
+
+    @property
+    def uses_face(self) -> bool:
+        """Whether a loss term sees the face (and so needs the teacher's faces)."""
+        return self.w_corr > 0.0 or self.w_bilabial > 0.0
 
 
 def trained_keys(state: Dict[str, Any], n_blocks: int, blocks: int) -> List[str]:
@@ -88,6 +109,34 @@ def rest_logits(blocks, phone_out, x, film):
     return phone_out(x.transpose(1, 2))[0]
 
 
+def aperture_parts(net, z):
+    """The frozen side of the face: z (T, D) -> (the per-phone faces' aperture shapes, (P, 6)
+    when every frame has the same emotion, else (T, P, 6); the dominances of those shapes
+    (P, 6), or None without ``phone_dominance``)."""
+    import torch
+
+    from emotalk_ros.generator.model import APERTURE_INDEX, DOM_MAX
+
+    idx = list(APERTURE_INDEX)
+    same = bool((z == z[:1]).all())
+    faces = net.phone_faces(z[:1] if same else z)[..., idx]                  # (1|T, P, 6)
+    dom = (torch.exp(net.phone_dom.clamp(-DOM_MAX, DOM_MAX))[:, idx]
+           if net.cfg.phone_dominance else None)
+    return (faces[0] if same else faces), dom
+
+
+def face_aperture(logp, faces, dom):
+    """Log-posteriors (T, P) and :func:`aperture_parts` -> the aperture (T,) of the phone
+    mixture's face (mirrors ``Generator.phone_mixture_face``; tested against it)."""
+    from emotalk_ros.generator.model import aperture6
+
+    w = logp.exp().unsqueeze(-1)                                             # (T, P, 1)
+    if dom is not None:
+        w = w * dom
+        w = w / w.sum(-2, keepdim=True).clamp(min=1e-30)
+    return aperture6((w * faces).sum(-2))                                    # (T,)
+
+
 def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
                        data_name: str = "", progress: bool = True
                        ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -100,8 +149,11 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
     import torch.nn.functional as F
     from tqdm import tqdm
 
+    from emotalk_ros.core.blendshapes import aperture
+    from emotalk_ros.core.phones import BILABIALS, PHONES
     from emotalk_ros.emotion.space import EmotionSpace
     from emotalk_ros.generator.model import Generator, GeneratorConfig
+    from emotalk_ros.training.train import aperture_corr_loss
 
     gcfg = GeneratorConfig.from_dict(ckpt["generator_config"])
     if not gcfg.phone_mixture:
@@ -112,6 +164,9 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
     n_clips = len(data.offsets) - 1
     if n_clips < 1:
         raise EmotalkError("train-phones: the data holds no clips")
+    if cfg.uses_face and getattr(data, "target", None) is None:
+        raise EmotalkError("train-phones --w-corr/--w-bilabial need the teacher's faces in the "
+                           "data (the targets of `emotalk synth` / tools/make_real_speech.py)")
     torch.manual_seed(cfg.seed)
     net = Generator(gcfg)
     net.load_state_dict(ckpt["generator"], strict=True)
@@ -120,6 +175,7 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
     dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32))
     zn = torch.from_numpy(np.asarray(space.z_neutral, np.float32))
     L, first = gcfg.lookahead_frames, nb - cfg.blocks
+    bil = np.array([p in BILABIALS for p in PHONES])
 
     cache = []
     with torch.no_grad():
@@ -132,7 +188,13 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
             x, film = prefix(net, feats, z, first)
             lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
             init = F.log_softmax(rest_logits(net.blocks[first:], net.phone_out, x, film)[L:], -1)
-            cache.append((x, film, lab, init))
+            face = None
+            if cfg.uses_face:
+                ap_t = torch.from_numpy(aperture(np.asarray(data.target[s0:s1 - L], np.float32))
+                                        .astype(np.float32))
+                is_bil = torch.from_numpy(bil[lab.numpy()].astype(np.float32))
+                face = (*aperture_parts(net, z[0, L:]), ap_t, is_bil)
+            cache.append((x, film, lab, init, face))
     if not cache:
         raise EmotalkError(f"train-phones: every clip is shorter than the look-ahead ({L} frames)")
 
@@ -144,13 +206,22 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
     history: List[Dict[str, float]] = []
     for step in tqdm(range(cfg.steps), desc="train-phones", disable=not progress):
         opt.zero_grad()
-        ce_sum = kl_sum = 0.0
+        ce_sum = kl_sum = corr_sum = bil_sum = 0.0
         for c in rng.integers(0, len(cache), cfg.clips_per_step):
-            x, film, lab, init = cache[int(c)]
+            x, film, lab, init, face = cache[int(c)]
             logp = F.log_softmax(rest_logits(blocks, phone_out, x, film)[L:], -1)
             ce = F.nll_loss(logp, lab)
             kl = F.kl_div(logp, init, log_target=True, reduction="batchmean")
-            ((ce + cfg.kl * kl) / cfg.clips_per_step).backward()
+            loss = ce + cfg.kl * kl
+            if face is not None:
+                faces, dom, ap_t, is_bil = face
+                ap = face_aperture(logp, faces, dom)
+                corr = aperture_corr_loss(ap[None], ap_t[None], torch.ones(1, ap.shape[0]))
+                excess = ((ap - ap_t).clamp(min=0.0) * is_bil).sum() / (is_bil.sum() + 1.0)
+                loss = loss + cfg.w_corr * corr + cfg.w_bilabial * excess
+                corr_sum += float(corr.detach()) / cfg.clips_per_step
+                bil_sum += float(excess.detach()) / cfg.clips_per_step
+            (loss / cfg.clips_per_step).backward()
             ce_sum += float(ce.detach()) / cfg.clips_per_step
             kl_sum += float(kl.detach()) / cfg.clips_per_step
         if not all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
@@ -158,7 +229,11 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
                                "nothing was written")
         opt.step()
         if step % 50 == 0 or step == cfg.steps - 1:
-            history.append({"step": step, "ce": round(ce_sum, 5), "kl": round(kl_sum, 5)})
+            row = {"step": step, "ce": round(ce_sum, 5), "kl": round(kl_sum, 5)}
+            if cfg.uses_face:
+                row["1-corr"] = round(corr_sum, 5)
+                row["bilabial"] = round(bil_sum, 5)
+            history.append(row)
 
     state = dict(ckpt["generator"])
     new = {**{f"blocks.{first + int(k.split('.', 1)[0])}.{k.split('.', 1)[1]}": v

@@ -22,6 +22,8 @@ from emotalk_ros.generator import checkpoint  # noqa: E402
 from emotalk_ros.generator.model import Generator, GeneratorConfig  # noqa: E402
 from emotalk_ros.training.phone_path import (  # noqa: E402
     PhonePathConfig,
+    aperture_parts,
+    face_aperture,
     frames_ce,
     prefix,
     rest_logits,
@@ -40,6 +42,48 @@ def mixture_ckpt(seed=0):
     with torch.no_grad():
         g.film.weight.normal_(0, 0.3)
     return ckpt_of(cfg, g, random_space())
+
+
+def diverse_faces(ck, seed=0):
+    """``ck`` with per-phone faces that differ (a fresh mixture checkpoint's phone inputs are
+    zero, so every phone shows the same face and no posterior can move the mouth)."""
+    g = torch.Generator().manual_seed(seed)
+    gen = dict(ck["generator"])
+    gen["phone_in.weight"] = torch.randn(gen["phone_in.weight"].shape, generator=g)
+    gen["head.2.weight"] = 4.0 * gen["head.2.weight"]
+    return {**ck, "generator": gen}
+
+
+def with_targets(data):
+    """``data`` plus teacher faces whose jaw opens with each frame's phone openness (the
+    right answer for the face), everything else at rest."""
+    from emotalk_ros.core.blendshapes import INDEX, NUM_BLENDSHAPES
+    from emotalk_ros.core.phones import openness
+
+    tgt = np.zeros((data.phone.shape[0], NUM_BLENDSHAPES), np.float32)
+    tgt[:, INDEX["jawOpen"]] = [openness(PHONES[int(p)]) for p in data.phone]
+    data.target = tgt
+    return data
+
+
+def face_corr(ck, data, clips):
+    """Mean over ``clips`` of the correlation of the generator's own face aperture with the
+    target's (frames aligned as in training)."""
+    from emotalk_ros.core.blendshapes import aperture
+
+    cfg = GeneratorConfig.from_dict(ck["generator_config"])
+    net = Generator(cfg)
+    net.load_state_dict(ck["generator"])
+    net.eval()
+    L, out = cfg.lookahead_frames, []
+    with torch.no_grad():
+        for c in clips:
+            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+            feats = torch.from_numpy(data.mel[s0:s1])[None]
+            y, _ = net(feats, torch.zeros(1, s1 - s0, cfg.emotion_dim), net.initial_state(1))
+            out.append(np.corrcoef(aperture(y[0, L:].numpy()),
+                                   aperture(data.target[s0:s1 - L]))[0, 1])
+    return float(np.mean(out))
 
 
 def labelled_data(n_clips=12, seed=3):
@@ -95,6 +139,87 @@ def test_it_learns_the_phones_and_changes_nothing_but_the_phone_path():
     assert ck["train"] == {}                                    # the input is not modified
 
 
+@pytest.mark.parametrize("same_emotion", [True, False])
+def test_the_face_aperture_mirrors_the_generators_face(same_emotion):
+    from emotalk_ros.generator.model import APERTURE_INDEX, aperture6
+
+    ck = diverse_faces(mixture_ckpt())
+    net = Generator(GeneratorConfig.from_dict(ck["generator_config"]))
+    net.load_state_dict(ck["generator"])
+    with torch.no_grad():
+        net.phone_dom.normal_(0, 1.0)                   # a dominance that matters
+    net.eval()
+    rng = np.random.default_rng(1)
+    feats = torch.from_numpy(rng.normal(-3, 1, (1, 80, 40)).astype(np.float32))
+    z = rng.normal(0, 1, (1, 80, 16)).astype(np.float32)
+    if same_emotion:
+        z[:] = z[:, :1]
+    z = torch.from_numpy(z)
+    with torch.no_grad():
+        y, _, logits = net.forward_with_phones(feats, z, net.initial_state(1))
+        faces, dom = aperture_parts(net, z[0])
+        got = face_aperture(torch.log_softmax(logits[0], -1), faces, dom)
+    assert faces.dim() == (2 if same_emotion else 3)
+    want = aperture6(y[0][:, list(APERTURE_INDEX)])
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_the_correlation_term_makes_the_face_follow_the_teacher():
+    ck, data = diverse_faces(mixture_ckpt()), with_targets(labelled_data())
+
+    def trained(w):
+        out, rec = retrain_phone_path(ck, data, PhonePathConfig(
+            steps=40, lr=3e-3, clips_per_step=4, w_corr=w), progress=False)
+        return out, rec
+
+    plain, rec0 = trained(0.0)
+    corr, rec1 = trained(5.0)
+    assert "1-corr" not in rec0["history"][0] and "1-corr" in rec1["history"][0]
+    assert rec1["history"][-1]["1-corr"] < rec1["history"][0]["1-corr"]
+    assert face_corr(corr, data, range(12)) > face_corr(plain, data, range(12)) + 0.02
+
+
+def bilabial_aperture(ck, data, clips):
+    """The generator's mean face aperture on the frames labelled /p b m/."""
+    from emotalk_ros.core.blendshapes import aperture
+    from emotalk_ros.core.phones import BILABIALS
+
+    cfg = GeneratorConfig.from_dict(ck["generator_config"])
+    net = Generator(cfg)
+    net.load_state_dict(ck["generator"])
+    net.eval()
+    L, vals = cfg.lookahead_frames, []
+    with torch.no_grad():
+        for c in clips:
+            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+            y, _ = net(torch.from_numpy(data.mel[s0:s1])[None],
+                       torch.zeros(1, s1 - s0, cfg.emotion_dim), net.initial_state(1))
+            is_bil = np.array([PHONES[int(p)] in BILABIALS for p in data.phone[s0:s1 - L]])
+            vals.extend(aperture(y[0, L:].numpy())[is_bil])
+    return float(np.mean(vals))
+
+
+def test_the_bilabial_term_shuts_the_face_on_p_b_m():
+    ck, data = diverse_faces(mixture_ckpt()), with_targets(labelled_data())
+
+    def trained(w):
+        out, rec = retrain_phone_path(ck, data, PhonePathConfig(
+            steps=40, lr=3e-3, clips_per_step=4, w_corr=1.0, w_bilabial=w), progress=False)
+        return out, rec
+
+    plain, _ = trained(0.0)
+    shut, rec = trained(20.0)
+    assert rec["history"][-1]["bilabial"] < rec["history"][0]["bilabial"]
+    before, after = (bilabial_aperture(m, data, range(12)) for m in (plain, shut))
+    assert after < before - 0.02, (before, after)
+
+
+@pytest.mark.parametrize("cfg", [PhonePathConfig(w_corr=1.0), PhonePathConfig(w_bilabial=1.0)])
+def test_the_face_terms_need_teacher_faces(cfg):
+    with pytest.raises(EmotalkError, match="teacher's faces"):
+        retrain_phone_path(mixture_ckpt(), labelled_data(n_clips=2), cfg, progress=False)
+
+
 def test_more_blocks_train_more_weights():
     ck, data = mixture_ckpt(), labelled_data(n_clips=4)
     out, _ = retrain_phone_path(ck, data, PhonePathConfig(steps=3, blocks=2, clips_per_step=2),
@@ -131,6 +256,9 @@ def test_the_seed_decides_the_result():
     (PhonePathConfig(blocks=0), "--blocks"), (PhonePathConfig(blocks=4), "--blocks"),
     (PhonePathConfig(steps=0), "--steps"), (PhonePathConfig(kl=-1.0), "--kl"),
     (PhonePathConfig(kl=float("nan")), "--kl"), (PhonePathConfig(lr=0.0), "--lr"),
+    (PhonePathConfig(w_corr=-1.0), "--w-corr"), (PhonePathConfig(w_corr=float("inf")), "--w-corr"),
+    (PhonePathConfig(w_bilabial=-1.0), "--w-bilabial"),
+    (PhonePathConfig(w_bilabial=float("nan")), "--w-bilabial"),
 ])
 def test_settings_that_cannot_run_are_refused(cfg, msg):
     with pytest.raises(EmotalkError, match=msg):
@@ -162,3 +290,10 @@ def test_the_command_writes_a_checkpoint_that_loads_and_exports(tmp_path):
     assert ck["train"]["phone_path"]["init"] == str(init)
     emotalk("export", str(out), "-o", str(tmp_path / "out.onnx"))
     assert (tmp_path / "out.onnx").stat().st_size > 0
+    corr = tmp_path / "c" / "out.pt"                       # the correlation term, from the CLI
+    emotalk("train-phones", "--data", str(tmp_path / "d"), "--init", str(init), "-o", str(corr),
+            "--steps", "3", "--clips-per-step", "2", "--no-progress", "--w-corr", "0.5",
+            "--w-bilabial", "2")
+    rec = checkpoint.load(str(corr))["train"]["phone_path"]
+    assert rec["config"]["w_corr"] == 0.5 and rec["config"]["w_bilabial"] == 2.0
+    assert "1-corr" in rec["history"][-1] and "bilabial" in rec["history"][-1]
