@@ -123,6 +123,21 @@ evaluate_candidate() {  # NAME: RUNS/emotalk_NAME.onnx on the real-speech develo
     fi
 }
 
+finish_candidate() {  # NAME VERSION [ship]: RUNS/emotalk_NAME_ft.pt calibrated at smoothing 0.2
+    # and exported -> RUNS/emotalk_NAME.{pt,onnx} (added to SUMS; with "ship", copied to
+    # MODELS/emotalk_default.*), then evaluated like every candidate (not in SMALL runs)
+    local n=$1 version=$2
+    $PY -m emotalk_ros calibrate "$RUNS/emotalk_${n}_ft.pt" -o "$RUNS/emotalk_${n}.pt" \
+        --smoothing 0.2 --model-version "$version"
+    $PY -m emotalk_ros export "$RUNS/emotalk_${n}.pt" -o "$RUNS/emotalk_${n}.onnx"
+    if [ "${3:-}" = ship ]; then
+        cp "$RUNS/emotalk_${n}.pt" "$MODELS/emotalk_default.pt"
+        cp "$RUNS/emotalk_${n}.onnx" "$MODELS/emotalk_default.onnx"
+    fi
+    SUMS+=("$RUNS/emotalk_${n}.pt" "$RUNS/emotalk_${n}.onnx")
+    if [ "$SMALL" != 1 ]; then evaluate_candidate "$n"; fi
+}
+
 # 1. synthesis
 synth train6h 6 0
 synth festival1h 1 202 --engines festival
@@ -314,11 +329,7 @@ if [ "$REAL" = 1 ]; then
         --sil-fraction 0.3 --pad-sil 0.5 --w-consistency 0 --cons-speech-only --w-symmetry 4 \
         --w-expression 2 --w-accel 4 --smoothing 0.65 \
         --model-version emotalk-default-6 --no-progress
-    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default6_ft.pt" -o "$RUNS/emotalk_default6.pt" \
-        --smoothing 0.2 --model-version emotalk-default-6
-    $PY -m emotalk_ros export "$RUNS/emotalk_default6.pt" -o "$RUNS/emotalk_default6.onnx"
-    SUMS+=("$RUNS/emotalk_default6.pt" "$RUNS/emotalk_default6.onnx")
-    if [ "$SMALL" != 1 ]; then evaluate_candidate default6; fi
+    finish_candidate default6 emotalk-default-6
     stamp "emotalk-default-6"
     # g. emotalk-default-7 (docs/EVALUATION.md, "emotalk-default-7"): f.'s fine-tune continued
     #    DOM_STEPS at half the learning rate with the aperture weight 1.5 (seed 84), then the
@@ -335,11 +346,7 @@ if [ "$REAL" = 1 ]; then
         --model-version emotalk-default-7 --no-progress
     $PY -m emotalk_ros average "$RUNS/emotalk_default6_ft.pt" "$RUNS/emotalk_default7_cont_ft.pt" \
         --weights 0.5,0.5 -o "$RUNS/emotalk_default7_ft.pt" --model-version emotalk-default-7
-    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default7_ft.pt" -o "$RUNS/emotalk_default7.pt" \
-        --smoothing 0.2 --model-version emotalk-default-7
-    $PY -m emotalk_ros export "$RUNS/emotalk_default7.pt" -o "$RUNS/emotalk_default7.onnx"
-    SUMS+=("$RUNS/emotalk_default7.pt" "$RUNS/emotalk_default7.onnx")
-    if [ "$SMALL" != 1 ]; then evaluate_candidate default7; fi
+    finish_candidate default7 emotalk-default-7
     stamp "emotalk-default-7"
     # h. emotalk-default-8 (docs/EVALUATION.md, "emotalk-default-8"): real_train with the
     #    Spanish and French prompts of two more speakers (asterisk-prompt-es-co, -fr-armelle;
@@ -369,13 +376,7 @@ if [ "$REAL" = 1 ]; then
     $PY -m emotalk_ros average "$RUNS/emotalk_default8_plain_ft.pt" \
         "$RUNS/emotalk_default8_corr_ft.pt" --weights 0.5,0.5 -o "$RUNS/emotalk_default8_ft.pt" \
         --model-version emotalk-default-8
-    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default8_ft.pt" -o "$RUNS/emotalk_default8.pt" \
-        --smoothing 0.2 --model-version emotalk-default-8
-    $PY -m emotalk_ros export "$RUNS/emotalk_default8.pt" -o "$RUNS/emotalk_default8.onnx"
-    cp "$RUNS/emotalk_default8.pt" "$MODELS/emotalk_default.pt"
-    cp "$RUNS/emotalk_default8.onnx" "$MODELS/emotalk_default.onnx"
-    SUMS+=("$RUNS/emotalk_default8.pt" "$RUNS/emotalk_default8.onnx")
-    if [ "$SMALL" != 1 ]; then evaluate_candidate default8; fi
+    finish_candidate default8 emotalk-default-8 ship
     stamp "emotalk-default-8"
     # i. the aperture-readout candidate (docs/EVALUATION.md, "The aperture readout"; not
     #    shipped): h.'s mean with the jaw read from its own phone posteriors, the bilabial
@@ -410,13 +411,7 @@ if [ "$REAL" = 1 ]; then
     $PY -m emotalk_ros train-phones --data "$DATA/real_train_prompts" \
         --init "$RUNS/emotalk_default8.pt" -o "$RUNS/emotalk_default9_ft.pt" \
         --steps "$PP_STEPS" --seed 0 --threads 1 --no-progress
-    $PY -m emotalk_ros calibrate "$RUNS/emotalk_default9_ft.pt" -o "$RUNS/emotalk_default9.pt" \
-        --smoothing 0.2 --model-version emotalk-default-9
-    $PY -m emotalk_ros export "$RUNS/emotalk_default9.pt" -o "$RUNS/emotalk_default9.onnx"
-    cp "$RUNS/emotalk_default9.pt" "$MODELS/emotalk_default.pt"
-    cp "$RUNS/emotalk_default9.onnx" "$MODELS/emotalk_default.onnx"
-    SUMS+=("$RUNS/emotalk_default9.pt" "$RUNS/emotalk_default9.onnx")
-    if [ "$SMALL" != 1 ]; then evaluate_candidate default9; fi
+    finish_candidate default9 emotalk-default-9 ship
     stamp "emotalk-default-9"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"

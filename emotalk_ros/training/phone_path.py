@@ -109,6 +109,38 @@ def rest_logits(blocks, phone_out, x, film):
     return phone_out(x.transpose(1, 2))[0]
 
 
+def _frozen_net(ckpt: Dict[str, Any]):
+    """``ckpt`` -> (its GeneratorConfig, the generator in eval mode, z_neutral (D,), the scaled
+    edit directions (7, D)): what both :func:`retrain_phone_path` and :func:`frames_ce` run."""
+    import torch
+
+    from emotalk_ros.emotion.space import EmotionSpace
+    from emotalk_ros.generator.model import Generator, GeneratorConfig
+
+    gcfg = GeneratorConfig.from_dict(ckpt["generator_config"])
+    net = Generator(gcfg)
+    net.load_state_dict(ckpt["generator"], strict=True)
+    net.eval()
+    space = EmotionSpace.from_dict(ckpt["emotion_space"])
+    dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32))
+    zn = torch.from_numpy(np.asarray(space.z_neutral, np.float32))
+    return gcfg, net, zn, dirs
+
+
+def _clip(data, c: int, L: int, zn, dirs):
+    """Clip ``c`` of ``data`` -> (feats (1, T, F), z (1, T, D), the phone labels of network
+    frames L.. (T - L,), s0, s1), or None for a clip no longer than the look-ahead ``L``."""
+    import torch
+
+    s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+    if s1 - s0 <= L:
+        return None
+    feats = torch.from_numpy(np.asarray(data.mel[s0:s1], np.float32))[None]
+    z = zn + torch.from_numpy(np.asarray(data.alpha[s0:s1], np.float32))[None] @ dirs
+    lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
+    return feats, z, lab, s0, s1
+
+
 def aperture_parts(net, z):
     """The frozen side of the face: z (T, D) -> (the per-phone faces' aperture shapes, (P, 6)
     when every frame has the same emotion, else (T, P, 6); the dominances of those shapes
@@ -151,8 +183,7 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
 
     from emotalk_ros.core.blendshapes import aperture
     from emotalk_ros.core.phones import BILABIALS, PHONES
-    from emotalk_ros.emotion.space import EmotionSpace
-    from emotalk_ros.generator.model import Generator, GeneratorConfig
+    from emotalk_ros.generator.model import GeneratorConfig
     from emotalk_ros.training.train import aperture_corr_loss
 
     gcfg = GeneratorConfig.from_dict(ckpt["generator_config"])
@@ -168,25 +199,18 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
         raise EmotalkError("train-phones --w-corr/--w-bilabial need the teacher's faces in the "
                            "data (the targets of `emotalk synth` / tools/make_real_speech.py)")
     torch.manual_seed(cfg.seed)
-    net = Generator(gcfg)
-    net.load_state_dict(ckpt["generator"], strict=True)
-    net.eval()
-    space = EmotionSpace.from_dict(ckpt["emotion_space"])
-    dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32))
-    zn = torch.from_numpy(np.asarray(space.z_neutral, np.float32))
+    _, net, zn, dirs = _frozen_net(ckpt)
     L, first = gcfg.lookahead_frames, nb - cfg.blocks
     bil = np.array([p in BILABIALS for p in PHONES])
 
     cache = []
     with torch.no_grad():
         for c in tqdm(range(n_clips), desc="frozen blocks", disable=not progress):
-            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
-            if s1 - s0 <= L:
+            clip = _clip(data, c, L, zn, dirs)
+            if clip is None:
                 continue
-            feats = torch.from_numpy(np.asarray(data.mel[s0:s1], np.float32))[None]
-            z = zn + torch.from_numpy(np.asarray(data.alpha[s0:s1], np.float32))[None] @ dirs
+            feats, z, lab, s0, s1 = clip
             x, film = prefix(net, feats, z, first)
-            lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
             init = F.log_softmax(rest_logits(net.blocks[first:], net.phone_out, x, film)[L:], -1)
             face = None
             if cfg.uses_face:
@@ -255,27 +279,16 @@ def frames_ce(ckpt: Dict[str, Any], data, clips: Sequence[int]) -> float:
     import torch
     import torch.nn.functional as F
 
-    from emotalk_ros.emotion.space import EmotionSpace
-    from emotalk_ros.generator.model import Generator, GeneratorConfig
-
-    gcfg = GeneratorConfig.from_dict(ckpt["generator_config"])
-    net = Generator(gcfg)
-    net.load_state_dict(ckpt["generator"], strict=True)
-    net.eval()
-    space = EmotionSpace.from_dict(ckpt["emotion_space"])
-    dirs = torch.from_numpy((space.scales[:, None] * space.normals).astype(np.float32))
-    zn = torch.from_numpy(np.asarray(space.z_neutral, np.float32))
+    gcfg, net, zn, dirs = _frozen_net(ckpt)
     L = gcfg.lookahead_frames
     tot, n = 0.0, 0
     with torch.no_grad():
         for c in clips:
-            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
-            if s1 - s0 <= L:
+            clip = _clip(data, c, L, zn, dirs)
+            if clip is None:
                 continue
-            feats = torch.from_numpy(np.asarray(data.mel[s0:s1], np.float32))[None]
-            z = zn + torch.from_numpy(np.asarray(data.alpha[s0:s1], np.float32))[None] @ dirs
+            feats, z, lab, _, _ = clip
             _, _, logits = net.forward_with_phones(feats, z, net.initial_state(1))
-            lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
             tot += float(F.cross_entropy(logits[0, L:], lab, reduction="sum"))
             n += int(lab.shape[0])
     return tot / max(n, 1)

@@ -66,24 +66,29 @@ def with_targets(data):
     return data
 
 
+def faces_of(ck, data, clips):
+    """The generator's own neutral face on each of ``clips``: (frames L.. (T - L, 52), s0, s1,
+    L) per clip, frames aligned as in training."""
+    cfg = GeneratorConfig.from_dict(ck["generator_config"])
+    net = Generator(cfg)
+    net.load_state_dict(ck["generator"])
+    net.eval()
+    L = cfg.lookahead_frames
+    with torch.no_grad():
+        for c in clips:
+            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+            y, _ = net(torch.from_numpy(data.mel[s0:s1])[None],
+                       torch.zeros(1, s1 - s0, cfg.emotion_dim), net.initial_state(1))
+            yield y[0, L:].numpy(), s0, s1, L
+
+
 def face_corr(ck, data, clips):
     """Mean over ``clips`` of the correlation of the generator's own face aperture with the
     target's (frames aligned as in training)."""
     from emotalk_ros.core.blendshapes import aperture
 
-    cfg = GeneratorConfig.from_dict(ck["generator_config"])
-    net = Generator(cfg)
-    net.load_state_dict(ck["generator"])
-    net.eval()
-    L, out = cfg.lookahead_frames, []
-    with torch.no_grad():
-        for c in clips:
-            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
-            feats = torch.from_numpy(data.mel[s0:s1])[None]
-            y, _ = net(feats, torch.zeros(1, s1 - s0, cfg.emotion_dim), net.initial_state(1))
-            out.append(np.corrcoef(aperture(y[0, L:].numpy()),
-                                   aperture(data.target[s0:s1 - L]))[0, 1])
-    return float(np.mean(out))
+    return float(np.mean([np.corrcoef(aperture(y), aperture(data.target[s0:s1 - L]))[0, 1]
+                          for y, s0, s1, L in faces_of(ck, data, clips)]))
 
 
 def labelled_data(n_clips=12, seed=3):
@@ -184,18 +189,10 @@ def bilabial_aperture(ck, data, clips):
     from emotalk_ros.core.blendshapes import aperture
     from emotalk_ros.core.phones import BILABIALS
 
-    cfg = GeneratorConfig.from_dict(ck["generator_config"])
-    net = Generator(cfg)
-    net.load_state_dict(ck["generator"])
-    net.eval()
-    L, vals = cfg.lookahead_frames, []
-    with torch.no_grad():
-        for c in clips:
-            s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
-            y, _ = net(torch.from_numpy(data.mel[s0:s1])[None],
-                       torch.zeros(1, s1 - s0, cfg.emotion_dim), net.initial_state(1))
-            is_bil = np.array([PHONES[int(p)] in BILABIALS for p in data.phone[s0:s1 - L]])
-            vals.extend(aperture(y[0, L:].numpy())[is_bil])
+    vals = []
+    for y, s0, s1, L in faces_of(ck, data, clips):
+        is_bil = np.array([PHONES[int(p)] in BILABIALS for p in data.phone[s0:s1 - L]])
+        vals.extend(aperture(y)[is_bil])
     return float(np.mean(vals))
 
 
