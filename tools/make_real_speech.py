@@ -45,6 +45,11 @@ def main(argv=None) -> int:
     p.add_argument("--prompts", action="store_true",
                    help="also train on the Spanish and French prompts of asterisk-prompt-es-co "
                         "and -fr-armelle (other speakers; texts not in development)")
+    p.add_argument("--prompt-languages", default=",".join(R.DEFAULT_PROMPT_LANGS),
+                   metavar="LANGS",
+                   help="with --prompts: the languages whose other speaker trains "
+                        f"(comma-separated, of {', '.join(sorted(R.PROMPT_PACKAGES))}; 'it' is "
+                        "asterisk-prompt-it-menardi-gsm)")
     p.add_argument("--klettres", action="store_true",
                    help="also train on the letters and syllables of klettres-data (one speaker "
                         "per language, 15 languages; texts not in development)")
@@ -67,7 +72,14 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    split = R.split_clips(a.root, a.max_dev, prompts=a.prompts, klettres=a.klettres)
+    langs = [x.strip() for x in a.prompt_languages.split(",") if x.strip()]
+    unknown = sorted(set(langs) - set(R.PROMPT_PACKAGES))
+    if unknown or not langs:
+        print(f"make_real_speech: --prompt-languages: unknown {', '.join(unknown) or '(none)'} "
+              f"(use {', '.join(sorted(R.PROMPT_PACKAGES))})", file=sys.stderr)
+        return 2
+    split = R.split_clips(a.root, a.max_dev, prompts=a.prompts, klettres=a.klettres,
+                          prompt_langs=langs)
     if a.train_sources:
         keep = {x.strip() for x in a.train_sources.split(",") if x.strip()}
         unknown = keep - set(R.TRAIN_SOURCES)
@@ -82,7 +94,7 @@ def main(argv=None) -> int:
             R.spread([c for c in split["train"] if c.source == src], a.max_train)}
     split["train"] = [c for c in split["train"] if id(c) in kept]
     if a.prompts:
-        missing = [R.PROMPT_PACKAGES[lang][0] for lang in sorted(R.PROMPT_PACKAGES)
+        missing = [R.PROMPT_PACKAGES[lang][0] for lang in sorted(langs)
                    if not any(c.source == "asterisk-prompt" and c.lang == lang
                               for c in split["train"])]
         if missing:

@@ -9,8 +9,10 @@ the packages installed):
   (``name: text`` lines). The English packages are reserved for independent evaluation and
   are refused here (:data:`RESERVED`).
 * **asterisk prompts by other speakers** (``asterisk-prompt-es-co``,
-  ``asterisk-prompt-fr-armelle``): the same telephone prompts recorded by a Colombian and a
-  French speaker, GSM 06.10 at 8 kHz (``/usr/share/asterisk/sounds/<lang>/``), without a
+  ``asterisk-prompt-fr-armelle``, ``asterisk-prompt-it-menardi-gsm``): the same telephone
+  prompts recorded by a Colombian, a French and an Italian speaker, GSM 06.10 at 8 kHz
+  (``/usr/share/asterisk/sounds/<lang>/``; Menardi's under ``it_IT_f_Menardi/``, the plain
+  ``asterisk-prompt-it-menardi`` being an empty transitional package), without a
   transcript list; a prompt's text is the core sounds' transcript of the same name
   (:data:`PROMPT_PACKAGES`; the core-sounds package of the language must be installed).
 * **fillets-ng** game dialogue (``fillets-ng-data`` with ``-cs``/``-nl``): voiced lines in
@@ -48,7 +50,11 @@ ASTERISK_SPEAKERS = {"es": "es_MX_f_Allison", "fr": "fr_CA_f_June", "it": "it_IT
                      "ru": "ru_RU_f_IvrvoiceRU"}
 # language -> (package, sound folder, speaker): other speakers of the core sounds' prompts
 PROMPT_PACKAGES = {"es": ("asterisk-prompt-es-co", "es", "es_CO_f_July"),
-                   "fr": ("asterisk-prompt-fr-armelle", "fr", "fr_FR_f_Armelle")}
+                   "fr": ("asterisk-prompt-fr-armelle", "fr", "fr_FR_f_Armelle"),
+                   "it": ("asterisk-prompt-it-menardi-gsm", "it_IT_f_Menardi", "it_IT_f_Menardi")}
+# the prompt languages ``split_clips(prompts=True)`` trains on unless told otherwise: those of
+# the shipped recipe (Italian is opt-in: it did not move the development set, EVALUATION.md)
+DEFAULT_PROMPT_LANGS = ("es", "fr")
 # espeak-ng voice used to phonemise and align each language
 ESPEAK_VOICE = {"en": "en-us", "es": "es-419", "fr": "fr", "it": "it", "ru": "ru", "cs": "cs",
                 "nl": "nl", "de": "de", "pl": "pl", "sv": "sv", "sl": "sl", "bg": "bg",
@@ -309,18 +315,20 @@ DEV_FILLETS_FONT = "font_big"     # the big fish: the held-out fillets-ng speake
 
 
 def split_clips(root: str, dev_per_language: int = 0, prompts: bool = False,
-                klettres: bool = False) -> Dict[str, List[RealClip]]:
+                klettres: bool = False, prompt_langs: Sequence[str] = DEFAULT_PROMPT_LANGS
+                ) -> Dict[str, List[RealClip]]:
     """{'train': [...], 'dev': [...]} over every source found under ``root``.
 
     Training: the fillets-ng Czech and Dutch lines of every character except the big fish;
-    with ``prompts``, also the Spanish and French prompts of the other speakers
-    (:func:`prompt_clips`) except those whose text is a development clip's; with ``klettres``,
-    also the KLettres letters and syllables (:func:`klettres_clips`) except those whose text
-    is a development clip's in any letter case (the core sounds have letter prompts), and
-    except the English speakers (:data:`KLETTRES_DEV`, :func:`english_dev_clips`).
+    with ``prompts``, also the prompts of the other speakers of ``prompt_langs`` (Spanish and
+    French by default; :func:`prompt_clips`) except those whose text is a development clip's;
+    with ``klettres``, also the KLettres letters and syllables (:func:`klettres_clips`) except
+    those whose text is a development clip's in any letter case (the core sounds have letter
+    prompts), and except the English speakers (:data:`KLETTRES_DEV`, :func:`english_dev_clips`).
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
     lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
-    speaker each; Italian and Russian have no real speech in training), at most
+    speaker each; Russian has no real speech in training, Italian only with ``'it'`` in
+    ``prompt_langs``), at most
     ``dev_per_language`` clips of each language (:func:`spread`; 0 = all). The voiced lines of the
     English fillets-ng data are not English speech (a parrot speaking German, an elk
     speaking Russian in Latin transliteration, clicks, hex digits, scat) and are left out;
@@ -343,7 +351,7 @@ def split_clips(root: str, dev_per_language: int = 0, prompts: bool = False,
     dev = spread(dev, dev_per_language)
     if prompts:
         held = {c.text for c in dev}
-        for lang in sorted(PROMPT_PACKAGES):
+        for lang in sorted(prompt_langs):
             try:
                 train += [c for c in prompt_clips(root, lang) if c.text not in held]
             except EmotalkError:

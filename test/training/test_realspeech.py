@@ -118,6 +118,30 @@ def test_other_speakers_prompts_train_unless_their_text_is_in_development(tree):
     assert not {c.text for c in sp["train"]} & {c.text for c in sp["dev"]}
 
 
+def test_italian_prompts_are_menardis_own_folder(tree):
+    # asterisk-prompt-it-menardi itself is an empty transitional package: the GSM prompts
+    # come in -gsm, under their own speaker folder, with the Italian core sounds' texts
+    with pytest.raises(EmotalkError, match="asterisk-prompt-it-menardi-gsm is not installed"):
+        realspeech.prompt_clips(tree, "it")
+    os.makedirs(os.path.join(tree, "usr/share/doc/asterisk-prompt-it-menardi-gsm"))
+    other = os.path.join(tree, "usr/share/asterisk/sounds/it_IT_f_Menardi")
+    os.makedirs(os.path.join(other, "digits"))
+    carlo = os.path.join(tree, "usr/share/asterisk/sounds/it_IT_m_Carlo")
+    for name in ("attivato", "digits/1"):
+        shutil.copy(os.path.join(carlo, f"{name}.g722"), os.path.join(other, f"{name}.gsm"))
+    clips = realspeech.prompt_clips(tree, "it")
+    assert [(c.clip_id, c.text, c.fmt, c.speaker) for c in clips] == [
+        ("attivato", "Attivato.", "gsm", "it_IT_f_Menardi"),
+        ("digits/1", "uno", "gsm", "it_IT_f_Menardi")]
+    assert all(os.path.dirname(c.path).startswith(other) for c in clips)
+    default = realspeech.split_clips(tree, dev_per_language=1, prompts=True)
+    assert not [c for c in default["train"] if c.speaker == "it_IT_f_Menardi"]   # opt-in
+    sp = realspeech.split_clips(tree, dev_per_language=1, prompts=True, prompt_langs=("it",))
+    dev_it = [c.text for c in sp["dev"] if c.lang == "it"]
+    train_it = [c.text for c in sp["train"] if c.speaker == "it_IT_f_Menardi"]
+    assert len(dev_it) == 1 and train_it == [t for t in ("Attivato.", "uno") if t not in dev_it]
+
+
 def test_the_development_spread_decides_which_prompt_texts_train(tree):
     add_prompts(tree)
     core = os.path.join(tree, "usr/share/asterisk/sounds/fr_CA_f_June")
@@ -184,7 +208,14 @@ def test_make_real_speech_refuses_prompts_that_are_not_there(tree, tmp_path, cap
     assert tool.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert "asterisk-prompt-es-co" in err and "fr-armelle" not in err and "\n" not in err
+    assert "menardi" not in err                               # Italian is opt-in
     assert not os.path.exists(tmp_path / "t")
+    assert tool.main(args + ["--prompt-languages", "fr,it"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "asterisk-prompt-it-menardi-gsm" in err and "es-co" not in err and "\n" not in err
+    assert tool.main(args + ["--prompt-languages", "fr,de"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown de" in err and "\n" not in err
 
 
 KLETTRES_XML = """<!-- KDE EDU KLettres -->
