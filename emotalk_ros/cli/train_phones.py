@@ -31,6 +31,13 @@ def add_arguments(p) -> None:
                         "teacher's (0: phone labels and KL alone)")
     p.add_argument("--w-bilabial", type=float, default=d.w_bilabial,
                    help="weight of the face's aperture above the teacher's on /p b m/ frames")
+    p.add_argument("--lead", type=int, default=d.lead,
+                   help="frames the phone labels are advanced: network frame i learns the phone "
+                        "of frame i - look-ahead + LEAD, so the mouth leads the sound by LEAD "
+                        "frames (0 .. the look-ahead)")
+    p.add_argument("--emotions", type=float, default=d.emotions,
+                   help="fraction of neutral clips heard under one random emotion (seeded), so "
+                        "that the phones are learnt under every emotion, not only neutral")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--model-version", default=None,
                    help="version name stored in the result (default: the init's)")
@@ -48,7 +55,8 @@ def run(args) -> int:
     torch.set_num_threads(max(1, int(args.threads)))
     cfg = PhonePathConfig(steps=args.steps, blocks=args.blocks, kl=args.kl, lr=args.lr,
                           clips_per_step=args.clips_per_step, seed=args.seed,
-                          w_corr=args.w_corr, w_bilabial=args.w_bilabial)
+                          w_corr=args.w_corr, w_bilabial=args.w_bilabial, lead=args.lead,
+                          emotions=args.emotions)
     t0 = time.monotonic()
     init = checkpoint.load(args.init)
     data = load_training_data(args.data, progress=not args.no_progress)

@@ -26,13 +26,24 @@ labelled with the phone of frame ``i - lookahead`` (as in training), and the fir
 (their outputs are cached), so a step costs the trained blocks only: 300 steps on the
 real training speech take under a minute on one thread. Dropout is off, so the result
 is a function of the init, the data and the seed.
+
+With ``lead`` > 0 the labels are advanced: network frame ``i`` learns the phone of frame
+``i - lookahead + lead``, so that the mouth leads the sound by ``lead`` frames, paid for
+from the look-ahead (the face then has ``lead`` frames less of the audio after a phone).
+
+Real recordings carry no emotion, so on them alone the retrained phone path is trained under
+the neutral FiLM only, and under a held emotion it can lose the phones it was trained on
+(a bilabial left open at full disgust on Flite). With ``emotions`` > 0 that fraction of the
+neutral clips is heard under one emotion at a random strength (seeded, once per clip: the
+frozen blocks, the init's posteriors and the face terms all see it), so the phones are
+learnt under every emotion's FiLM.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,9 +61,12 @@ class PhonePathConfig:
     seed: int = 0
     w_corr: float = 0.0           # weight of 1 - corr(face aperture, teacher aperture)
     w_bilabial: float = 0.0       # weight of the face's excess aperture on /p b m/ frames
+    lead: int = 0                 # network frame i learns the phone of frame i - L + lead
+    emotions: float = 0.0         # fraction of neutral clips heard under a random emotion
 
-    def check(self, n_blocks: int) -> None:
-        """EmotalkError for a setting that cannot run on a generator of ``n_blocks`` blocks."""
+    def check(self, n_blocks: int, lookahead: int) -> None:
+        """EmotalkError for a setting that cannot run on a generator of ``n_blocks`` blocks
+        and a look-ahead of ``lookahead`` frames."""
         if not 1 <= self.blocks <= n_blocks:
             raise EmotalkError(f"--blocks must be in [1, {n_blocks}], got {self.blocks}")
         if self.steps < 1 or self.clips_per_step < 1:
@@ -67,6 +81,11 @@ class PhonePathConfig:
         if not (self.w_bilabial >= 0.0 and np.isfinite(self.w_bilabial)):
             raise EmotalkError(f"--w-bilabial must be a finite number >= 0, got "
                                f"{self.w_bilabial}")
+        if not (0.0 <= self.emotions <= 1.0):
+            raise EmotalkError(f"--emotions must be a fraction in [0, 1], got {self.emotions}")
+        if not 0 <= self.lead <= lookahead:
+            raise EmotalkError(f"--lead must be in [0, {lookahead}] (the look-ahead in frames), "
+                               f"got {self.lead}")
 
     @property
     def uses_face(self) -> bool:
@@ -127,18 +146,42 @@ def _frozen_net(ckpt: Dict[str, Any]):
     return gcfg, net, zn, dirs
 
 
-def _clip(data, c: int, L: int, zn, dirs):
+def _clip(data, c: int, L: int, zn, dirs, lead: int = 0, alpha=None):
     """Clip ``c`` of ``data`` -> (feats (1, T, F), z (1, T, D), the phone labels of network
-    frames L.. (T - L,), s0, s1), or None for a clip no longer than the look-ahead ``L``."""
+    frames L.. (T - L,: frame i gets the phone of frame i - L + ``lead``), s0, s1), or None
+    for a clip no longer than the look-ahead ``L``. ``alpha`` (7,), when given, is the
+    emotion of every frame in place of the data's."""
     import torch
 
     s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
     if s1 - s0 <= L:
         return None
     feats = torch.from_numpy(np.asarray(data.mel[s0:s1], np.float32))[None]
-    z = zn + torch.from_numpy(np.asarray(data.alpha[s0:s1], np.float32))[None] @ dirs
-    lab = torch.from_numpy(np.asarray(data.phone[s0:s1 - L], np.int64))
+    al = (np.asarray(data.alpha[s0:s1], np.float32) if alpha is None
+          else np.broadcast_to(np.asarray(alpha, np.float32), (s1 - s0, len(alpha))))
+    z = zn + torch.from_numpy(np.ascontiguousarray(al))[None] @ dirs
+    lab = torch.from_numpy(np.asarray(data.phone[s0 + lead:s1 - L + lead], np.int64))
     return feats, z, lab, s0, s1
+
+
+EMOTION_STRENGTH = (0.3, 1.0)     # the range a clip's random emotion is drawn from
+
+
+def emotion_of(data, c: int, cfg: PhonePathConfig, rng) -> Optional[np.ndarray]:
+    """The emotion (7,) clip ``c`` is heard under in :func:`retrain_phone_path`: with
+    probability ``cfg.emotions`` a neutral clip gets one emotion at a strength drawn from
+    :data:`EMOTION_STRENGTH` (the phone labels do not depend on it); None keeps the data's.
+    Two draws per clip whatever the outcome, so the choice of one clip never shifts
+    another's."""
+    u, k, s = rng.random(), int(rng.integers(0, 7)), rng.uniform(*EMOTION_STRENGTH)
+    if cfg.emotions <= 0.0 or u >= cfg.emotions:
+        return None
+    s0, s1 = int(data.offsets[c]), int(data.offsets[c + 1])
+    if np.any(np.asarray(data.alpha[s0:s1]) != 0):
+        return None
+    out = np.zeros(7, np.float32)
+    out[k] = s
+    return out
 
 
 def aperture_parts(net, z):
@@ -191,7 +234,7 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
         raise EmotalkError("train-phones needs a phone-mixture checkpoint (--phone-mixture): "
                            "only there does the face follow the audio through the phones alone")
     nb = len(gcfg.dilations)
-    cfg.check(nb)
+    cfg.check(nb, gcfg.lookahead_frames)
     n_clips = len(data.offsets) - 1
     if n_clips < 1:
         raise EmotalkError("train-phones: the data holds no clips")
@@ -203,10 +246,11 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
     L, first = gcfg.lookahead_frames, nb - cfg.blocks
     bil = np.array([p in BILABIALS for p in PHONES])
 
+    emo_rng = np.random.default_rng([cfg.seed, 1])
     cache = []
     with torch.no_grad():
         for c in tqdm(range(n_clips), desc="frozen blocks", disable=not progress):
-            clip = _clip(data, c, L, zn, dirs)
+            clip = _clip(data, c, L, zn, dirs, cfg.lead, emotion_of(data, c, cfg, emo_rng))
             if clip is None:
                 continue
             feats, z, lab, s0, s1 = clip
@@ -214,8 +258,8 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
             init = F.log_softmax(rest_logits(net.blocks[first:], net.phone_out, x, film)[L:], -1)
             face = None
             if cfg.uses_face:
-                ap_t = torch.from_numpy(aperture(np.asarray(data.target[s0:s1 - L], np.float32))
-                                        .astype(np.float32))
+                tgt = np.asarray(data.target[s0 + cfg.lead:s1 - L + cfg.lead], np.float32)
+                ap_t = torch.from_numpy(aperture(tgt).astype(np.float32))
                 is_bil = torch.from_numpy(bil[lab.numpy()].astype(np.float32))
                 face = (*aperture_parts(net, z[0, L:]), ap_t, is_bil)
             cache.append((x, film, lab, init, face))
@@ -273,9 +317,9 @@ def retrain_phone_path(ckpt: Dict[str, Any], data, cfg: PhonePathConfig,
     return out, record
 
 
-def frames_ce(ckpt: Dict[str, Any], data, clips: Sequence[int]) -> float:
+def frames_ce(ckpt: Dict[str, Any], data, clips: Sequence[int], lead: int = 0) -> float:
     """The mean phone cross-entropy of ``ckpt``'s posteriors on ``clips`` of ``data`` (frames
-    labelled as in :func:`retrain_phone_path`); for tests and reports."""
+    labelled as in :func:`retrain_phone_path` with ``lead``); for tests and reports."""
     import torch
     import torch.nn.functional as F
 
@@ -284,7 +328,7 @@ def frames_ce(ckpt: Dict[str, Any], data, clips: Sequence[int]) -> float:
     tot, n = 0.0, 0
     with torch.no_grad():
         for c in clips:
-            clip = _clip(data, c, L, zn, dirs)
+            clip = _clip(data, c, L, zn, dirs, lead)
             if clip is None:
                 continue
             feats, z, lab, _, _ = clip

@@ -237,6 +237,51 @@ def test_the_kl_term_holds_the_posteriors_near_the_inits():
     assert drift(50.0) < 0.5 * drift(0.0)
 
 
+def test_the_lead_teaches_the_phone_that_many_frames_later():
+    ck, data = mixture_ckpt(), labelled_data()
+    lead = ck["generator_config"]["lookahead_frames"]               # the whole look-ahead
+    on_time, _ = retrain_phone_path(ck, data, PhonePathConfig(steps=60, lr=3e-3,
+                                                              clips_per_step=4), progress=False)
+    early, rec = retrain_phone_path(ck, data, PhonePathConfig(steps=60, lr=3e-3,
+                                                              clips_per_step=4, lead=lead),
+                                    progress=False)
+    assert rec["config"]["lead"] == lead
+    clips = range(12)
+    assert frames_ce(early, data, clips, lead=lead) < frames_ce(on_time, data, clips, lead=lead)
+    assert frames_ce(on_time, data, clips) < frames_ce(early, data, clips)
+
+
+def test_neutral_clips_are_heard_under_random_emotions_when_asked():
+    from emotalk_ros.training.phone_path import EMOTION_STRENGTH, emotion_of
+
+    data = labelled_data()                  # clips 0, 3, 6, 9 neutral, the others emotional
+    neutral = [c for c in range(12) if not data.alpha[data.offsets[c]:data.offsets[c + 1]].any()]
+    assert neutral == [0, 3, 6, 9]
+
+    def draws(frac, seed=0):
+        rng = np.random.default_rng(seed)
+        return [emotion_of(data, c, PhonePathConfig(emotions=frac), rng) for c in range(12)]
+
+    assert all(e is None for e in draws(0.0))
+    every = draws(1.0)
+    assert all(every[c] is None for c in range(12) if c not in neutral)   # theirs is kept
+    for c in neutral:
+        e = every[c]
+        assert e.shape == (7,) and (e > 0).sum() == 1
+        assert EMOTION_STRENGTH[0] <= e.max() <= EMOTION_STRENGTH[1]
+    half = draws(0.5)                        # the same draws: a clip's emotion is its own
+    assert all(h is None or np.array_equal(h, e) for h, e in zip(half, every))
+    assert len({int(np.argmax(every[c])) for c in neutral}) > 1
+    ck = mixture_ckpt()
+    cfg = dict(steps=3, clips_per_step=2)
+    plain, _ = retrain_phone_path(ck, data, PhonePathConfig(**cfg), progress=False)
+    heard, rec = retrain_phone_path(ck, data, PhonePathConfig(emotions=1.0, **cfg),
+                                    progress=False)
+    assert rec["config"]["emotions"] == 1.0
+    w = "phone_out.weight"
+    assert not torch.equal(plain["generator"][w], heard["generator"][w])
+
+
 def test_the_seed_decides_the_result():
     ck, data = mixture_ckpt(), labelled_data(n_clips=6)
     cfg = PhonePathConfig(steps=4, clips_per_step=2)
@@ -256,6 +301,9 @@ def test_the_seed_decides_the_result():
     (PhonePathConfig(w_corr=-1.0), "--w-corr"), (PhonePathConfig(w_corr=float("inf")), "--w-corr"),
     (PhonePathConfig(w_bilabial=-1.0), "--w-bilabial"),
     (PhonePathConfig(w_bilabial=float("nan")), "--w-bilabial"),
+    (PhonePathConfig(lead=-1), "--lead"), (PhonePathConfig(lead=5), "--lead"),
+    (PhonePathConfig(emotions=-0.1), "--emotions"), (PhonePathConfig(emotions=1.5), "--emotions"),
+    (PhonePathConfig(emotions=float("nan")), "--emotions"),
 ])
 def test_settings_that_cannot_run_are_refused(cfg, msg):
     with pytest.raises(EmotalkError, match=msg):
@@ -290,7 +338,8 @@ def test_the_command_writes_a_checkpoint_that_loads_and_exports(tmp_path):
     corr = tmp_path / "c" / "out.pt"                       # the correlation term, from the CLI
     emotalk("train-phones", "--data", str(tmp_path / "d"), "--init", str(init), "-o", str(corr),
             "--steps", "3", "--clips-per-step", "2", "--no-progress", "--w-corr", "0.5",
-            "--w-bilabial", "2")
+            "--w-bilabial", "2", "--lead", "1", "--emotions", "0.5")
     rec = checkpoint.load(str(corr))["train"]["phone_path"]
     assert rec["config"]["w_corr"] == 0.5 and rec["config"]["w_bilabial"] == 2.0
+    assert rec["config"]["lead"] == 1 and rec["config"]["emotions"] == 0.5
     assert "1-corr" in rec["history"][-1] and "bilabial" in rec["history"][-1]
