@@ -30,28 +30,41 @@ from emotalk_ros.ros import qos  # noqa: E402
 TEST_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def speechlike(n, seed):
-    rng = np.random.default_rng(seed)
-    env = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(n) / 16000)
-    return (0.3 * env * rng.standard_normal(n)).astype(np.float32)
+_SPEECH = []
+
+
+def speech():
+    """A sentence of espeak-ng speech (16 kHz, float32), made once: real speech, so that the
+    face opens and closes on it as it does for a robot's voice. (Amplitude-modulated noise
+    served here before; the phone path trained on real voices reads it as mostly silence,
+    and the jaw passed 0.1 only on rare peaks, so "still animating" failed by chance.)"""
+    if not _SPEECH:
+        from emotalk_ros.speech.espeak import synthesize
+
+        u = synthesize("Bob and Pam ate a big apple, and then they walked home.", "en-us")
+        _SPEECH.append(np.concatenate([u.audio.astype(np.float32),
+                                       np.zeros(3200, np.float32)]))
+    return _SPEECH[0]
 
 
 class Streamer:
-    """Real-time audio for the probe: one 20 ms chunk per 20 ms of wall time while spinning."""
+    """Real-time audio for the probe: one 20 ms chunk per 20 ms of wall time while spinning
+    (``speed`` times as many samples a chunk), looping :func:`speech`."""
 
     def __init__(self, probe, speed=1.0):
         self.probe, self.speed = probe, speed
         self.next = time.monotonic()
-        self.k = 0
+        self.pos = 0
 
     def spin(self, seconds):
+        x = speech()
         t_end = time.monotonic() + seconds
         while time.monotonic() < t_end:
             now = time.monotonic()
             while now >= self.next:
                 n = int(320 * self.speed)
-                self.probe.send_audio(speechlike(n, self.k))
-                self.k += 1
+                self.probe.send_audio(np.take(x, np.arange(self.pos, self.pos + n), mode="wrap"))
+                self.pos = (self.pos + n) % x.size
                 self.next += 0.02
             self.probe.exe.spin_once(timeout_sec=0.005)
 
@@ -137,9 +150,9 @@ def test_nodes_survive_every_payload_and_keep_their_rate(graph):
     probe.send_audio([0.1, float("nan")])                    # bad audio chunks
     probe.send_audio(np.zeros(640), layout=[("samples", 320), ("channels", 2)])
     flood = Streamer(probe, speed=10.0)                      # audio at 10x real time, 2 s
-    flood.next = audio.next
+    flood.next, flood.pos = audio.next, audio.pos
     flood.spin(2.0)
-    audio.next = flood.next
+    audio.next, audio.pos = flood.next, flood.pos
     for m in hostile_blendshapes():                          # to retarget and face_mesh
         probe.pub_face.publish(m)
         audio.spin(0.005)
