@@ -171,8 +171,8 @@ def emotion_of(data, c: int, cfg: PhonePathConfig, rng) -> Optional[np.ndarray]:
     """The emotion (7,) clip ``c`` is heard under in :func:`retrain_phone_path`: with
     probability ``cfg.emotions`` a neutral clip gets one emotion at a strength drawn from
     :data:`EMOTION_STRENGTH` (the phone labels do not depend on it); None keeps the data's.
-    Two draws per clip whatever the outcome, so the choice of one clip never shifts
-    another's."""
+    The same three draws per clip whatever the outcome, so the choice of one clip never
+    shifts another's."""
     u, k, s = rng.random(), int(rng.integers(0, 7)), rng.uniform(*EMOTION_STRENGTH)
     if cfg.emotions <= 0.0 or u >= cfg.emotions:
         return None

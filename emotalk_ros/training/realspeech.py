@@ -328,10 +328,10 @@ def split_clips(root: str, dev_per_language: int = 0, prompts: bool = False,
     Development (never trained on, every speaker unseen): the big fish's Czech and Dutch
     lines and the asterisk core sounds of Spanish, French, Italian and Russian (one studio
     speaker each; Russian has no real speech in training, Italian only with ``'it'`` in
-    ``prompt_langs``), at most
-    ``dev_per_language`` clips of each language (:func:`spread`; 0 = all). The voiced lines of the
-    English fillets-ng data are not English speech (a parrot speaking German, an elk
-    speaking Russian in Latin transliteration, clicks, hex digits, scat) and are left out;
+    ``prompt_langs``), at most ``dev_per_language`` clips of each language (:func:`spread`;
+    0 = all). The voiced lines of the English fillets-ng data are not English speech (a
+    parrot speaking German, an elk speaking Russian in Latin transliteration, clicks, hex
+    digits, scat) and are left out;
     the English asterisk prompts are reserved. Sources that are not installed are skipped.
     """
     train: List[RealClip] = []
