@@ -26,6 +26,20 @@ SAME = ("generator_config", "mapping_config", "feature_config", "blendshapes", "
         "emotion_space", "output_smoothing")
 
 
+def _normal(key: str, value: Any) -> Any:
+    """``value`` of checkpoint field ``key`` as compared: a generator configuration with every
+    field, so that one written before a field existed (``emotalk train-phones`` keeps its
+    init's record) equals one that lists that field at its default; anything else as is."""
+    if key != "generator_config" or not isinstance(value, dict):
+        return value
+    from emotalk_ros.generator.model import GeneratorConfig
+
+    try:
+        return GeneratorConfig.from_dict(value).to_dict()
+    except (TypeError, ValueError):      # not a configuration this code reads: compare as is
+        return value
+
+
 def average(ckpts: Sequence[Dict[str, Any]], weights: Sequence[float],
             names: Sequence[str] = ()) -> Dict[str, Any]:
     """The weighted mean of ``ckpts`` (loaded checkpoints) -> a new checkpoint dict.
@@ -50,7 +64,7 @@ def average(ckpts: Sequence[Dict[str, Any]], weights: Sequence[float],
     first = ckpts[0]
     for name, ck in zip(names[1:], ckpts[1:]):
         for key in SAME:
-            if ck.get(key) != first.get(key):
+            if _normal(key, ck.get(key)) != _normal(key, first.get(key)):
                 raise EmotalkError(f"{name}: its {key} differs from {names[0]}'s; only "
                                    "fine-tunes of one checkpoint can be averaged")
     out = dict(first)

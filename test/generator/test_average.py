@@ -86,6 +86,22 @@ def test_checkpoints_of_another_make_are_refused_with_what_differs(change, what)
         average([a, b], [0.5, 0.5], names=["a.pt", "b.pt"])
 
 
+def test_a_config_written_before_a_field_existed_averages_with_one_that_lists_it():
+    # train-phones keeps its init's record, written before the readout fields existed;
+    # a fine-tune of it lists them at their defaults: the same network, so it averages
+    a, b = _two()
+    for key in ("aperture_readout", "readout_bilabial", "readout_temperature"):
+        assert key in a["generator_config"]
+        del a["generator_config"][key]
+    avg = average([a, b], [0.5, 0.5])
+    assert torch.isfinite(_face(avg)).all()
+    # a field that differs from its default still refuses, listed or not
+    c = copy.deepcopy(b)
+    c["generator_config"]["readout_bilabial"] = 3.0
+    with pytest.raises(EmotalkError, match="generator_config"):
+        average([a, c], [0.5, 0.5])
+
+
 def test_bad_weights_are_refused():
     a, b = _two()
     for w in ([0.5], [-1.0, 2.0], [0.0, 0.0], [float("nan"), 1.0]):
