@@ -81,6 +81,11 @@ def add_arguments(p) -> None:
     p.add_argument("--freeze-trunk", action="store_true",
                    help="train only what follows the phone bottleneck (its phone head and "
                         "the blocks before it stay as the init has them)")
+    p.add_argument("--w-neutral", type=float, default=TrainConfig.w_neutral,
+                   help="with --init of a phone-mixture generator: weight of an L1 of the "
+                        "per-phone faces at the neutral embedding against the init's, with "
+                        "the dominance frozen, so that only how an emotion moves the faces "
+                        "trains (0 = off)")
     add_readout_arguments(p, "train through the aperture readout (`emotalk calibrate "
                              "--aperture-readout`): the losses see the jaw read from the phone "
                              "posteriors; needs --init of a phone-mixture generator, and the "
@@ -112,7 +117,7 @@ def run(args) -> int:
                       phone_mixture=args.phone_mixture,
                       phone_dominance=args.phone_dominance,
                       bilabial_via_posteriors=args.bilabial_via_posteriors,
-                      freeze_trunk=args.freeze_trunk,
+                      freeze_trunk=args.freeze_trunk, w_neutral=args.w_neutral,
                       readout_bilabial=args.readout_bilabial if args.aperture_readout else 0.0,
                       readout_temperature=args.readout_temperature,
                       data_weights=tuple(float(w) for w in args.data_weights.split(",") if w))

@@ -271,6 +271,9 @@ class TrainConfig:
     bilabial_via_posteriors: bool = False  # with the mixture: the bilabial loss reaches the
                                     # posteriors only (the per-phone faces are held)
     freeze_trunk: bool = False      # train only what follows the phone bottleneck
+    w_neutral: float = 0.0          # with the mixture and an init: L1 of the per-phone faces
+                                    # at the neutral embedding against the init's, the
+                                    # dominance frozen (only how an emotion moves them trains)
     readout_bilabial: float = 0.0   # > 0: train through the aperture readout with this
                                     # /p b m/ dominance (needs a phone-mixture --init)
     readout_temperature: float = 0.7  # ... and this posterior temperature (the calibrate
@@ -800,6 +803,8 @@ def train(
         del m
     if cfg.bilabial_via_posteriors and not gcfg.phone_mixture:
         raise EmotalkError("--bilabial-via-posteriors needs the phone mixture (--phone-mixture)")
+    if cfg.w_neutral > 0.0 and not (gcfg.phone_mixture and init_ck is not None):
+        raise EmotalkError("--w-neutral needs --init of a phone-mixture generator")
     gen = gen.to(device)
     if cfg.freeze_trunk:
         if gcfg.phone_after < 0:
@@ -813,7 +818,15 @@ def train(
         keep[:n_fixed] = 0.0
         gen.film.weight.register_hook(lambda g: g * keep)
         gen.film.bias.register_hook(lambda g: g * keep[:, 0])
-    if gcfg.phone_dominance:  # the log-dominance moves DOM_LR_SCALE x faster: a fine-tune's
+    neutral0 = None
+    if cfg.w_neutral > 0.0:  # the init's neutral per-phone faces (P, 52), held by the loss
+        if gcfg.phone_dominance:
+            gen.phone_dom.requires_grad_(False)
+        with torch.no_grad():
+            neutral0 = gen.phone_faces(
+                torch.from_numpy(space.z_neutral).to(device)).detach().clone()
+    if gcfg.phone_dominance and gen.phone_dom.requires_grad:
+        # the log-dominance moves DOM_LR_SCALE x faster: a fine-tune's
         # cosine schedule moves a weight by about steps * lr / 2 at most (0.4 in 750 steps at
         # 1e-3), and a dominance that matters is a factor of tens (log 3-5)
         dom = [gen.phone_dom]
@@ -917,6 +930,8 @@ def train(
             loss = loss + cfg.w_aperture_corr * aperture_corr_loss(ap, ap_t, valid)
         if cfg.w_phone > 0.0 and logits is not None:
             loss = loss + cfg.w_phone * phone_loss(logits, ph, valid)
+        if neutral0 is not None:
+            loss = loss + cfg.w_neutral * (gen.phone_faces(zn) - neutral0).abs().mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)

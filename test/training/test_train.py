@@ -524,3 +524,52 @@ def test_a_fine_tune_through_the_aperture_readout_keeps_it_and_trains_what_it_re
     with pytest.raises(EmotalkError, match="phone-mixture"):
         train("a", "y.pt", TrainConfig(**{**ft.__dict__, "readout_bilabial": 16.0}),
               lookahead_ms=30, progress=False, model_version="t", init="head.pt")
+
+
+def test_the_neutral_faces_term_holds_the_neutral_face_and_trains_the_emotions(
+        tmp_path, monkeypatch):
+    """`emotalk train --w-neutral`: from a phone-mixture init the per-phone faces at the
+    neutral embedding stay near the init's (much nearer than the same run without the term),
+    the dominance is frozen, and the faces under an emotion still train; without a
+    phone-mixture init it is one EmotalkError line."""
+    import torch
+
+    from emotalk_ros.emotion.space import EmotionSpace
+    from emotalk_ros.errors import EmotalkError
+    from emotalk_ros.generator import checkpoint
+    from emotalk_ros.generator.model import Generator, GeneratorConfig
+    from emotalk_ros.training.train import TrainConfig, train
+
+    cfg = _mixture_run(tmp_path, monkeypatch)
+    ft = TrainConfig(**{**cfg.__dict__, "seed": 9, "steps": 12, "lr": 2e-2, "w_phone": 0.0,
+                        "freeze_trunk": True, "alt_fraction": 1.0})
+    train("a", "free.pt", ft, lookahead_ms=30, progress=False, model_version="t", init="raw.pt")
+    train("a", "held.pt", TrainConfig(**{**ft.__dict__, "w_neutral": 50.0}), lookahead_ms=30,
+          progress=False, model_version="t", init="raw.pt")
+
+    def faces(name, alpha):
+        ck = checkpoint.load(name)
+        g = Generator(GeneratorConfig.from_dict(ck["generator_config"]))
+        g.load_state_dict(ck["generator"])
+        space = EmotionSpace.from_dict(ck["emotion_space"])
+        z = space.z_neutral + np.asarray(alpha, np.float32) @ (
+            space.scales[:, None] * space.normals)
+        with torch.no_grad():
+            return g.phone_faces(torch.from_numpy(z.astype(np.float32))), ck
+
+    neutral = [0.0] * 7
+    n0, raw = faces("raw.pt", neutral)
+    n_free, _ = faces("free.pt", neutral)
+    n_held, held = faces("held.pt", neutral)
+    drift_free = float((n_free - n0).abs().mean())
+    drift_held = float((n_held - n0).abs().mean())
+    assert drift_free > 0.0
+    assert drift_held < 0.5 * drift_free, (drift_held, drift_free)
+    assert torch.equal(held["generator"]["phone_dom"], raw["generator"]["phone_dom"])
+    # the face still trains: how the emotion embedding reaches the head moves
+    C = GeneratorConfig.from_dict(raw["generator_config"]).channels
+    w_raw, w_held = raw["generator"]["head.0.weight"], held["generator"]["head.0.weight"]
+    assert float((w_held[:, C:] - w_raw[:, C:]).abs().max()) > 1e-4
+    with pytest.raises(EmotalkError, match="--w-neutral needs --init"):
+        train("a", "x.pt", TrainConfig(**{**cfg.__dict__, "w_neutral": 1.0}),
+              lookahead_ms=30, progress=False, model_version="t")
