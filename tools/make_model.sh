@@ -13,12 +13,12 @@
 #      (--w-accel), which lets the run-time output smoothing drop from 0.55 to 0.2;
 #   3. calibrate (output smoothing 0.2), export to models/, evaluate on the held-out Flite
 #      voices (report in RUNS) and run the silence checks (emotalk-default-5; REAL=1 goes on
-#      to the shipped emotalk-default-9, step j., which replaces it in models/);
+#      to the shipped emotalk-default-10, step k., which replaces it in models/);
 #   4. emotalk-lowlatency-2, the 30 ms option: default-4's fine-tune re-targeted to a 30 ms
 #      look-ahead with the same recipe (three stages of LL_STEPS, each from the last, the
 #      third with the acceleration term, as the shipped file was made), calibrated at 0.2
 #      and exported to models/emotalk_lowlatency.{pt,onnx}.
-# REAL=1 adds the real-speech recipe: candidates a.-e. (docs/EVALUATION.md), then f.-h. and j.,
+# REAL=1 adds the real-speech recipe: candidates a.-e. (docs/EVALUATION.md), then f.-h., j. and k.,
 # which make the shipped default (i. is a candidate):
 #   a. espeak-ng in 13 languages with pauses, breaths and real channels (3 h);
 #   b. the language-independent phone classifier, the alignment of the real recordings
@@ -49,9 +49,13 @@
 #      phone posteriors (`emotalk calibrate --aperture-readout`), chosen on the real training
 #      speech by tools/readout_grid.py -> RUNS/emotalk_readout.{pt,onnx}, evaluated the same
 #      way.
-#   j. emotalk-default-9 (shipped): h.'s mean with its phone path retrained on the real
-#      training speech, the rest frozen (`emotalk train-phones`), calibrated at 0.2 ->
-#      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default9.*), evaluated the same way.
+#   j. emotalk-default-9 (shipped before default-10): h.'s mean with its phone path retrained
+#      on the real training speech, the rest frozen (`emotalk train-phones`), calibrated at
+#      0.2 -> RUNS/emotalk_default9.{pt,onnx}, evaluated the same way.
+#   k. emotalk-default-10 (shipped): h.'s mean with its phone path retrained on all the real
+#      training speech without the KL term, then its face fine-tuned under every emotion with
+#      the phone path frozen and the neutral faces held, calibrated at 0.175 ->
+#      MODELS/emotalk_default.{pt,onnx} (and RUNS/emotalk_default10.*).
 # Bit-reproducible on one machine from the code at hand: every step is seeded, shards are
 # synthesised in fresh processes, training runs with fixed thread counts and deterministic
 # algorithms, and no file stores a time or an absolute path (two reduced runs, SMALL=1, give
@@ -123,12 +127,13 @@ evaluate_candidate() {  # NAME: RUNS/emotalk_NAME.onnx on the real-speech develo
     fi
 }
 
-finish_candidate() {  # NAME VERSION [ship]: RUNS/emotalk_NAME_ft.pt calibrated at smoothing 0.2
-    # and exported -> RUNS/emotalk_NAME.{pt,onnx} (added to SUMS; with "ship", copied to
-    # MODELS/emotalk_default.*), then evaluated like every candidate (not in SMALL runs)
+finish_candidate() {  # NAME VERSION [ship] [SMOOTHING]: RUNS/emotalk_NAME_ft.pt calibrated at
+    # SMOOTHING (default 0.2) and exported -> RUNS/emotalk_NAME.{pt,onnx} (added to SUMS; with
+    # "ship", copied to MODELS/emotalk_default.*), then evaluated like every candidate (not in
+    # SMALL runs)
     local n=$1 version=$2
     $PY -m emotalk_ros calibrate "$RUNS/emotalk_${n}_ft.pt" -o "$RUNS/emotalk_${n}.pt" \
-        --smoothing 0.2 --model-version "$version"
+        --smoothing "${4:-0.2}" --model-version "$version"
     $PY -m emotalk_ros export "$RUNS/emotalk_${n}.pt" -o "$RUNS/emotalk_${n}.onnx"
     if [ "${3:-}" = ship ]; then
         cp "$RUNS/emotalk_${n}.pt" "$MODELS/emotalk_default.pt"
@@ -413,6 +418,32 @@ if [ "$REAL" = 1 ]; then
         --steps "$PP_STEPS" --seed 0 --threads 1 --no-progress
     finish_candidate default9 emotalk-default-9 ship
     stamp "emotalk-default-9"
+    # k. emotalk-default-10 (shipped; docs/EVALUATION.md, "emotalk-default-10"): the phone
+    #    path retrained on all the real training speech (every fillets-ng line and the es/fr
+    #    prompts, no --max-train: DATA/real_train_all) without the KL term, then the face
+    #    (head, posteriors' projection) fine-tuned under every emotion with the bilabial
+    #    term, the trunk and phone path frozen (--freeze-trunk) and the neutral per-phone
+    #    faces held at the phone path's (--w-neutral 100, dominance frozen), on espeak-ng 2 h
+    #    + real_train_all; calibrated at 0.175 -> MODELS/emotalk_default.{pt,onnx} (and
+    #    RUNS/emotalk_default10.*)
+    if [ "$SMALL" = 1 ]; then ALL_OPTS="$REAL_OPTS"; else ALL_OPTS="--max-dev 50"; fi
+    $PY tools/make_real_speech.py --root "$ROOT" --aligner "$RUNS/phonenet.pt" --prompts \
+        --only train --train "$DATA/real_train_all" --dev "$DATA/real_dev" \
+        --cache "$DATA/real_alignments_prompts.json" --copies 3 --seed 0 $ALL_OPTS
+    synth train2h 2 0
+    stamp "all the real training speech, espeak-ng 2 h"
+    $PY -m emotalk_ros train-phones --data "$DATA/real_train_all" \
+        --init "$RUNS/emotalk_default8.pt" -o "$RUNS/emotalk_pp_all_ft.pt" \
+        --steps "$PP_STEPS" --seed 0 --threads 1 --kl 0 --no-progress
+    $PY -m emotalk_ros train --data "$DATA/train2h,$DATA/real_train_all" --data-weights 0.5,0.5 \
+        --out "$RUNS/emotalk_default10_ft.pt" --steps "$PP_STEPS" --batch 24 --threads 1 \
+        --init "$RUNS/emotalk_pp_all_ft.pt" --lookahead-ms 70 --seed 91 --w-bilabial 2 \
+        --freeze-trunk --w-neutral 100 --phone-after 6 --phone-replace --phone-mixture \
+        --phone-dominance --w-phone 0 --lr 5e-4 --w-aperture 1.5 --sil-fraction 0.3 \
+        --pad-sil 0.5 --w-consistency 0 --cons-speech-only --w-symmetry 4 --w-expression 2 \
+        --w-accel 4 --smoothing 0.65 --model-version emotalk-default-10 --no-progress
+    finish_candidate default10 emotalk-default-10 ship 0.175
+    stamp "emotalk-default-10"
 fi
 sha256sum "${SUMS[@]}" | tee -a "$TIMES"
 echo "[make model] done in $(( $(date +%s) - t0 )) s"
