@@ -408,11 +408,12 @@ if [ "$REAL" = 1 ]; then
         echo "[make model] i.: no aperture readout keeps h.'s training closure" >&2
     fi
     stamp "aperture-readout candidate ($pick)"
-    # j. emotalk-default-9 (shipped before default-10; docs/EVALUATION.md, "emotalk-default-9"): h.'s mean with
-    #    its phone path (the last block and the phone layer) retrained on the real training
-    #    speech, the rest frozen (`emotalk train-phones`: 300 steps, 16 clips a step, phone
-    #    cross-entropy + 0.5 x the KL divergence from h.'s posteriors, seed 0), calibrated at
-    #    0.2 -> RUNS/emotalk_default9.{pt,onnx} (step k. ships its successor)
+    # j. emotalk-default-9 (shipped before default-10; docs/EVALUATION.md,
+    #    "emotalk-default-9"): h.'s mean with its phone path (the last block and the phone
+    #    layer) retrained on the real training speech, the rest frozen (`emotalk
+    #    train-phones`: 300 steps, 16 clips a step, phone cross-entropy + 0.5 x the KL
+    #    divergence from h.'s posteriors, seed 0), calibrated at 0.2 ->
+    #    RUNS/emotalk_default9.{pt,onnx} (step k. ships its successor)
     $PY -m emotalk_ros train-phones --data "$DATA/real_train_prompts" \
         --init "$RUNS/emotalk_default8.pt" -o "$RUNS/emotalk_default9_ft.pt" \
         --steps "$PP_STEPS" --seed 0 --threads 1 --no-progress
